@@ -1,0 +1,299 @@
+//! The library's one error type. Each variant carries what a user needs to act on it:
+//! the file, the line, the migration, the database (password masked), the command and its
+//! stderr. Messages are lower-case with names in backticks; the underlying error sits in
+//! `#[source]` and is not repeated in the message. [`Error::hint`] gives the next step,
+//! where there is one. Rendering is the binaries' business.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Shorthand for results in this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What a failing statement was, where it is, and what the server said.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct StatementFailure {
+    /// File the statement came from.
+    pub file: PathBuf,
+    /// 1-based line of the error (the server's position when it gave one, else the
+    /// statement's first line).
+    pub line: usize,
+    /// 1-based column, in characters.
+    pub column: usize,
+    /// SQLSTATE code.
+    pub code: String,
+    /// The server's primary message.
+    pub message: String,
+    /// The server's DETAIL, if any.
+    pub detail: Option<String>,
+    /// The server's HINT, if any.
+    pub hint: Option<String>,
+    /// The server's CONTEXT (e.g. the PL/pgSQL line), if any.
+    pub context: Option<String>,
+}
+
+impl std::fmt::Display for StatementFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {} (SQLSTATE {})",
+            self.file.display(),
+            self.line,
+            self.column,
+            self.message,
+            self.code
+        )?;
+        if let Some(detail) = &self.detail {
+            write!(f, "\n  detail: {detail}")?;
+        }
+        if let Some(context) = &self.context {
+            write!(f, "\n  context: {}", context.replace('\n', "\n    "))?;
+        }
+        Ok(())
+    }
+}
+
+/// Every way a dbkit operation can fail.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file or folder could not be read or written.
+    #[error("cannot access `{}`", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The database folder (or a required part of it) does not exist.
+    #[error("database folder `{}` not found", path.display())]
+    MissingDir { path: PathBuf },
+
+    /// A file that should be UTF-8 text is not.
+    #[error("`{}` is not valid UTF-8 (first bad byte on line {line})", path.display())]
+    NotUtf8 { path: PathBuf, line: usize },
+
+    /// Two migration files share one version.
+    #[error("migration `{second}` duplicates version {version} (also `{first}`)")]
+    DuplicateVersion {
+        version: u64,
+        first: String,
+        second: String,
+    },
+
+    /// A `.sql` file in `migrations/` whose name carries no version number.
+    #[error("migration file `{}` has no version number", path.display())]
+    UnversionedMigration { path: PathBuf },
+
+    /// A `.sql` file in `versions/` whose name is not `vX.Y_name.sql`.
+    #[error("snapshot file `{}` is not named `vX.Y_name.sql`", path.display())]
+    BadSnapshotName { path: PathBuf },
+
+    /// Two snapshot files share one version.
+    #[error("snapshot `{second}` duplicates version {version} (also `{first}`)")]
+    DuplicateSnapshot {
+        version: String,
+        first: String,
+        second: String,
+    },
+
+    /// A version given on the command line that is neither a migration nor a snapshot.
+    #[error("`{given}` is not a version: use a migration number such as `12` or a snapshot version such as `v2.0`")]
+    BadVersion { given: String },
+
+    /// A file could not be split into statements.
+    #[error("{}:{line}:{column}: {what}", path.display())]
+    Split {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        what: String,
+    },
+
+    /// A psql meta-command dbkit cannot run.
+    #[error("{}:{line}: psql meta-command `\\{command}` is not supported", path.display())]
+    MetaCommand {
+        path: PathBuf,
+        line: usize,
+        command: String,
+    },
+
+    /// The connection settings could not be understood.
+    #[error("invalid connection settings `{shown}`: {reason}")]
+    BadConnection { shown: String, reason: String },
+
+    /// Connecting failed.
+    #[error("cannot connect to {database}")]
+    Connect {
+        database: String,
+        #[source]
+        source: postgres::Error,
+    },
+
+    /// The TLS connector could not be built (e.g. an unreadable `sslrootcert`).
+    #[error("cannot set up TLS for {database}: {reason}")]
+    Tls { database: String, reason: String },
+
+    /// A query dbkit itself issues failed.
+    #[error("{what} failed on {database}")]
+    Query {
+        what: String,
+        database: String,
+        #[source]
+        source: postgres::Error,
+    },
+
+    /// A statement of a migration, snapshot or validation file failed.
+    #[error("{failure}")]
+    Statement {
+        failure: Box<StatementFailure>,
+        /// The migration being applied, e.g. `003_roles.sql`; `None` for a snapshot.
+        migration: Option<String>,
+        /// The database, password masked.
+        database: String,
+        /// Files applied in this run before the failure.
+        applied_before: Vec<String>,
+        /// For a file run outside a transaction: statements that committed before the
+        /// failing one and stay applied.
+        statements_done: Option<usize>,
+    },
+
+    /// The database has objects but no dbkit history.
+    #[error("{database} is not empty ({found}) and has no dbkit history")]
+    NotEmpty { database: String, found: String },
+
+    /// Applied migration files were edited.
+    #[error("{} applied migration(s) changed since they were applied: {}", changed.len(), changed.iter().map(|c| format!("`{}` (recorded {}, now {})", c.file, short(&c.recorded), short(&c.current))).collect::<Vec<_>>().join(", "))]
+    ChecksumMismatch { changed: Vec<ChangedMigration> },
+
+    /// A migration run outside a transaction failed part-way in an earlier run.
+    #[error("migration `{file}` failed part-way on {when}: {statements_done} statement(s) committed, then line {line}: {message}")]
+    FailedEarlier {
+        file: String,
+        version: u64,
+        when: String,
+        statements_done: usize,
+        line: usize,
+        message: String,
+    },
+
+    /// Pending migrations older than the newest applied one.
+    #[error("migration(s) {} are older than the newest applied migration {newest}", files.iter().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(", "))]
+    OutOfOrder { files: Vec<String>, newest: u64 },
+
+    /// Another run holds the migration lock.
+    #[error("another dbkit run holds the migration lock on {database} (waited {}s{})", waited.as_secs(), holder.as_deref().map(|h| format!("; held by {h}")).unwrap_or_default())]
+    LockTimeout {
+        database: String,
+        waited: Duration,
+        holder: Option<String>,
+    },
+
+    /// A version named on the command line does not exist.
+    #[error("no {what} with version `{version}` in `{}`", dir.display())]
+    UnknownVersion {
+        what: &'static str,
+        version: String,
+        dir: PathBuf,
+    },
+
+    /// The folder has neither snapshots nor migrations.
+    #[error("nothing to apply: `{}` has no snapshots in `versions/` and no migrations in `migrations/`", dir.display())]
+    NothingToApply { dir: PathBuf },
+
+    /// A PostgreSQL program could not be found.
+    #[error("`{tool}` not found (looked in {searched})")]
+    MissingTool { tool: String, searched: String },
+
+    /// Options that contradict each other or the database's state.
+    #[error("{0}")]
+    Usage(String),
+
+    /// A child process failed.
+    #[error("`{command}` failed ({status}){}", if stderr.is_empty() { String::new() } else { format!(": {stderr}") })]
+    Command {
+        command: String,
+        status: String,
+        stderr: String,
+    },
+
+    /// A child process could not be started.
+    #[error("cannot run `{command}`")]
+    Spawn {
+        command: String,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The local cluster is in a state dbkit cannot use.
+    #[error("local PostgreSQL under `{}`: {reason}", dir.display())]
+    Cluster { dir: PathBuf, reason: String },
+}
+
+/// An applied migration whose file no longer matches its recorded checksum.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ChangedMigration {
+    pub version: u64,
+    pub file: String,
+    pub recorded: String,
+    pub current: String,
+}
+
+fn short(checksum: &str) -> &str {
+    &checksum[..checksum.len().min(12)]
+}
+
+impl Error {
+    /// The next step for the user, where there is one.
+    pub fn hint(&self) -> Option<String> {
+        let hint = match self {
+            Error::MissingDir { .. } => {
+                "run from the project root, or pass `--dir PATH` to the database folder".into()
+            }
+            Error::DuplicateVersion { .. } => {
+                "renumber the newer file; a version is used by exactly one migration".into()
+            }
+            Error::UnversionedMigration { .. } => {
+                "prefix the file name with its version, e.g. `013_add_index.sql`, or move it out of `migrations/`".into()
+            }
+            Error::Connect { .. } => {
+                "check the URL and that the server is up; `--wait SECS` waits for a server that is still starting".into()
+            }
+            Error::Statement {
+                statements_done: Some(n),
+                ..
+            } => format!(
+                "this file runs outside a transaction and {n} statement(s) before the failing one stay applied; fix the file or the database, then rerun with `--retry-failed`, or record it as done by hand with `--mark-applied VERSION`"
+            ),
+            Error::Statement { .. } => {
+                "the failing file was rolled back; fix it and run apply-schema again".into()
+            }
+            Error::NotEmpty { .. } => {
+                "if its schema matches a snapshot or migration, say so with `--baseline VERSION` (e.g. `--baseline v1.0` or `--baseline 12`); otherwise point at an empty database".into()
+            }
+            Error::ChecksumMismatch { changed } => format!(
+                "applied migrations must not be edited: restore the files, or put the change in a new migration; to accept the edit, rerun with {}",
+                changed.iter().map(|c| format!("`--accept-checksum {}`", c.version)).collect::<Vec<_>>().join(" ")
+            ),
+            Error::FailedEarlier { version, .. } => format!(
+                "finish or undo the file's work by hand, then rerun with `--retry-failed` to run the whole file again, or `--mark-applied {version}` to record it as done"
+            ),
+            Error::OutOfOrder { .. } => {
+                "renumber the files after the newest applied migration, or pass `--out-of-order` to apply them anyway".into()
+            }
+            Error::LockTimeout { .. } => {
+                "wait for the other run to finish, or raise `--lock-timeout SECS`".into()
+            }
+            Error::MissingTool { .. } => {
+                "install the PostgreSQL server packages (Debian/Ubuntu: `apt-get install postgresql`; macOS: `brew install postgresql@16`), or put their `bin` folder on PATH".into()
+            }
+            Error::NothingToApply { .. } => {
+                "add a snapshot (`versions/v1.0_baseline.sql`) or a migration (`migrations/001_init.sql`)".into()
+            }
+            Error::MetaCommand { .. } => {
+                "dbkit runs SQL only; apart from `\\restrict`/`\\unrestrict` (written by pg_dump), remove psql meta-commands from the file".into()
+            }
+            _ => return None,
+        };
+        Some(hint)
+    }
+}

@@ -1,0 +1,22 @@
+//! dbkit: a snapshot-plus-migrations toolkit for PostgreSQL.
+//!
+//! A team keeps its schema in a `database/` folder: numbered migrations are the source of
+//! truth, and phase snapshots let a new environment be built quickly. This library holds
+//! everything; the programs in `src/bin/` parse arguments, call one function here and
+//! render the result.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
+pub mod apply;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod history;
+pub mod layout;
+pub mod lock;
+pub mod migrations;
+pub mod plan;
+pub mod script;
+pub mod snapshot;
+pub mod sql;
+
+pub use error::{Error, Result};

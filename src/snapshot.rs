@@ -1,0 +1,236 @@
+//! Phase snapshots: their versions (`v1.9 < v1.10 < v2.0`), their files in `versions/`,
+//! and the header that says what a snapshot includes. It does not load or dump snapshots;
+//! `apply` loads them.
+//!
+//! The header is the run of `-- Key: value` lines at the top of the file:
+//! ```text
+//! -- Schema Version: v2.0
+//! -- Description: Phase 2 - Contract Parsing
+//! -- Generated: 2026-11-22 10:00:00 UTC
+//! -- DO NOT EDIT: this snapshot is read-only; change the schema with a new migration
+//! -- Last Migration: 12 (012_add_audit_log.sql)
+//! -- Migrations Checksum: <sha256 hex>
+//! -- PostgreSQL Version: 15.18
+//! -- dbkit Version: 0.1.0
+//! -- Body Checksum: <sha256 hex>
+//! ```
+//! A snapshot with no `Last Migration` line (a hand-written baseline) includes no
+//! migrations. The body is everything after the header.
+
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::LazyLock;
+
+use regex::Regex;
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+use crate::migrations::{hex, MigrationFile};
+
+/// A snapshot version such as `v2.0`, ordered numerically by component.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SnapshotVersion(Vec<u64>);
+
+impl SnapshotVersion {
+    /// The numeric components, `[2, 0]` for `v2.0`.
+    pub fn components(&self) -> &[u64] {
+        &self.0
+    }
+}
+
+impl FromStr for SnapshotVersion {
+    type Err = Error;
+
+    /// Parses `v2`, `v2.0`, `v1.10.3` (the `v` may be upper-case or missing).
+    fn from_str(s: &str) -> Result<Self> {
+        let bad = || Error::BadVersion { given: s.into() };
+        let digits = s.strip_prefix(['v', 'V']).unwrap_or(s);
+        if digits.is_empty() {
+            return Err(bad());
+        }
+        digits
+            .split('.')
+            .map(|part| {
+                if part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(bad());
+                }
+                part.parse().map_err(|_| bad())
+            })
+            .collect::<Result<Vec<u64>>>()
+            .map(SnapshotVersion)
+    }
+}
+
+impl Ord for SnapshotVersion {
+    fn cmp(&self, other: &Self) -> Ordering {
+        // v2 == v2.0: compare with missing components as zero, then by length.
+        let len = self.0.len().max(other.0.len());
+        (0..len)
+            .map(|i| {
+                let a = self.0.get(i).copied().unwrap_or(0);
+                let b = other.0.get(i).copied().unwrap_or(0);
+                a.cmp(&b)
+            })
+            .find(|o| o.is_ne())
+            .unwrap_or_else(|| self.0.len().cmp(&other.0.len()))
+    }
+}
+
+impl PartialOrd for SnapshotVersion {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl fmt::Display for SnapshotVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let parts: Vec<String> = self.0.iter().map(u64::to_string).collect();
+        write!(f, "v{}", parts.join("."))
+    }
+}
+
+/// A snapshot file in `versions/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotFile {
+    pub version: SnapshotVersion,
+    /// The file name, e.g. `v2.0_phase_2.sql`.
+    pub file: String,
+    pub path: PathBuf,
+}
+
+static FILE_NAME: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)^(v\d+(?:\.\d+)*)(?:[_\-].*)?\.sql$").expect("valid regex")
+});
+
+/// Lists the snapshots in `dir`, oldest first. A `.sql` file not named `vX.Y_name.sql`
+/// and two files of one version are errors naming the files.
+pub fn discover(dir: &Path) -> Result<Vec<SnapshotFile>> {
+    let mut found: BTreeMap<SnapshotVersion, SnapshotFile> = BTreeMap::new();
+    if !dir.is_dir() {
+        return Ok(Vec::new());
+    }
+    for entry in walkdir::WalkDir::new(dir).min_depth(1).max_depth(1) {
+        let entry = entry.map_err(|e| Error::Io {
+            path: dir.to_path_buf(),
+            source: e.into(),
+        })?;
+        let file = entry.file_name().to_string_lossy().into_owned();
+        if !entry.file_type().is_file() || !file.to_ascii_lowercase().ends_with(".sql") {
+            continue;
+        }
+        let path = entry.into_path();
+        let Some(caps) = FILE_NAME.captures(&file) else {
+            return Err(Error::BadSnapshotName { path });
+        };
+        let version: SnapshotVersion = caps[1].parse()?;
+        if let Some(first) = found.get(&version) {
+            let (first, second) = ordered(first.file.clone(), file);
+            return Err(Error::DuplicateSnapshot {
+                version: version.to_string(),
+                first,
+                second,
+            });
+        }
+        found.insert(version.clone(), SnapshotFile { version, file, path });
+    }
+    Ok(found.into_values().collect())
+}
+
+fn ordered(a: String, b: String) -> (String, String) {
+    if a <= b {
+        (a, b)
+    } else {
+        (b, a)
+    }
+}
+
+/// The parsed header of a snapshot.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Header {
+    /// Every `-- Key: value` line, keys as written.
+    pub fields: Vec<(String, String)>,
+    /// The last migration version the snapshot includes; `None` for none.
+    pub last_migration: Option<u64>,
+    /// Byte offset where the body starts.
+    pub body_start: usize,
+}
+
+impl Header {
+    /// The value of a header key, compared case-insensitively.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+static FIELD: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^--\s*([A-Za-z][A-Za-z ]*?)\s*:\s*(.*?)\s*$").expect("valid regex"));
+
+/// Reads the header at the top of a snapshot's text.
+pub fn parse_header(text: &str) -> Header {
+    let mut header = Header::default();
+    let mut offset = usize::from(text.starts_with('\u{feff}')) * '\u{feff}'.len_utf8();
+    for line in text[offset..].split_inclusive('\n') {
+        let trimmed = line.trim_end();
+        if !trimmed.starts_with("--") {
+            break;
+        }
+        if let Some(caps) = FIELD.captures(trimmed) {
+            header.fields.push((caps[1].to_string(), caps[2].to_string()));
+        }
+        offset += line.len();
+    }
+    header.body_start = offset;
+    header.last_migration = header.get("Last Migration").and_then(|v| {
+        let digits: String = v.chars().take_while(char::is_ascii_digit).collect();
+        digits.parse().ok()
+    });
+    header
+}
+
+/// The checksum of the migrations a snapshot includes, as written in its header: SHA-256
+/// over `version<TAB>checksum<LF>` for each, in version order.
+pub fn migrations_checksum<'a>(included: impl IntoIterator<Item = (&'a MigrationFile, &'a str)>) -> String {
+    let mut hasher = Sha256::new();
+    for (migration, checksum) in included {
+        hasher.update(format!("{}\t{}\n", migration.version, checksum).as_bytes());
+    }
+    hex(&hasher.finalize())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(s: &str) -> SnapshotVersion {
+        s.parse().expect("version parses")
+    }
+
+    #[test]
+    fn versions_order_numerically() {
+        assert!(v("v1.9") < v("v1.10"));
+        assert!(v("v1.10") < v("v2.0"));
+        assert!(v("v2") < v("v2.0.1"));
+        assert_eq!(v("V2.0").to_string(), "v2.0");
+        for bad in ["v", "1..2", "v1.x", "", "v1."] {
+            assert!(bad.parse::<SnapshotVersion>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn reads_a_header_and_finds_the_body() {
+        let text = "-- Schema Version: v2.0\n-- Description: Phase 2 - Parsing: more\n-- DO NOT EDIT: generated\n-- Last Migration: 12 (012_x.sql)\n\nCREATE TABLE a ();\n";
+        let header = parse_header(text);
+        assert_eq!(header.get("schema version"), Some("v2.0"));
+        assert_eq!(header.get("Description"), Some("Phase 2 - Parsing: more"));
+        assert_eq!(header.last_migration, Some(12));
+        assert_eq!(&text[header.body_start..], "\nCREATE TABLE a ();\n");
+        assert_eq!(parse_header("CREATE TABLE a ();").last_migration, None);
+        assert_eq!(parse_header("-- Last Migration: none\n").last_migration, None);
+    }
+}
