@@ -30,7 +30,12 @@ pub struct ApplyOptions {
 #[serde(tag = "step", rename_all = "snake_case")]
 pub enum Step {
     /// An edited applied migration's new checksum was accepted.
-    ChecksumAccepted { version: u64, file: String, old: String, new: String },
+    ChecksumAccepted {
+        version: u64,
+        file: String,
+        old: String,
+        new: String,
+    },
     /// A snapshot was loaded (or, with `--baseline`, recorded as already there).
     Snapshot {
         version: String,
@@ -80,7 +85,10 @@ pub struct ApplyReport {
 impl ApplyReport {
     /// Migrations that ran (or would run).
     pub fn migrations_run(&self) -> usize {
-        self.steps.iter().filter(|s| matches!(s, Step::Migration { .. })).count()
+        self.steps
+            .iter()
+            .filter(|s| matches!(s, Step::Migration { .. }))
+            .count()
     }
 
     /// True when the run changed (or would change) nothing.
@@ -122,26 +130,53 @@ pub fn apply(
         describe(catalog, &current, &mut report, progress)?;
     }
     report.fresh = current.fresh;
-    report.warnings.splice(0..0, current.warnings.iter().cloned());
+    report
+        .warnings
+        .splice(0..0, current.warnings.iter().cloned());
     report.duration_ms = ms(started.elapsed());
     Ok(report)
 }
 
-fn plan_now(client: &mut Client, catalog: &Catalog, database: &str, options: &PlanOptions) -> Result<Plan> {
+fn plan_now(
+    client: &mut Client,
+    catalog: &Catalog,
+    database: &str,
+    options: &PlanOptions,
+) -> Result<Plan> {
     let history = history::read(client, database)?;
     let objects = match &history {
         Some(h) if !h.is_empty() => None,
         _ => existing_objects(client, database)?,
     };
-    plan(catalog, history.as_ref(), objects.as_deref(), database, options)
+    plan(
+        catalog,
+        history.as_ref(),
+        objects.as_deref(),
+        database,
+        options,
+    )
 }
 
 /// Schemas created by hosted platforms (Supabase) before any user migration; objects
 /// there do not make a database "not empty".
 const PLATFORM_SCHEMAS: &[&str] = &[
-    "auth", "extensions", "graphql", "graphql_public", "realtime", "_realtime", "storage",
-    "vault", "pgsodium", "pgsodium_masks", "supabase_functions", "supabase_migrations",
-    "net", "cron", "_analytics", "pgbouncer", "pgtle",
+    "auth",
+    "extensions",
+    "graphql",
+    "graphql_public",
+    "realtime",
+    "_realtime",
+    "storage",
+    "vault",
+    "pgsodium",
+    "pgsodium_masks",
+    "supabase_functions",
+    "supabase_migrations",
+    "net",
+    "cron",
+    "_analytics",
+    "pgbouncer",
+    "pgtle",
 ];
 
 /// A short description of the user objects in a database, or `None` when it has none.
@@ -183,7 +218,10 @@ pub fn existing_objects(client: &mut Client, database: &str) -> Result<Option<St
             if kind == "schema" {
                 format!("schema `{schema}`")
             } else {
-                format!("{count} {kind}{} in `{schema}`", if count == 1 { "" } else { "s" })
+                format!(
+                    "{count} {kind}{} in `{schema}`",
+                    if count == 1 { "" } else { "s" }
+                )
             }
         })
         .collect();
@@ -218,7 +256,12 @@ fn execute(
 ) -> Result<()> {
     let mut fixups = String::new();
     for change in &plan.accept {
-        fixups += &history::accept_checksum_sql(change.version, &change.file, &change.recorded, &change.current);
+        fixups += &history::accept_checksum_sql(
+            change.version,
+            &change.file,
+            &change.recorded,
+            &change.current,
+        );
     }
     for version in &plan.forget_failed {
         fixups += &history::forget_sql(*version);
@@ -229,16 +272,22 @@ fn execute(
             .map_err(query_error("updating dbkit history", database))?;
     }
     for change in &plan.accept {
-        emit(report, progress, Step::ChecksumAccepted {
-            version: change.version,
-            file: change.file.clone(),
-            old: change.recorded.clone(),
-            new: change.current.clone(),
-        });
+        emit(
+            report,
+            progress,
+            Step::ChecksumAccepted {
+                version: change.version,
+                file: change.file.clone(),
+                old: change.recorded.clone(),
+                new: change.current.clone(),
+            },
+        );
     }
     record_start(client, catalog, database, plan, report, progress)?;
     for version in &plan.run {
-        let migration = catalog.migration(*version).expect("planned migrations exist");
+        let migration = catalog
+            .migration(*version)
+            .expect("planned migrations exist");
         let script = Script {
             path: &migration.file.path,
             text: &migration.text,
@@ -255,13 +304,17 @@ fn execute(
         let record = |duration: &str| history::insert_sql(std::slice::from_ref(&row), duration);
         let ran = script::run(client, &script, &record, Some(&row))
             .map_err(|e| with_applied(e, applied_files(report)))?;
-        emit(report, progress, Step::Migration {
-            version: *version,
-            file: migration.name().to_string(),
-            transaction: ran.no_transaction.is_none(),
-            reason: ran.no_transaction,
-            duration_ms: ms(ran.duration),
-        });
+        emit(
+            report,
+            progress,
+            Step::Migration {
+                version: *version,
+                file: migration.name().to_string(),
+                transaction: ran.no_transaction.is_none(),
+                reason: ran.no_transaction,
+                duration_ms: ms(ran.duration),
+            },
+        );
     }
     Ok(())
 }
@@ -279,13 +332,19 @@ fn record_start(
         .record
         .iter()
         .map(|(version, source)| {
-            let migration = catalog.migration(*version).expect("recorded migrations exist");
+            let migration = catalog
+                .migration(*version)
+                .expect("recorded migrations exist");
             NewRow {
                 version: *version,
                 file: migration.name(),
                 checksum: &migration.checksum,
                 source: *source,
-                snapshot: plan.snapshot.as_ref().filter(|_| *source != Source::Manual).map(|s| s.file.file.as_str()),
+                snapshot: plan
+                    .snapshot
+                    .as_ref()
+                    .filter(|_| *source != Source::Manual)
+                    .map(|s| s.file.file.as_str()),
             }
         })
         .collect();
@@ -308,21 +367,33 @@ fn record_start(
             database,
         };
         let duration = script::run(client, &script, &record, None)?.duration;
-        emit(report, progress, Step::Snapshot {
-            version: snapshot.file.version.to_string(),
-            file: snapshot.file.file.clone(),
-            baseline: plan.snapshot_is_baseline,
-            last_migration: snapshot.header.last_migration,
-            duration_ms: ms(duration),
-        });
+        emit(
+            report,
+            progress,
+            Step::Snapshot {
+                version: snapshot.file.version.to_string(),
+                file: snapshot.file.file.clone(),
+                baseline: plan.snapshot_is_baseline,
+                last_migration: snapshot.header.last_migration,
+                duration_ms: ms(duration),
+            },
+        );
     } else if !rows.is_empty() {
         let sql = history::insert_sql(&rows, "0");
         client
             .batch_execute(&format!("BEGIN;\n{sql}COMMIT;"))
-            .map_err(query_error("recording migrations in dbkit history", database))?;
+            .map_err(query_error(
+                "recording migrations in dbkit history",
+                database,
+            ))?;
     }
     for source in [Source::Snapshot, Source::Baseline, Source::Manual] {
-        let versions: Vec<u64> = plan.record.iter().filter(|(_, s)| *s == source).map(|(v, _)| *v).collect();
+        let versions: Vec<u64> = plan
+            .record
+            .iter()
+            .filter(|(_, s)| *s == source)
+            .map(|(v, _)| *v)
+            .collect();
         if !versions.is_empty() {
             emit(report, progress, Step::Recorded { source, versions });
         }
@@ -335,7 +406,12 @@ fn applied_files(report: &ApplyReport) -> Vec<String> {
         .steps
         .iter()
         .filter_map(|s| match s {
-            Step::Migration { file, .. } | Step::Snapshot { file, baseline: false, .. } => Some(file.clone()),
+            Step::Migration { file, .. }
+            | Step::Snapshot {
+                file,
+                baseline: false,
+                ..
+            } => Some(file.clone()),
             _ => None,
         })
         .collect()
@@ -343,7 +419,13 @@ fn applied_files(report: &ApplyReport) -> Vec<String> {
 
 fn with_applied(error: Error, applied: Vec<String>) -> Error {
     match error {
-        Error::Statement { failure, migration, database, statements_done, .. } => Error::Statement {
+        Error::Statement {
+            failure,
+            migration,
+            database,
+            statements_done,
+            ..
+        } => Error::Statement {
             failure,
             migration,
             database,
@@ -356,47 +438,71 @@ fn with_applied(error: Error, applied: Vec<String>) -> Error {
 
 /// A dry run: the steps the plan would take, with files checked (split, meta-commands,
 /// transaction mode) but nothing sent.
-fn describe(catalog: &Catalog, plan: &Plan, report: &mut ApplyReport, progress: &mut dyn Progress) -> Result<()> {
+fn describe(
+    catalog: &Catalog,
+    plan: &Plan,
+    report: &mut ApplyReport,
+    progress: &mut dyn Progress,
+) -> Result<()> {
     for change in &plan.accept {
-        emit(report, progress, Step::ChecksumAccepted {
-            version: change.version,
-            file: change.file.clone(),
-            old: change.recorded.clone(),
-            new: change.current.clone(),
-        });
+        emit(
+            report,
+            progress,
+            Step::ChecksumAccepted {
+                version: change.version,
+                file: change.file.clone(),
+                old: change.recorded.clone(),
+                new: change.current.clone(),
+            },
+        );
     }
     if let Some(snapshot) = &plan.snapshot {
         if !plan.snapshot_is_baseline {
             script::prepare(&snapshot.file.path, &snapshot.text)?;
         }
-        emit(report, progress, Step::Snapshot {
-            version: snapshot.file.version.to_string(),
-            file: snapshot.file.file.clone(),
-            baseline: plan.snapshot_is_baseline,
-            last_migration: snapshot.header.last_migration,
-            duration_ms: 0.0,
-        });
+        emit(
+            report,
+            progress,
+            Step::Snapshot {
+                version: snapshot.file.version.to_string(),
+                file: snapshot.file.file.clone(),
+                baseline: plan.snapshot_is_baseline,
+                last_migration: snapshot.header.last_migration,
+                duration_ms: 0.0,
+            },
+        );
     }
     for source in [Source::Snapshot, Source::Baseline, Source::Manual] {
-        let versions: Vec<u64> = plan.record.iter().filter(|(_, s)| *s == source).map(|(v, _)| *v).collect();
+        let versions: Vec<u64> = plan
+            .record
+            .iter()
+            .filter(|(_, s)| *s == source)
+            .map(|(v, _)| *v)
+            .collect();
         if !versions.is_empty() {
             emit(report, progress, Step::Recorded { source, versions });
         }
     }
     for version in &plan.run {
-        let migration = catalog.migration(*version).expect("planned migrations exist");
+        let migration = catalog
+            .migration(*version)
+            .expect("planned migrations exist");
         let prepared = script::prepare(&migration.file.path, &migration.text)?;
         let reason = match prepared.mode {
             crate::migrations::RunMode::Transaction => None,
             crate::migrations::RunMode::NoTransaction(reason) => Some(reason),
         };
-        emit(report, progress, Step::Migration {
-            version: *version,
-            file: migration.name().to_string(),
-            transaction: reason.is_none(),
-            reason,
-            duration_ms: 0.0,
-        });
+        emit(
+            report,
+            progress,
+            Step::Migration {
+                version: *version,
+                file: migration.name().to_string(),
+                transaction: reason.is_none(),
+                reason,
+                duration_ms: 0.0,
+            },
+        );
     }
     Ok(())
 }

@@ -56,10 +56,11 @@ impl ConnectionSettings {
             reason,
         })?;
         let mut config: postgres::Config =
-            rest.parse().map_err(|e: postgres::Error| Error::BadConnection {
-                shown: mask_input(input),
-                reason: e.to_string(),
-            })?;
+            rest.parse()
+                .map_err(|e: postgres::Error| Error::BadConnection {
+                    shown: mask_input(input),
+                    reason: e.to_string(),
+                })?;
         if config.get_user().is_none() {
             if let Some(user) = default_user {
                 config.user(user);
@@ -125,7 +126,13 @@ impl ConnectionSettings {
 
 const TLS_KEYS: [&str; 4] = ["sslmode", "sslrootcert", "sslcert", "sslkey"];
 
-fn apply_tls_key(tls: &mut TlsSettings, cert: &mut Option<PathBuf>, key: &mut Option<PathBuf>, name: &str, value: &str) -> Result<(), String> {
+fn apply_tls_key(
+    tls: &mut TlsSettings,
+    cert: &mut Option<PathBuf>,
+    key: &mut Option<PathBuf>,
+    name: &str,
+    value: &str,
+) -> Result<(), String> {
     match name {
         "sslmode" => {
             tls.mode = match value {
@@ -145,7 +152,11 @@ fn apply_tls_key(tls: &mut TlsSettings, cert: &mut Option<PathBuf>, key: &mut Op
     Ok(())
 }
 
-fn finish_tls(mut tls: TlsSettings, cert: Option<PathBuf>, key: Option<PathBuf>) -> Result<TlsSettings, String> {
+fn finish_tls(
+    mut tls: TlsSettings,
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+) -> Result<TlsSettings, String> {
     tls.client_cert = match (cert, key) {
         (Some(c), Some(k)) => Some((c, k)),
         (None, None) => None,
@@ -198,7 +209,8 @@ fn conninfo_pairs(s: &str) -> Result<Vec<(String, String, String)>, String> {
         if chars.peek().is_none() {
             return Ok(pairs);
         }
-        let name: String = std::iter::from_fn(|| chars.next_if(|&c| c != '=' && !c.is_whitespace())).collect();
+        let name: String =
+            std::iter::from_fn(|| chars.next_if(|&c| c != '=' && !c.is_whitespace())).collect();
         while chars.next_if(|c| c.is_whitespace()).is_some() {}
         if chars.next() != Some('=') {
             return Err(format!("missing `=` after `{name}`"));
@@ -236,7 +248,10 @@ fn percent_decode(s: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok()).and_then(|h| u8::from_str_radix(h, 16).ok());
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
         match (bytes[i], hex) {
             (b'%', Some(b)) => {
                 out.push(b);
@@ -259,10 +274,17 @@ fn describe(config: &postgres::Config, mode: SslMode) -> String {
     let port = config.get_ports().first().copied().unwrap_or(5432);
     match config.get_hosts().first() {
         Some(Host::Unix(path)) => {
-            format!("host={} port={port} user={user} dbname={db}", path.display())
+            format!(
+                "host={} port={port} user={user} dbname={db}",
+                path.display()
+            )
         }
         Some(Host::Tcp(host)) => {
-            let password = if config.get_password().is_some() { ":****" } else { "" };
+            let password = if config.get_password().is_some() {
+                ":****"
+            } else {
+                ""
+            };
             let ssl = match mode {
                 SslMode::Require => "?sslmode=require",
                 SslMode::VerifyCa => "?sslmode=verify-ca",
@@ -279,7 +301,8 @@ fn describe(config: &postgres::Config, mode: SslMode) -> String {
 /// Masks what looks like a password in text that failed to parse.
 fn mask_input(input: &str) -> String {
     let url_password = regex::Regex::new(r"(://[^:/@]*:)[^@]*@").expect("valid regex");
-    let kv_password = regex::Regex::new(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)").expect("valid regex");
+    let kv_password =
+        regex::Regex::new(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)").expect("valid regex");
     let masked = url_password.replace_all(input, "${1}****@");
     kv_password.replace_all(&masked, "${1}****").into_owned()
 }
@@ -290,8 +313,15 @@ mod tests {
 
     #[test]
     fn masks_passwords_and_keeps_the_rest() {
-        let s = ConnectionSettings::parse("postgres://app:s3cret@db.example.com:6543/main?sslmode=require", None).expect("parses");
-        assert_eq!(s.masked(), "postgres://app:****@db.example.com:6543/main?sslmode=require");
+        let s = ConnectionSettings::parse(
+            "postgres://app:s3cret@db.example.com:6543/main?sslmode=require",
+            None,
+        )
+        .expect("parses");
+        assert_eq!(
+            s.masked(),
+            "postgres://app:****@db.example.com:6543/main?sslmode=require"
+        );
         assert_eq!(s.tls.mode, SslMode::Require);
         assert_eq!(s.config.get_password(), Some(&b"s3cret"[..]));
         assert!(!s.is_local());
@@ -302,7 +332,10 @@ mod tests {
         let s = ConnectionSettings::parse("host=/tmp/sock port=5433 dbname=app password='a b\\'c' options='-c search_path=storage,public'", Some("me")).expect("parses");
         assert_eq!(s.masked(), "host=/tmp/sock port=5433 user=me dbname=app");
         assert_eq!(s.config.get_password(), Some(&b"a b'c"[..]));
-        assert_eq!(s.config.get_options(), Some("-c search_path=storage,public"));
+        assert_eq!(
+            s.config.get_options(),
+            Some("-c search_path=storage,public")
+        );
         assert!(s.is_local());
     }
 
@@ -313,15 +346,24 @@ mod tests {
         assert_eq!(s.tls.root_cert, Some(PathBuf::from("/tmp/root.pem")));
         assert_eq!(s.config.get_application_name(), Some("x"));
         assert!(s.is_local());
-        let err = ConnectionSettings::parse("postgres://u:topsecret@h/db?sslmode=bogus", None).expect_err("bad mode");
+        let err = ConnectionSettings::parse("postgres://u:topsecret@h/db?sslmode=bogus", None)
+            .expect_err("bad mode");
         let text = err.to_string();
-        assert!(text.contains("sslmode `bogus`") && !text.contains("topsecret"), "{text}");
+        assert!(
+            text.contains("sslmode `bogus`") && !text.contains("topsecret"),
+            "{text}"
+        );
     }
 
     #[test]
     fn never_shows_a_password_from_unparsable_input() {
-        for input in ["postgres://u:topsecret@h:notaport/db", "host=h password=topsecret bogus=1"] {
-            let text = ConnectionSettings::parse(input, None).expect_err("fails").to_string();
+        for input in [
+            "postgres://u:topsecret@h:notaport/db",
+            "host=h password=topsecret bogus=1",
+        ] {
+            let text = ConnectionSettings::parse(input, None)
+                .expect_err("fails")
+                .to_string();
             assert!(!text.contains("topsecret"), "{text}");
         }
     }

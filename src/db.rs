@@ -107,8 +107,9 @@ fn tls_connector(
         }
     }
     if let Some((cert, key)) = &tls.client_cert {
-        let identity = native_tls::Identity::from_pkcs8(read(cert)?.as_bytes(), read(key)?.as_bytes())
-            .map_err(|e| format!("`{}`/`{}`: {e}", cert.display(), key.display()))?;
+        let identity =
+            native_tls::Identity::from_pkcs8(read(cert)?.as_bytes(), read(key)?.as_bytes())
+                .map_err(|e| format!("`{}`/`{}`: {e}", cert.display(), key.display()))?;
         builder.identity(identity);
     }
     let connector = builder.build().map_err(|e| e.to_string())?;

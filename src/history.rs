@@ -235,7 +235,13 @@ pub fn insert_sql(rows: &[NewRow<'_>], duration: &str) -> String {
 }
 
 /// SQL that records a snapshot load.
-pub fn snapshot_sql(version: &str, file: &str, checksum: &str, source: Source, duration: &str) -> String {
+pub fn snapshot_sql(
+    version: &str,
+    file: &str,
+    checksum: &str,
+    source: Source,
+    duration: &str,
+) -> String {
     format!(
         "INSERT INTO dbkit.snapshot_history (version, file, checksum, source, duration_ms, dbkit_version) VALUES ({}, {}, {}, '{}', {duration}, '{}');\n",
         literal(version),

@@ -103,7 +103,10 @@ impl Layout {
             }
         }
         files.sort_by_cached_key(|path| {
-            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
             let digits: String = name.chars().take_while(char::is_ascii_digit).collect();
             (digits.parse::<u64>().unwrap_or(u64::MAX), name)
         });

@@ -7,6 +7,8 @@
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod apply;
+pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod db;
 pub mod error;
@@ -14,9 +16,13 @@ pub mod history;
 pub mod layout;
 pub mod lock;
 pub mod migrations;
+pub mod pgtools;
 pub mod plan;
+pub mod report;
 pub mod script;
 pub mod snapshot;
 pub mod sql;
+pub mod status;
+pub mod validate;
 
 pub use error::{Error, Result};

@@ -188,10 +188,12 @@ pub fn checksum(text: &str) -> String {
 /// Lower-case hex of bytes.
 pub fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 /// How a migration file runs.
@@ -218,7 +220,12 @@ fn non_transactional(statement: &Statement<'_>) -> Option<String> {
         ["CREATE", "INDEX", "CONCURRENTLY", ..]
         | ["CREATE", "UNIQUE", "INDEX", "CONCURRENTLY"]
         | ["DROP", "INDEX", "CONCURRENTLY", ..] => "`INDEX CONCURRENTLY`",
-        ["REINDEX", ..] if statement.code().to_ascii_uppercase().contains("CONCURRENTLY") => {
+        ["REINDEX", ..]
+            if statement
+                .code()
+                .to_ascii_uppercase()
+                .contains("CONCURRENTLY") =>
+        {
             "`REINDEX CONCURRENTLY`"
         }
         ["ALTER", "TABLE", ..]
@@ -226,7 +233,10 @@ fn non_transactional(statement: &Statement<'_>) -> Option<String> {
                 .code()
                 .to_ascii_uppercase()
                 .contains("DETACH PARTITION")
-                && statement.code().to_ascii_uppercase().contains("CONCURRENTLY") =>
+                && statement
+                    .code()
+                    .to_ascii_uppercase()
+                    .contains("CONCURRENTLY") =>
         {
             "`DETACH PARTITION CONCURRENTLY`"
         }
@@ -309,7 +319,10 @@ fn transaction_wrapper(statements: &[&Statement<'_>]) -> Option<Wrapper> {
         first.leading_keywords(2).as_slice(),
         [w] | [w, _] if w == "BEGIN"
     ) || first.leading_keywords(2) == ["START", "TRANSACTION"];
-    let closes = matches!(last.leading_keywords(1).first().map(String::as_str), Some("COMMIT" | "END"));
+    let closes = matches!(
+        last.leading_keywords(1).first().map(String::as_str),
+        Some("COMMIT" | "END")
+    );
     (opens && closes).then_some(Wrapper {
         begin: (first.start, first.end),
         commit: (last.start, last.end),
@@ -326,8 +339,18 @@ mod tests {
             ("007_x.sql", 7, "x", Direction::Up),
             ("0007-x.sql", 7, "x", Direction::Up),
             ("00010-x.sql", 10, "x", Direction::Up),
-            ("V0001.Initial_Schema.up.sql", 1, "Initial_Schema", Direction::Up),
-            ("V0001.Initial_Schema.down.sql", 1, "Initial_Schema", Direction::Down),
+            (
+                "V0001.Initial_Schema.up.sql",
+                1,
+                "Initial_Schema",
+                Direction::Up,
+            ),
+            (
+                "V0001.Initial_Schema.down.sql",
+                1,
+                "Initial_Schema",
+                Direction::Down,
+            ),
             ("V2__flyway_style.sql", 2, "flyway_style", Direction::Up),
             ("12.sql", 12, "", Direction::Up),
             ("003_add.users.sql", 3, "add.users", Direction::Up),
@@ -346,7 +369,10 @@ mod tests {
     #[test]
     fn checksum_ignores_line_endings_trailing_space_and_bom() {
         let base = checksum("CREATE TABLE a (id int);\n\nSELECT 1;\n");
-        assert_eq!(base, checksum("\u{feff}CREATE TABLE a (id int);  \r\n\r\nSELECT 1;\t\r\n\n\n"));
+        assert_eq!(
+            base,
+            checksum("\u{feff}CREATE TABLE a (id int);  \r\n\r\nSELECT 1;\t\r\n\n\n")
+        );
         assert_eq!(base, checksum("CREATE TABLE a (id int);\n\nSELECT 1;"));
         assert_ne!(base, checksum("CREATE TABLE a (id bigint);\n\nSELECT 1;\n"));
         assert_ne!(base, checksum("CREATE TABLE a (id int);\nSELECT 1;\n"));
@@ -363,7 +389,10 @@ mod tests {
         assert_eq!(mode("CREATE TABLE a (id int);"), RunMode::Transaction);
         for (text, why) in [
             ("CREATE INDEX CONCURRENTLY i ON a (id);", "CONCURRENTLY"),
-            ("create unique index concurrently i on a (id);", "CONCURRENTLY"),
+            (
+                "create unique index concurrently i on a (id);",
+                "CONCURRENTLY",
+            ),
             ("DROP INDEX CONCURRENTLY IF EXISTS i;", "CONCURRENTLY"),
             ("VACUUM ANALYZE a;", "VACUUM"),
             ("ALTER SYSTEM SET work_mem = '8MB';", "ALTER SYSTEM"),
@@ -371,7 +400,10 @@ mod tests {
             ("DO $$ BEGIN UPDATE a SET id = 1; COMMIT; END $$;", "DO"),
             ("SELECT 1;\nCOMMIT;\nSELECT 2;", "top-level"),
             ("-- dbkit:no-transaction\nSELECT 1;", "marked"),
-            ("-- postgres-migrations disable-transaction\nSELECT 1;", "marked"),
+            (
+                "-- postgres-migrations disable-transaction\nSELECT 1;",
+                "marked",
+            ),
         ] {
             match mode(text) {
                 RunMode::NoTransaction(reason) => assert!(reason.contains(why), "{text}: {reason}"),

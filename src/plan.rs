@@ -92,7 +92,8 @@ pub fn plan(
         }
     }
     let (manual, run): (Vec<u64>, Vec<u64>) = plan.run.iter().partition(|v| marked.contains(v));
-    plan.record.extend(manual.into_iter().map(|v| (v, Source::Manual)));
+    plan.record
+        .extend(manual.into_iter().map(|v| (v, Source::Manual)));
     plan.run = run;
     Ok(plan)
 }
@@ -183,7 +184,10 @@ fn choose(file: &SnapshotFile) -> Result<ChosenSnapshot> {
 }
 
 /// The newest snapshot, or with `--target` the newest that includes nothing above it.
-fn newest_usable_snapshot(catalog: &Catalog, options: &PlanOptions) -> Result<Option<ChosenSnapshot>> {
+fn newest_usable_snapshot(
+    catalog: &Catalog,
+    options: &PlanOptions,
+) -> Result<Option<ChosenSnapshot>> {
     for file in catalog.snapshots.iter().rev() {
         let chosen = choose(file)?;
         let fits = match (options.target, chosen.header.last_migration) {
@@ -212,7 +216,10 @@ pub fn snapshot_warnings(catalog: &Catalog, chosen: &ChosenSnapshot) -> Vec<Stri
             ));
         }
     }
-    if let (Some(recorded), Some(last)) = (chosen.header.get("Migrations Checksum"), chosen.header.last_migration) {
+    if let (Some(recorded), Some(last)) = (
+        chosen.header.get("Migrations Checksum"),
+        chosen.header.last_migration,
+    ) {
         let included = catalog
             .migrations
             .iter()
@@ -285,7 +292,10 @@ fn plan_touched(catalog: &Catalog, history: &History, options: &PlanOptions) -> 
         .map(|m| m.name().to_string())
         .collect();
     if !late.is_empty() && !options.out_of_order {
-        return Err(Error::OutOfOrder { files: late, newest });
+        return Err(Error::OutOfOrder {
+            files: late,
+            newest,
+        });
     }
     plan.run.extend(pending.iter().map(|m| m.version()));
     plan.run.sort_unstable();
@@ -304,7 +314,10 @@ fn plan_failed(plan: &mut Plan, recorded: &Recorded, options: &PlanOptions) -> R
         return Err(Error::FailedEarlier {
             file: recorded.file.clone(),
             version,
-            when: recorded.applied_at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+            when: recorded
+                .applied_at
+                .format("%Y-%m-%d %H:%M:%S UTC")
+                .to_string(),
             statements_done: recorded.statements_done.unwrap_or(0),
             line: recorded.error_line.unwrap_or(0),
             message: recorded.error.clone().unwrap_or_default(),

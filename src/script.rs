@@ -96,7 +96,11 @@ fn blank_out(text: &str, ranges: &[(usize, usize)]) -> String {
     sorted.sort_unstable();
     for (start, end) in sorted {
         out.push_str(&text[last..start]);
-        out.extend(text[start..end].chars().map(|c| if c == '\n' { '\n' } else { ' ' }));
+        out.extend(
+            text[start..end]
+                .chars()
+                .map(|c| if c == '\n' { '\n' } else { ' ' }),
+        );
         last = end;
     }
     out.push_str(&text[last..]);
@@ -125,7 +129,12 @@ pub fn run(
     let started = Instant::now();
     match &prepared.mode {
         RunMode::Transaction => {
-            run_in_transaction(client, script, &prepared, &record(history::BATCH_ELAPSED_MS))?;
+            run_in_transaction(
+                client,
+                script,
+                &prepared,
+                &record(history::BATCH_ELAPSED_MS),
+            )?;
             Ok(Ran {
                 no_transaction: None,
                 duration: started.elapsed(),
@@ -137,7 +146,10 @@ pub fn run(
             let sql = record(&format!("{ms:.3}"));
             client
                 .batch_execute(&format!("BEGIN;\n{sql}COMMIT;"))
-                .map_err(crate::db::query_error("recording a migration in dbkit history", script.database))?;
+                .map_err(crate::db::query_error(
+                    "recording a migration in dbkit history",
+                    script.database,
+                ))?;
             Ok(Ran {
                 no_transaction: Some(reason.clone()),
                 duration: started.elapsed(),
@@ -151,21 +163,37 @@ pub fn run(
 /// Commits do not wait for a disk flush; `apply` makes the run durable at its end.
 const PREFIX: &str = "BEGIN; RESET ALL; SET LOCAL synchronous_commit TO off;\n";
 
-fn run_in_transaction(client: &mut Client, script: &Script<'_>, prepared: &Prepared, record: &str) -> Result<()> {
+fn run_in_transaction(
+    client: &mut Client,
+    script: &Script<'_>,
+    prepared: &Prepared,
+    record: &str,
+) -> Result<()> {
     let batch = format!("{PREFIX}{}\n;\n{record}COMMIT;", prepared.sendable);
     let Err(error) = client.batch_execute(&batch) else {
         return Ok(());
     };
     let _ = client.batch_execute("ROLLBACK");
-    let positioned = error
-        .as_db_error()
-        .is_some_and(|db| db.position().is_some() && !matches!(db.position(), Some(postgres::error::ErrorPosition::Internal { .. })));
+    let positioned = error.as_db_error().is_some_and(|db| {
+        db.position().is_some()
+            && !matches!(
+                db.position(),
+                Some(postgres::error::ErrorPosition::Internal { .. })
+            )
+    });
     if positioned {
-        return Err(statement_error(script, error, 0, PREFIX.chars().count(), None));
+        return Err(statement_error(
+            script,
+            error,
+            0,
+            PREFIX.chars().count(),
+            None,
+        ));
     }
     // No position: find the failing statement by running them one at a time in a
     // transaction that is rolled back.
-    Err(diagnose(client, script, prepared).unwrap_or_else(|| statement_error(script, error, 0, usize::MAX, None)))
+    Err(diagnose(client, script, prepared)
+        .unwrap_or_else(|| statement_error(script, error, 0, usize::MAX, None)))
 }
 
 fn diagnose(client: &mut Client, script: &Script<'_>, prepared: &Prepared) -> Option<Error> {
@@ -189,7 +217,10 @@ fn run_statements(
 ) -> Result<()> {
     client
         .batch_execute("RESET ALL")
-        .map_err(crate::db::query_error("resetting session settings", script.database))?;
+        .map_err(crate::db::query_error(
+            "resetting session settings",
+            script.database,
+        ))?;
     for (done, &(start, end)) in prepared.statements.iter().enumerate() {
         let Err(error) = client.batch_execute(&prepared.sendable[start..end]) else {
             continue;
@@ -197,7 +228,15 @@ fn run_statements(
         let error = statement_error(script, error, start, 0, Some(done));
         if let (Some(row), Error::Statement { failure, .. }) = (failed_row, &error) {
             let ms = started.elapsed().as_secs_f64() * 1000.0;
-            history::record_failure(client, script.database, row, ms, done, &failure.message, failure.line)?;
+            history::record_failure(
+                client,
+                script.database,
+                row,
+                ms,
+                done,
+                &failure.message,
+                failure.line,
+            )?;
         }
         return Err(error);
     }
@@ -205,7 +244,13 @@ fn run_statements(
 }
 
 /// `prefix_chars == usize::MAX` means the position is unusable: place the error at `base`.
-fn statement_error(script: &Script<'_>, error: postgres::Error, base: usize, prefix_chars: usize, done: Option<usize>) -> Error {
+fn statement_error(
+    script: &Script<'_>,
+    error: postgres::Error,
+    base: usize,
+    prefix_chars: usize,
+    done: Option<usize>,
+) -> Error {
     match error.as_db_error() {
         Some(db) => Error::Statement {
             failure: Box::new(failure(db, script.path, script.text, base, prefix_chars)),
@@ -228,10 +273,14 @@ mod tests {
 
     #[test]
     fn blanks_meta_commands_bom_and_wrapper_keeping_positions() {
-        let text = "\u{feff}\\restrict abc\nBEGIN;\nCREATE TABLE é (id int);\nCOMMIT;\n\\unrestrict abc\n";
+        let text =
+            "\u{feff}\\restrict abc\nBEGIN;\nCREATE TABLE é (id int);\nCOMMIT;\n\\unrestrict abc\n";
         let prepared = prepare(Path::new("x.sql"), text).expect("prepares");
         assert_eq!(prepared.sendable.chars().count(), text.chars().count());
-        assert_eq!(prepared.sendable.lines().nth(2), Some("CREATE TABLE é (id int);"));
+        assert_eq!(
+            prepared.sendable.lines().nth(2),
+            Some("CREATE TABLE é (id int);")
+        );
         assert!(!prepared.sendable.contains("restrict") && !prepared.sendable.contains("BEGIN"));
         assert_eq!(prepared.statements.len(), 1);
         assert_eq!(prepared.mode, RunMode::Transaction);
@@ -240,6 +289,9 @@ mod tests {
     #[test]
     fn refuses_other_meta_commands_with_their_line() {
         let err = prepare(Path::new("m.sql"), "SELECT 1;\n\\connect other\n").expect_err("refused");
-        assert_eq!(err.to_string(), "m.sql:2: psql meta-command `\\connect` is not supported");
+        assert_eq!(
+            err.to_string(),
+            "m.sql:2: psql meta-command `\\connect` is not supported"
+        );
     }
 }

@@ -101,9 +101,8 @@ pub struct SnapshotFile {
     pub path: PathBuf,
 }
 
-static FILE_NAME: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)^(v\d+(?:\.\d+)*)(?:[_\-].*)?\.sql$").expect("valid regex")
-});
+static FILE_NAME: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?i)^(v\d+(?:\.\d+)*)(?:[_\-].*)?\.sql$").expect("valid regex"));
 
 /// Lists the snapshots in `dir`, oldest first. A `.sql` file not named `vX.Y_name.sql`
 /// and two files of one version are errors naming the files.
@@ -134,7 +133,14 @@ pub fn discover(dir: &Path) -> Result<Vec<SnapshotFile>> {
                 second,
             });
         }
-        found.insert(version.clone(), SnapshotFile { version, file, path });
+        found.insert(
+            version.clone(),
+            SnapshotFile {
+                version,
+                file,
+                path,
+            },
+        );
     }
     Ok(found.into_values().collect())
 }
@@ -168,8 +174,9 @@ impl Header {
     }
 }
 
-static FIELD: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^--\s*([A-Za-z][A-Za-z ]*?)\s*:\s*(.*?)\s*$").expect("valid regex"));
+static FIELD: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^--\s*([A-Za-z][A-Za-z ]*?)\s*:\s*(.*?)\s*$").expect("valid regex")
+});
 
 /// Reads the header at the top of a snapshot's text.
 pub fn parse_header(text: &str) -> Header {
@@ -181,7 +188,9 @@ pub fn parse_header(text: &str) -> Header {
             break;
         }
         if let Some(caps) = FIELD.captures(trimmed) {
-            header.fields.push((caps[1].to_string(), caps[2].to_string()));
+            header
+                .fields
+                .push((caps[1].to_string(), caps[2].to_string()));
         }
         offset += line.len();
     }
@@ -195,7 +204,9 @@ pub fn parse_header(text: &str) -> Header {
 
 /// The checksum of the migrations a snapshot includes, as written in its header: SHA-256
 /// over `version<TAB>checksum<LF>` for each, in version order.
-pub fn migrations_checksum<'a>(included: impl IntoIterator<Item = (&'a MigrationFile, &'a str)>) -> String {
+pub fn migrations_checksum<'a>(
+    included: impl IntoIterator<Item = (&'a MigrationFile, &'a str)>,
+) -> String {
     let mut hasher = Sha256::new();
     for (migration, checksum) in included {
         hasher.update(format!("{}\t{}\n", migration.version, checksum).as_bytes());
@@ -231,6 +242,9 @@ mod tests {
         assert_eq!(header.last_migration, Some(12));
         assert_eq!(&text[header.body_start..], "\nCREATE TABLE a ();\n");
         assert_eq!(parse_header("CREATE TABLE a ();").last_migration, None);
-        assert_eq!(parse_header("-- Last Migration: none\n").last_migration, None);
+        assert_eq!(
+            parse_header("-- Last Migration: none\n").last_migration,
+            None
+        );
     }
 }

@@ -1,1 +1,155 @@
-fn main() {}
+//! `apply-schema`: bring a database up to date with the database folder.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use dbkit::apply::{self, ApplyOptions, Step};
+use dbkit::cli::{self, ConnectionArgs, DirArgs, Format, OutputArgs};
+use dbkit::layout::Layout;
+use dbkit::plan::PlanOptions;
+use dbkit::report::{self, exit};
+use dbkit::{history, status, validate, Result};
+
+/// Load the newest snapshot into a fresh database, then apply pending migrations.
+#[derive(Debug, Parser)]
+#[command(
+    version,
+    after_help = "Examples:
+  apply-schema                                  # local PostgreSQL under .dbkit/ (no DATABASE_URL)
+  apply-schema -D postgres://app@db.example.com/app?sslmode=require
+  apply-schema --status --format json           # exit 3 when migrations are pending
+  apply-schema --dry-run                        # what would run; changes nothing"
+)]
+struct Args {
+    #[command(flatten)]
+    connection: ConnectionArgs,
+    #[command(flatten)]
+    dir: DirArgs,
+    #[command(flatten)]
+    output: OutputArgs,
+
+    /// Show every snapshot and migration with its state, and change nothing. Exit code 0
+    /// when up to date, 3 when migrations are pending, 4 when some need attention.
+    #[arg(long, conflicts_with = "dry_run")]
+    status: bool,
+    /// Show what would be loaded, recorded and applied, and change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// On a non-empty database without dbkit history: where it stands, a migration
+    /// number (`12`) or a snapshot (`v2.0`). Those are recorded as applied; later
+    /// migrations run.
+    #[arg(long, value_name = "VERSION")]
+    baseline: Option<String>,
+    /// Apply nothing above this migration version.
+    #[arg(long, value_name = "VERSION")]
+    target: Option<u64>,
+    /// Accept the edit of an applied migration (recorded with the old checksum).
+    #[arg(long, value_name = "VERSION")]
+    accept_checksum: Vec<u64>,
+    /// Record a migration as applied without running it (e.g. finished by hand).
+    #[arg(long, value_name = "VERSION")]
+    mark_applied: Vec<u64>,
+    /// Run again a file that failed part-way outside a transaction.
+    #[arg(long)]
+    retry_failed: bool,
+    /// Apply pending migrations older than the newest applied one.
+    #[arg(long)]
+    out_of_order: bool,
+    /// Seconds to wait for another run's migration lock.
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    lock_timeout: u64,
+    /// Skip `sql/validation/*.sql` after applying.
+    #[arg(long, conflicts_with = "validate")]
+    no_validate: bool,
+    /// Run `sql/validation/*.sql` even when nothing was applied.
+    #[arg(long)]
+    validate: bool,
+}
+
+fn main() -> ExitCode {
+    cli::load_env_files();
+    let args = Args::parse();
+    args.output.init_color();
+    run(&args).unwrap_or_else(|e| cli::fail(&e, args.output.format))
+}
+
+fn run(args: &Args) -> Result<ExitCode> {
+    let text = args.output.format == Format::Text;
+    let layout = Layout::new(&args.dir.dir);
+    let catalog = layout.catalog()?;
+    catalog.warnings.iter().for_each(|w| cli::warn(w));
+    let mut target = args.connection.connect(&layout)?;
+    if let Some(note) = &target.local {
+        eprintln!("{note}");
+    }
+    let database = target.settings.masked().to_string();
+    if args.status {
+        let history = history::read(&mut target.client, &database)?;
+        let status = status::status(&catalog, history.as_ref(), &database);
+        cli::print(|w| {
+            if text {
+                report::status(w, &status)
+            } else {
+                report::json(w, &status)
+            }
+        });
+        let code = match (status.problems, status.pending) {
+            (0, 0) => exit::OK,
+            (0, _) => exit::PENDING,
+            _ => exit::ATTENTION,
+        };
+        return Ok(ExitCode::from(code));
+    }
+    if text {
+        let verb = if args.dry_run { "Checking" } else { "Applying" };
+        cli::print(|w| writeln!(w, "{verb} `{}` → {database}", layout.root.display()));
+    }
+    let options = ApplyOptions {
+        plan: PlanOptions {
+            baseline: args.baseline.clone(),
+            accept_checksums: args.accept_checksum.clone(),
+            mark_applied: args.mark_applied.clone(),
+            retry_failed: args.retry_failed,
+            out_of_order: args.out_of_order,
+            target: args.target,
+        },
+        dry_run: args.dry_run,
+        lock_timeout: Duration::from_secs(args.lock_timeout),
+    };
+    let mut progress = |step: &Step| {
+        if text {
+            cli::print(|w| report::step(w, step, args.dry_run));
+        }
+    };
+    let report = apply::apply(
+        &mut target.client,
+        &catalog,
+        &database,
+        &options,
+        &mut progress,
+    )?;
+    report.warnings.iter().for_each(|w| cli::warn(w));
+    let validate = !args.dry_run && !args.no_validate && (args.validate || !report.is_noop());
+    let validation = if validate {
+        Some(validate::run(&mut target.client, &layout, &database)?)
+    } else {
+        None
+    };
+    cli::print(|w| match (text, &validation) {
+        (true, Some(v)) => {
+            report::validation(w, v).and_then(|()| report::apply_summary(w, &report))
+        }
+        (true, None) => report::apply_summary(w, &report),
+        (false, _) => report::json(
+            w,
+            &serde_json::json!({ "apply": report, "validation": validation }),
+        ),
+    });
+    let failed = validation.as_ref().is_some_and(|v| v.failed() > 0);
+    Ok(ExitCode::from(if failed {
+        exit::VALIDATION
+    } else {
+        exit::OK
+    }))
+}

@@ -1,0 +1,278 @@
+//! The programs' shared front end: the flags every program takes (connection, database
+//! folder, output), reading `.env` files, switching colors, choosing the database (a URL,
+//! or the local cluster when none is configured) and printing errors with their hints.
+//! This is the binaries' side of the library: it reads the environment and writes to the
+//! terminal, which the rest of the library never does.
+#![allow(clippy::print_stderr)]
+
+use std::ffi::OsString;
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+
+use crate::cluster::{self, Cluster, Started};
+use crate::config::ConnectionSettings;
+use crate::db::ConnectOptions;
+use crate::error::{Error, Result};
+use crate::layout::Layout;
+use crate::report::exit;
+
+/// Where the database is and how to reach it.
+#[derive(Debug, Clone, Args)]
+pub struct ConnectionArgs {
+    /// Database URL (`postgres://user:pass@host/db?sslmode=require`) or conninfo
+    /// (`host=/run/postgresql dbname=app`). Falls back to DATABASE_URL, then
+    /// SUPABASE_DB_URL (environment, `.env.local` or `.env`); with none, dbkit uses a
+    /// local PostgreSQL it runs itself under `.dbkit/` in the project.
+    #[arg(
+        short = 'D',
+        long,
+        env = "DATABASE_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub database_url: Option<String>,
+
+    #[arg(long, env = "SUPABASE_DB_URL", hide = true, hide_env_values = true)]
+    pub supabase_db_url: Option<String>,
+
+    /// Give up connecting after this many seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    pub connect_timeout: u64,
+
+    /// Wait up to this many seconds for a server that is starting or not yet accepting
+    /// connections.
+    #[arg(long, value_name = "SECS", default_value_t = 0)]
+    pub wait: u64,
+
+    #[arg(long, env = "USER", hide = true, hide_env_values = true)]
+    pub os_user: Option<String>,
+}
+
+/// Which database folder.
+#[derive(Debug, Clone, Args)]
+pub struct DirArgs {
+    /// The database folder (snapshots in `versions/`, migrations in `migrations/`).
+    #[arg(long, value_name = "PATH", default_value = "database")]
+    pub dir: PathBuf,
+}
+
+/// Output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+/// When to color.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+/// How to show results.
+#[derive(Debug, Clone, Args)]
+pub struct OutputArgs {
+    /// Output format: text for people, JSON for programs (stable; see the README).
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+
+    /// Color text output: auto colors only on a terminal and when NO_COLOR is unset.
+    #[arg(long, value_enum, default_value = "auto", value_name = "WHEN")]
+    pub color: ColorChoice,
+
+    #[arg(long, env = "NO_COLOR", hide = true, hide_env_values = true)]
+    pub no_color: Option<String>,
+}
+
+impl OutputArgs {
+    /// Switches colors on or off for the whole process.
+    pub fn init_color(&self) {
+        let on = match self.color {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => {
+                self.format == Format::Text
+                    && std::io::stdout().is_terminal()
+                    && self.no_color.as_deref().is_none_or(str::is_empty)
+            }
+        };
+        colored::control::set_override(on);
+    }
+}
+
+/// Reads `.env.local` then `.env` from the current folder into the environment (values
+/// already set win). Call before parsing arguments, so `env = "DATABASE_URL"` sees them.
+/// A missing file is silent; an unreadable or malformed one is a warning.
+pub fn load_env_files() {
+    for name in [".env.local", ".env"] {
+        match dotenvy::from_filename(name) {
+            Ok(_) => {}
+            Err(dotenvy::Error::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => warn(&format!("ignoring `{name}`: {e}")),
+        }
+    }
+}
+
+/// Prints a warning on stderr.
+pub fn warn(message: &str) {
+    use colored::Colorize;
+    eprintln!("{} {message}", "warning:".yellow().bold());
+}
+
+/// The database to work on, connected.
+pub struct Target {
+    pub settings: ConnectionSettings,
+    pub client: postgres::Client,
+    /// Set when dbkit chose its local cluster: what it did, for one line of output.
+    pub local: Option<String>,
+}
+
+/// The name of the database dbkit creates in its local cluster.
+pub const LOCAL_DATABASE: &str = "dbkit";
+
+impl ConnectionArgs {
+    fn options(&self) -> ConnectOptions {
+        ConnectOptions {
+            timeout: Duration::from_secs(self.connect_timeout.max(1)),
+            wait: Duration::from_secs(self.wait),
+        }
+    }
+
+    /// Connects to the configured database, or to the local cluster when none is
+    /// configured (starting it, and creating it on first use).
+    pub fn connect(&self, layout: &Layout) -> Result<Target> {
+        let url = self
+            .database_url
+            .as_ref()
+            .or(self.supabase_db_url.as_ref())
+            .filter(|u| !u.trim().is_empty());
+        let (settings, local) = match url {
+            Some(url) => (
+                ConnectionSettings::parse(url, self.os_user.as_deref())?,
+                None,
+            ),
+            None => {
+                let (settings, note) = local_cluster(layout)?;
+                (settings, Some(note))
+            }
+        };
+        let client = crate::db::connect(&settings, self.options())?;
+        Ok(Target {
+            settings,
+            client,
+            local,
+        })
+    }
+}
+
+/// The project's local cluster, running, with its database created.
+pub fn local_cluster(layout: &Layout) -> Result<(ConnectionSettings, String)> {
+    let cluster = project_cluster(layout)?;
+    let started = cluster.ensure_running()?;
+    let settings = ConnectionSettings::parse(&cluster.conninfo(LOCAL_DATABASE), None)?;
+    cluster::ensure_database(&settings, LOCAL_DATABASE)?;
+    let what = match started {
+        Started::Created => "created and started",
+        Started::Started => "started",
+        Started::Reused => "running",
+    };
+    let note = format!(
+        "No DATABASE_URL set: using the local PostgreSQL in `{}` ({what}), database `{LOCAL_DATABASE}`",
+        cluster.dir.display()
+    );
+    Ok((settings, note))
+}
+
+/// The cluster under `.dbkit/` in the project that holds the database folder.
+pub fn project_cluster(layout: &Layout) -> Result<Cluster> {
+    let finder = crate::pgtools::Finder::new(
+        std::env::var_os("PATH").or_else(|| Some(OsString::from("/usr/bin:/bin"))),
+    );
+    let dir = layout.project_root().join(".dbkit");
+    Ok(Cluster {
+        dir: relative_to_cwd(dir),
+        bindir: finder.server_bindir()?,
+        run_as: cluster::default_run_as(),
+        throwaway: false,
+    })
+}
+
+fn relative_to_cwd(path: PathBuf) -> PathBuf {
+    std::env::current_dir()
+        .ok()
+        .and_then(|cwd| path.strip_prefix(&cwd).ok().map(PathBuf::from))
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(path)
+}
+
+/// Prints an error (its cause chain once, then hints) and returns the exit code. In
+/// JSON mode, stdout also gets `{"error": ..., "hint": ...}`.
+pub fn fail(error: &Error, format: Format) -> ExitCode {
+    use colored::Colorize;
+    let message = chain(error);
+    eprintln!("{} {message}", "error:".red().bold());
+    let mut hints = Vec::new();
+    if let Error::Statement {
+        failure,
+        migration,
+        database,
+        applied_before,
+        ..
+    } = error
+    {
+        let what = migration
+            .as_deref()
+            .map_or("snapshot".to_string(), |m| format!("migration `{m}`"));
+        eprintln!("  in {what} on {database}");
+        if !applied_before.is_empty() {
+            eprintln!(
+                "  applied before it in this run: {}",
+                applied_before.join(", ")
+            );
+        }
+        hints.extend(failure.hint.clone());
+    }
+    hints.extend(error.hint());
+    for hint in &hints {
+        eprintln!("{} {hint}", "hint:".cyan().bold());
+    }
+    if format == Format::Json {
+        let value = serde_json::json!({ "error": message, "hint": hints });
+        let _ = crate::report::json(&mut std::io::stdout().lock(), &value);
+    }
+    ExitCode::from(exit::ERROR)
+}
+
+/// The error and its causes, each once: `postgres::Error` repeats its cause in its own
+/// message, so a cause already shown is skipped.
+pub fn chain(error: &Error) -> String {
+    let mut message = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            message = format!("{message}: {text}");
+        }
+        source = cause.source();
+    }
+    message
+}
+
+/// Writes to stdout, exiting quietly when the reader went away (`| head`).
+pub fn print(render: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) {
+    let stdout = std::io::stdout();
+    let mut lock = stdout.lock();
+    if let Err(e) = render(&mut lock).and_then(|()| lock.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: cannot write output: {e}");
+        std::process::exit(i32::from(exit::ERROR));
+    }
+}
