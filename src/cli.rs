@@ -198,8 +198,10 @@ pub fn project_cluster(layout: &Layout) -> Result<Cluster> {
     Ok(Cluster {
         dir: relative_to_cwd(dir),
         bindir: finder.server_bindir()?,
+        port: cluster::PORT,
         run_as: cluster::default_run_as(),
         throwaway: false,
+        settings: Vec::new(),
     })
 }
 

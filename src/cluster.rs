@@ -9,7 +9,8 @@ use std::process::Command;
 
 use crate::error::{Error, Result};
 
-/// The port number in the socket's name; there is no TCP listener, so it cannot clash.
+/// The default port: only part of the socket's name when there is no TCP listener, so it
+/// cannot clash with another server.
 pub const PORT: u16 = 5432;
 
 /// Settings for a cluster.
@@ -19,10 +20,14 @@ pub struct Cluster {
     pub dir: PathBuf,
     /// The folder of `initdb` and `pg_ctl`.
     pub bindir: PathBuf,
+    /// The port (the socket's name, and the TCP port if `settings` enable TCP).
+    pub port: u16,
     /// The user to run the server as (`postgres` when dbkit runs as root).
     pub run_as: Option<String>,
     /// Trade durability for speed (fsync off): for throwaway test servers.
     pub throwaway: bool,
+    /// More server settings (`-c name=value`), applied after dbkit's own.
+    pub settings: Vec<(String, String)>,
 }
 
 /// What a cluster is doing.
@@ -77,8 +82,9 @@ impl Cluster {
     /// A conninfo string for a database of this cluster.
     pub fn conninfo(&self, dbname: &str) -> String {
         format!(
-            "host='{}' port={PORT} user=postgres dbname='{dbname}'",
-            self.socket_dir().display()
+            "host='{}' port={} user=postgres dbname='{dbname}'",
+            self.socket_dir().display(),
+            self.port
         )
     }
 
@@ -112,15 +118,17 @@ impl Cluster {
             }
         };
         self.prepare_dir(&self.socket_dir())?;
-        let options = format!(
-            "-k '{}' -c listen_addresses='' -p {PORT}{}",
+        let mut options = format!(
+            "-k '{}' -c listen_addresses='' -p {}",
             self.socket_dir().display(),
-            if self.throwaway {
-                " -c fsync=off -c full_page_writes=off -c max_connections=200"
-            } else {
-                ""
-            }
+            self.port
         );
+        if self.throwaway {
+            options += " -c fsync=off -c full_page_writes=off -c max_connections=200";
+        }
+        for (name, value) in &self.settings {
+            options += &format!(" -c {name}='{value}'");
+        }
         let log = self.log_file().display().to_string();
         run(
             self.pg_ctl(&["start", "-w", "-t", "120", "-l", &log, "-o", &options]),
