@@ -68,9 +68,9 @@ fn start_server() -> Result<Server, String> {
         .map_err(|e| e.to_string())?
         .keep();
     make_reachable(&root);
-    let tls_port = make_certificate(&root).then(|| free_port());
+    let tls_port = make_certificate(&root).then(free_port);
     let mut settings = vec![("log_min_messages".to_string(), "warning".to_string())];
-    if let Some(port) = tls_port {
+    if tls_port.is_some() {
         settings.extend([
             ("ssl".into(), "on".into()),
             (
