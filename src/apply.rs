@@ -111,22 +111,35 @@ pub fn apply(
         dry_run: options.dry_run,
         ..ApplyReport::default()
     };
-    // Plan without the lock first: a run with nothing to do never waits or writes.
-    let mut current = plan_now(client, catalog, database, &options.plan)?;
-    if !current.is_empty() && !options.dry_run {
-        crate::lock::acquire(client, database, options.lock_timeout)?;
-        let outcome = (|| {
-            client
-                .batch_execute(history::CREATE)
-                .map_err(query_error("creating the dbkit history schema", database))?;
-            current = plan_now(client, catalog, database, &options.plan)?;
-            execute(client, catalog, database, &current, &mut report, progress)
-        })();
-        flush_wal(client);
-        let released = crate::lock::release(client, database);
-        outcome?;
-        released?;
-    } else if options.dry_run {
+    // Plan without the lock first: a run with nothing to do never waits or writes. A
+    // database that looks non-empty without history may be another run's work in
+    // progress, so that verdict is only final under the lock.
+    let unlocked = plan_now(client, catalog, database, &options.plan);
+    let current = match unlocked {
+        Ok(plan) if plan.is_empty() || options.dry_run => plan,
+        Err(e) if options.dry_run || !matches!(e, Error::NotEmpty { .. }) => return Err(e),
+        _ => {
+            crate::lock::acquire(client, database, options.lock_timeout)?;
+            let mut planned = None;
+            let outcome = (|| {
+                let plan = plan_now(client, catalog, database, &options.plan)?;
+                if !plan.is_empty() {
+                    client
+                        .batch_execute(history::CREATE)
+                        .map_err(query_error("creating the dbkit history schema", database))?;
+                    execute(client, catalog, database, &plan, &mut report, progress)?;
+                }
+                planned = Some(plan);
+                Ok(())
+            })();
+            flush_wal(client);
+            let released = crate::lock::release(client, database);
+            outcome?;
+            released?;
+            planned.unwrap_or_default()
+        }
+    };
+    if options.dry_run {
         describe(catalog, &current, &mut report, progress)?;
     }
     report.fresh = current.fresh;
