@@ -56,7 +56,7 @@ pub struct ConnectionArgs {
 #[derive(Debug, Clone, Args)]
 pub struct DirArgs {
     /// The database folder (snapshots in `versions/`, migrations in `migrations/`).
-    #[arg(long, value_name = "PATH", default_value = "database")]
+    #[arg(long, value_name = "PATH", default_value = "database", global = true)]
     pub dir: PathBuf,
 }
 
@@ -79,11 +79,17 @@ pub enum ColorChoice {
 #[derive(Debug, Clone, Args)]
 pub struct OutputArgs {
     /// Output format: text for people, JSON for programs (stable; see the README).
-    #[arg(long, value_enum, default_value = "text")]
+    #[arg(long, value_enum, default_value = "text", global = true)]
     pub format: Format,
 
     /// Color text output: auto colors only on a terminal and when NO_COLOR is unset.
-    #[arg(long, value_enum, default_value = "auto", value_name = "WHEN")]
+    #[arg(
+        long,
+        value_enum,
+        default_value = "auto",
+        value_name = "WHEN",
+        global = true
+    )]
     pub color: ColorChoice,
 
     #[arg(long, env = "NO_COLOR", hide = true, hide_env_values = true)]
