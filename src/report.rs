@@ -53,8 +53,9 @@ fn versions(list: &[u64]) -> String {
     }
 }
 
-/// One line for a step, as it completes.
-pub fn step(w: &mut dyn Write, step: &Step, dry_run: bool) -> io::Result<()> {
+/// One line for a step, as it completes; file names are padded to `width` so durations
+/// line up.
+pub fn step(w: &mut dyn Write, step: &Step, dry_run: bool, width: usize) -> io::Result<()> {
     let mark = if dry_run { "→".cyan() } else { "✓".green() };
     match step {
         Step::ChecksumAccepted { file, old, new, .. } => writeln!(
@@ -118,7 +119,11 @@ pub fn step(w: &mut dyn Write, step: &Step, dry_run: bool) -> io::Result<()> {
                 .as_ref()
                 .map(|r| format!("  {}", format!("(no transaction: {r})").dimmed()))
                 .unwrap_or_default();
-            writeln!(w, "  {mark} {file}{how}{}", timing(*duration_ms, dry_run))
+            let line = format!(
+                "  {mark} {file:<width$}{}{how}",
+                timing(*duration_ms, dry_run)
+            );
+            writeln!(w, "{}", line.trim_end())
         }
     }
 }
@@ -127,7 +132,7 @@ fn timing(ms: f64, dry_run: bool) -> String {
     if dry_run {
         String::new()
     } else {
-        format!("  {}", duration(ms).dimmed())
+        format!("  {}", format!("{:>8}", duration(ms)).dimmed())
     }
 }
 

@@ -449,10 +449,12 @@ pub fn redact(text: &str, db: &TestDb, project: &Project) -> String {
     );
     out = out.replace(&db.name, "[DB]");
     let patterns = [
+        (r" +\d+(\.\d+)? (ms|s)\b", " [TIME]"),
         (r"\d+(\.\d+)? (ms|s)\b", "[TIME]"),
         (r"\d+ min \d+ s", "[TIME]"),
         (r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", "[WHEN]"),
         (r"pid \d+", "pid [PID]"),
+        (r"port=\d+", "port=[PORT]"),
     ];
     for (pattern, with) in patterns {
         out = regex::Regex::new(pattern)

@@ -1,0 +1,77 @@
+//! What people read: the text output of apply-schema, checked with insta snapshots
+//! (durations, timestamps, temp paths and database names replaced by placeholders).
+//! Update with `INSTA_UPDATE=always cargo test --test output` and review the diff.
+
+mod util;
+
+use util::{redact, Project, TestDb};
+
+#[test]
+fn fresh_apply_output() {
+    let server = require_pg!();
+    let db = TestDb::new(server, "out_fresh");
+    let project = Project::example();
+    let run = project.apply(&db, &[]).success();
+    insta::assert_snapshot!("fresh_apply", redact(&run.stdout, &db, &project));
+    let again = project.apply(&db, &[]).success();
+    insta::assert_snapshot!("noop_apply", redact(&again.stdout, &db, &project));
+}
+
+#[test]
+fn dry_run_output() {
+    let server = require_pg!();
+    let db = TestDb::new(server, "out_dry");
+    let project = Project::example();
+    let run = project.apply(&db, &["--dry-run"]).success();
+    insta::assert_snapshot!("dry_run", redact(&run.stdout, &db, &project));
+}
+
+#[test]
+fn status_output() {
+    let server = require_pg!();
+    let db = TestDb::new(server, "out_status");
+    let project = Project::example();
+    project.apply(&db, &["--target", "9"]).success();
+    project.write(
+        "migrations/002_add_contract_pii_mapping.sql",
+        "-- edited after it was applied\nSELECT 1;\n",
+    );
+    let run = project.apply(&db, &["--status"]).expect_code(4);
+    insta::assert_snapshot!("status", redact(&run.stdout, &db, &project));
+}
+
+#[test]
+fn failure_output() {
+    let server = require_pg!();
+    let db = TestDb::new(server, "out_failure");
+    let project = Project::empty();
+    project
+        .write("migrations/001_users.sql", "CREATE TABLE users (id bigint PRIMARY KEY);\n")
+        .write("migrations/002_orders.sql", "CREATE TABLE orders (\n    id bigint PRIMARY KEY,\n    user_id bigint REFERENCES user (id)\n);\n");
+    let run = project.apply(&db, &[]).expect_code(1);
+    insta::assert_snapshot!("failure_stdout", redact(&run.stdout, &db, &project));
+    insta::assert_snapshot!("failure_stderr", redact(&run.stderr, &db, &project));
+}
+
+/// Every stored snapshot belongs to an assertion above: a renamed or deleted test must
+/// take its snapshot with it.
+#[test]
+fn no_orphaned_snapshots() {
+    let source = include_str!("output.rs");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("snapshots");
+    for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+        let file = entry.file_name().to_string_lossy().into_owned();
+        let Some(name) = file
+            .strip_prefix("output__")
+            .and_then(|f| f.strip_suffix(".snap"))
+        else {
+            panic!("unexpected file in tests/snapshots: {file}");
+        };
+        assert!(
+            source.contains(&format!("assert_snapshot!(\"{name}\"")),
+            "orphaned snapshot {file}"
+        );
+    }
+}
