@@ -207,6 +207,14 @@ else
 fi
 ((${#SOCK_DIR} < 100)) || die "socket dir path too long: $SOCK_DIR"
 
+loadavg() {
+    local l1 l5 l15 _rest
+    if read -r l1 l5 l15 _rest </proc/loadavg 2>/dev/null; then
+        printf '%s %s %s' "$l1" "$l5" "$l15"
+    fi
+}
+LOADAVG_START=$(loadavg)
+
 # ---------------------------------------------------------------------------
 # Build dbkit (first, so a compile error fails fast)
 # ---------------------------------------------------------------------------
@@ -296,8 +304,9 @@ FSYNC=$(sql postgres "SHOW fsync")
 log "server $SERVER_VERSION up on $SOCK_DIR (fsync=$FSYNC)"
 
 # A fingerprint of what the migrations built in schema public: counts of every
-# kind of object, a hash of the column list (names and types, so renames
-# count), and the total number of rows in all public tables.
+# kind of object, hashes of the column list (names and types, so renames count),
+# of function bodies, of index/constraint/view definitions and column defaults,
+# and the total number of rows in all public tables.
 FINGERPRINT_SQL=$(
     cat <<'EOF'
 SELECT concat_ws(' ',
@@ -320,6 +329,17 @@ SELECT concat_ws(' ',
   'cols_md5=' || (SELECT md5(string_agg(table_name || '.' || column_name || ':' || data_type, ','
                                         ORDER BY table_name, column_name))
                   FROM information_schema.columns WHERE table_schema = 'public'),
+  'defs_md5=' || md5(concat_ws('|',
+      (SELECT string_agg(indexname || '=' || indexdef, ',' ORDER BY indexname)
+         FROM pg_indexes WHERE schemaname = 'public'),
+      (SELECT string_agg(c.conrelid::regclass::text || '.' || c.conname || '=' || pg_get_constraintdef(c.oid),
+                         ',' ORDER BY c.conrelid::regclass::text, c.conname)
+         FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace WHERE n.nspname = 'public'),
+      (SELECT string_agg(viewname || '=' || definition, ',' ORDER BY viewname)
+         FROM pg_views WHERE schemaname = 'public'),
+      (SELECT string_agg(table_name || '.' || column_name || '=' || coalesce(column_default, '') || '/'
+                         || is_nullable, ',' ORDER BY table_name, column_name)
+         FROM information_schema.columns WHERE table_schema = 'public'))),
   'rows=' || (SELECT coalesce(sum((xpath('/row/c/text()', query_to_xml(
                   format('SELECT count(*) AS c FROM %I.%I', schemaname, tablename),
                   false, true, '')))[1]::text::bigint), 0)
@@ -486,10 +506,10 @@ if [[ -d $REPO_ROOT/.git ]]; then
     dbkit_rev=$(git -C "$REPO_ROOT" rev-parse --short HEAD 2>/dev/null || true)
 fi
 python3 - "$META" "$WORKLOAD_SUMMARY" "$SERVER_VERSION" "$FSYNC" "$(nproc 2>/dev/null || echo 0)" \
-    "$ROUNDS" "$NOOP_RUNS" "$PSQL" "${BIN:-}" "$dbkit_rev" "$PSQL_ONLY" <<'EOF'
+    "$ROUNDS" "$NOOP_RUNS" "$PSQL" "${BIN:-}" "$dbkit_rev" "$PSQL_ONLY" "$LOADAVG_START" "$(loadavg)" <<'EOF'
 import json, sys
 (path, workload, version, fsync, cpus, rounds, noop_runs, psql, binary, rev,
- psql_only) = sys.argv[1:]
+ psql_only, load_start, load_end) = sys.argv[1:]
 meta = {
     "workload": json.loads(workload),
     "server_version": version,
@@ -501,6 +521,8 @@ meta = {
     "dbkit_binary": binary or None,
     "dbkit_revision": rev or None,
     "psql_only": psql_only == "1",
+    "loadavg_start": load_start or None,
+    "loadavg_end": load_end or None,
 }
 with open(path, "w") as f:
     json.dump(meta, f)

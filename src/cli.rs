@@ -39,9 +39,10 @@ pub struct ConnectionArgs {
     #[arg(long, env = "SUPABASE_DB_URL", hide = true, hide_env_values = true)]
     pub supabase_db_url: Option<String>,
 
-    /// Give up connecting after this many seconds.
-    #[arg(long, value_name = "SECS", default_value_t = 10)]
-    pub connect_timeout: u64,
+    /// Give up a connection attempt after this many seconds [default: the URL's
+    /// `connect_timeout`, else 10].
+    #[arg(long, value_name = "SECS")]
+    pub connect_timeout: Option<u64>,
 
     /// Wait up to this many seconds for a server that is starting or not yet accepting
     /// connections.
@@ -143,9 +144,14 @@ pub struct Target {
 pub const LOCAL_DATABASE: &str = "dbkit";
 
 impl ConnectionArgs {
-    fn options(&self) -> ConnectOptions {
+    fn options(&self, settings: &ConnectionSettings) -> ConnectOptions {
+        let from_url = settings.config.get_connect_timeout().copied();
         ConnectOptions {
-            timeout: Duration::from_secs(self.connect_timeout.max(1)),
+            timeout: self
+                .connect_timeout
+                .map(|secs| Duration::from_secs(secs.max(1)))
+                .or(from_url)
+                .unwrap_or(Duration::from_secs(10)),
             wait: Duration::from_secs(self.wait),
         }
     }
@@ -168,7 +174,7 @@ impl ConnectionArgs {
                 (settings, Some(note))
             }
         };
-        let client = crate::db::connect(&settings, self.options())?;
+        let client = crate::db::connect(&settings, self.options(&settings))?;
         Ok(Target {
             settings,
             client,

@@ -36,6 +36,7 @@ import time
 
 TARGET_RATIO = 0.95
 TARGET_NOOP_MS = 15.0
+NOISY_SPREAD = 1.25  # psql's slowest round / fastest round above this: warn
 
 
 def _tail(path: str, n: int = 30) -> str:
@@ -217,6 +218,9 @@ def cmd_report(argv: list[str]) -> int:
         ratios["dbkit_over_psql"] = m["dbkit_apply"]["median_ms"] / m["psql_single_tx"]["median_ms"]
         paired = [dbkit_r[r] / psql_r[r] for r in dbkit_r if r in psql_r]
         ratios["dbkit_over_psql_paired_median"] = statistics.median(paired)
+        per_round_ratios = [round(x, 3) for x in paired]
+    else:
+        per_round_ratios = []
     if floor_r and psql_r:
         ratios["floor_over_psql_paired_median"] = statistics.median(
             floor_r[r] / psql_r[r] for r in floor_r if r in psql_r)
@@ -227,6 +231,15 @@ def cmd_report(argv: list[str]) -> int:
     if m["dbkit_noop"] and m["psql_connect_floor"]:
         ratios["noop_over_psql_connect_floor"] = m["dbkit_noop"]["median_ms"] / m["psql_connect_floor"]["median_ms"]
     ratios = {k: (round(v, 3) if v is not None else None) for k, v in ratios.items()}
+
+    # Noise check: the same psql run should take about the same time every round.
+    psql_vals = list(psql_r.values())
+    spread = max(psql_vals) / min(psql_vals) if len(psql_vals) > 1 else 1.0
+    noise = {
+        "psql_max_over_min": round(spread, 3),
+        "dbkit_over_psql_per_round": per_round_ratios,
+        "noisy": spread > NOISY_SPREAD,
+    }
 
     targets = {
         # Judged on the median of the per-round paired ratios: both runs of a
@@ -243,7 +256,7 @@ def cmd_report(argv: list[str]) -> int:
             "met": None if not m["dbkit_noop"] else m["dbkit_noop"]["median_ms"] < TARGET_NOOP_MS,
         },
     }
-    doc = {"meta": meta, "metrics": metrics, "ratios": ratios, "targets": targets}
+    doc = {"meta": meta, "metrics": metrics, "ratios": ratios, "targets": targets, "noise": noise}
 
     if want_json:
         print(json.dumps(doc, indent=2))
@@ -259,7 +272,7 @@ def _fmt(x) -> str:
 
 
 def _render(doc) -> str:
-    meta, m, r, t = doc["meta"], doc["metrics"], doc["ratios"], doc["targets"]
+    meta, m, r, t, nz = doc["meta"], doc["metrics"], doc["ratios"], doc["targets"], doc["noise"]
     w = meta.get("workload", {})
     lines = [
         f"dbkit apply benchmark: {w.get('baseline_tables', '?')} baseline tables + "
@@ -290,6 +303,8 @@ def _render(doc) -> str:
         "ratios (same run):",
         f"  dbkit / psql single-tx, median of per-round ratios  {_fmt(r['dbkit_over_psql_paired_median'])}",
         f"  dbkit / psql single-tx, ratio of medians            {_fmt(r['dbkit_over_psql'])}",
+        "  dbkit / psql single-tx, each round                  "
+        + (" ".join(f"{x:.3f}" for x in nz["dbkit_over_psql_per_round"]) or "n/a"),
         f"  server floor / psql single-tx (best any client)     {_fmt(r['floor_over_psql_paired_median'])}",
         f"  dbkit / psql per-file (old shell-script way)        {_fmt(r['dbkit_over_psql_per_file'])}",
         f"  psql per-file / psql single-tx                      {_fmt(r['psql_per_file_over_psql'])}",
@@ -302,6 +317,13 @@ def _render(doc) -> str:
         val = tt["value"]
         vs = "n/a" if val is None else (f"{val:.3f}x" if name == "apply_ratio" else f"{val:.2f} ms")
         lines.append(f"  {tt['target']:<34} {vs:>10}   {met}")
+    if nz["noisy"]:
+        lines += [
+            "",
+            f"WARNING: psql's slowest round took {nz['psql_max_over_min']:.2f}x its fastest "
+            f"(load average {meta.get('loadavg_start', '?')} at start, {meta.get('loadavg_end', '?')} at end):",
+            "         the machine was busy; ratios from this run are unreliable. Re-run on an idle machine.",
+        ]
     return "\n".join(lines)
 
 

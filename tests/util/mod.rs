@@ -28,7 +28,7 @@ pub struct Server {
 static SERVER: OnceLock<Option<Server>> = OnceLock::new();
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
-fn required() -> bool {
+pub fn required() -> bool {
     std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false")
         || std::env::var_os("DBKIT_REQUIRE_PG").is_some()
 }
