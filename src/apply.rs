@@ -259,6 +259,33 @@ fn emit(report: &mut ApplyReport, progress: &mut dyn Progress, step: Step) {
     report.steps.push(step);
 }
 
+fn emit_accepted(plan: &Plan, report: &mut ApplyReport, progress: &mut dyn Progress) {
+    for change in &plan.accept {
+        let step = Step::ChecksumAccepted {
+            version: change.version,
+            file: change.file.clone(),
+            old: change.recorded.clone(),
+            new: change.current.clone(),
+        };
+        emit(report, progress, step);
+    }
+}
+
+/// One step per way of recording (snapshot, baseline, manual), listing the versions.
+fn emit_recorded(plan: &Plan, report: &mut ApplyReport, progress: &mut dyn Progress) {
+    for source in [Source::Snapshot, Source::Baseline, Source::Manual] {
+        let versions: Vec<u64> = plan
+            .record
+            .iter()
+            .filter(|(_, s)| *s == source)
+            .map(|(v, _)| *v)
+            .collect();
+        if !versions.is_empty() {
+            emit(report, progress, Step::Recorded { source, versions });
+        }
+    }
+}
+
 fn execute(
     client: &mut Client,
     catalog: &Catalog,
@@ -284,18 +311,7 @@ fn execute(
             .batch_execute(&format!("BEGIN;\n{fixups}COMMIT;"))
             .map_err(query_error("updating dbkit history", database))?;
     }
-    for change in &plan.accept {
-        emit(
-            report,
-            progress,
-            Step::ChecksumAccepted {
-                version: change.version,
-                file: change.file.clone(),
-                old: change.recorded.clone(),
-                new: change.current.clone(),
-            },
-        );
-    }
+    emit_accepted(plan, report, progress);
     record_start(client, catalog, database, plan, report, progress)?;
     for version in &plan.run {
         let migration = catalog
@@ -400,17 +416,7 @@ fn record_start(
                 database,
             ))?;
     }
-    for source in [Source::Snapshot, Source::Baseline, Source::Manual] {
-        let versions: Vec<u64> = plan
-            .record
-            .iter()
-            .filter(|(_, s)| *s == source)
-            .map(|(v, _)| *v)
-            .collect();
-        if !versions.is_empty() {
-            emit(report, progress, Step::Recorded { source, versions });
-        }
-    }
+    emit_recorded(plan, report, progress);
     Ok(())
 }
 
@@ -457,18 +463,7 @@ fn describe(
     report: &mut ApplyReport,
     progress: &mut dyn Progress,
 ) -> Result<()> {
-    for change in &plan.accept {
-        emit(
-            report,
-            progress,
-            Step::ChecksumAccepted {
-                version: change.version,
-                file: change.file.clone(),
-                old: change.recorded.clone(),
-                new: change.current.clone(),
-            },
-        );
-    }
+    emit_accepted(plan, report, progress);
     if let Some(snapshot) = &plan.snapshot {
         if !plan.snapshot_is_baseline {
             script::prepare(&snapshot.file.path, &snapshot.text)?;
@@ -485,17 +480,7 @@ fn describe(
             },
         );
     }
-    for source in [Source::Snapshot, Source::Baseline, Source::Manual] {
-        let versions: Vec<u64> = plan
-            .record
-            .iter()
-            .filter(|(_, s)| *s == source)
-            .map(|(v, _)| *v)
-            .collect();
-        if !versions.is_empty() {
-            emit(report, progress, Step::Recorded { source, versions });
-        }
-    }
+    emit_recorded(plan, report, progress);
     for version in &plan.run {
         let migration = catalog
             .migration(*version)

@@ -88,30 +88,37 @@ impl Layout {
     /// The `.sql` files of a seed or validation folder, ordered by their leading number
     /// (then name), so `05_x.sql` follows `03_y.sql` and `10_z.sql` follows both.
     pub fn numbered_files(dir: &Path) -> Result<Vec<PathBuf>> {
-        if !dir.is_dir() {
-            return Ok(Vec::new());
-        }
-        let mut files = Vec::new();
-        for entry in walkdir::WalkDir::new(dir).min_depth(1).max_depth(1) {
-            let entry = entry.map_err(|e| Error::Io {
-                path: dir.to_path_buf(),
-                source: e.into(),
-            })?;
-            let name = entry.file_name().to_string_lossy().to_ascii_lowercase();
-            if entry.file_type().is_file() && name.ends_with(".sql") {
-                files.push(entry.into_path());
-            }
-        }
-        files.sort_by_cached_key(|path| {
-            let name = path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
+        let mut files = sql_files(dir)?;
+        files.sort_by_cached_key(|(name, _)| {
             let digits: String = name.chars().take_while(char::is_ascii_digit).collect();
-            (digits.parse::<u64>().unwrap_or(u64::MAX), name)
+            (digits.parse::<u64>().unwrap_or(u64::MAX), name.clone())
         });
-        Ok(files)
+        Ok(files.into_iter().map(|(_, path)| path).collect())
     }
+}
+
+/// The `.sql` files directly in `dir` (not in sub-folders) as `(file name, path)`,
+/// sorted by name; none when `dir` does not exist.
+pub fn sql_files(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
+    if !dir.is_dir() {
+        return Ok(Vec::new());
+    }
+    let mut files = Vec::new();
+    let entries = walkdir::WalkDir::new(dir)
+        .min_depth(1)
+        .max_depth(1)
+        .sort_by_file_name();
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::Io {
+            path: dir.to_path_buf(),
+            source: e.into(),
+        })?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if entry.file_type().is_file() && name.to_ascii_lowercase().ends_with(".sql") {
+            files.push((name, entry.into_path()));
+        }
+    }
+    Ok(files)
 }
 
 /// A migration file with its text and checksum.

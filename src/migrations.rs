@@ -73,24 +73,8 @@ fn parse_name(file: &str) -> Option<(u64, String, Direction)> {
 /// the files; a gap in numbering is a warning. A missing folder means no migrations.
 pub fn discover(dir: &Path) -> Result<Discovered> {
     let mut found = Discovered::default();
-    if !dir.is_dir() {
-        return Ok(found);
-    }
     let mut ups: BTreeMap<u64, MigrationFile> = BTreeMap::new();
-    for entry in walkdir::WalkDir::new(dir)
-        .min_depth(1)
-        .max_depth(1)
-        .sort_by_file_name()
-    {
-        let entry = entry.map_err(|e| Error::Io {
-            path: dir.to_path_buf(),
-            source: e.into(),
-        })?;
-        let file = entry.file_name().to_string_lossy().into_owned();
-        if !entry.file_type().is_file() || !file.to_ascii_lowercase().ends_with(".sql") {
-            continue;
-        }
-        let path = entry.into_path();
+    for (file, path) in crate::layout::sql_files(dir)? {
         let Some((version, description, direction)) = parse_name(&file) else {
             return Err(Error::UnversionedMigration { path });
         };

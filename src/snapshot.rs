@@ -108,29 +108,16 @@ static FILE_NAME: LazyLock<Regex> =
 /// and two files of one version are errors naming the files.
 pub fn discover(dir: &Path) -> Result<Vec<SnapshotFile>> {
     let mut found: BTreeMap<SnapshotVersion, SnapshotFile> = BTreeMap::new();
-    if !dir.is_dir() {
-        return Ok(Vec::new());
-    }
-    for entry in walkdir::WalkDir::new(dir).min_depth(1).max_depth(1) {
-        let entry = entry.map_err(|e| Error::Io {
-            path: dir.to_path_buf(),
-            source: e.into(),
-        })?;
-        let file = entry.file_name().to_string_lossy().into_owned();
-        if !entry.file_type().is_file() || !file.to_ascii_lowercase().ends_with(".sql") {
-            continue;
-        }
-        let path = entry.into_path();
+    for (file, path) in crate::layout::sql_files(dir)? {
         let Some(caps) = FILE_NAME.captures(&file) else {
             return Err(Error::BadSnapshotName { path });
         };
         let version: SnapshotVersion = caps[1].parse()?;
         if let Some(first) = found.get(&version) {
-            let (first, second) = ordered(first.file.clone(), file);
             return Err(Error::DuplicateSnapshot {
                 version: version.to_string(),
-                first,
-                second,
+                first: first.file.clone(),
+                second: file,
             });
         }
         found.insert(
@@ -143,14 +130,6 @@ pub fn discover(dir: &Path) -> Result<Vec<SnapshotFile>> {
         );
     }
     Ok(found.into_values().collect())
-}
-
-fn ordered(a: String, b: String) -> (String, String) {
-    if a <= b {
-        (a, b)
-    } else {
-        (b, a)
-    }
 }
 
 /// The parsed header of a snapshot.

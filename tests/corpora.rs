@@ -32,12 +32,8 @@ fn supabase_storage_applies_in_integer_order() {
         .count();
     assert_eq!(no_transaction, 9, "{}", run.stdout);
     assert!(
-        run.stdout
-            .contains("0029-create-prefixes.sql  (no transaction")
-            || run
-                .stdout
-                .lines()
-                .any(|l| l.contains("0029-") && l.contains("no transaction")),
+        run.stdout.lines().any(|l| l.contains("0029-")
+            && l.contains("(no transaction: marked `-- postgres-migrations disable-transaction`")),
         "{}",
         run.stdout
     );
