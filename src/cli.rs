@@ -257,7 +257,20 @@ pub fn fail(error: &Error, format: Format) -> ExitCode {
         eprintln!("{} {hint}", "hint:".cyan().bold());
     }
     if format == Format::Json {
-        let value = serde_json::json!({ "error": message, "hint": hints });
+        let mut value = serde_json::json!({ "error": message, "hint": hints });
+        if let Error::Statement {
+            failure,
+            migration,
+            applied_before,
+            statements_done,
+            ..
+        } = error
+        {
+            value["failure"] = serde_json::json!(failure);
+            value["migration"] = serde_json::json!(migration);
+            value["applied_before"] = serde_json::json!(applied_before);
+            value["statements_done"] = serde_json::json!(statements_done);
+        }
         let _ = crate::report::json(&mut std::io::stdout().lock(), &value);
     }
     ExitCode::from(exit::ERROR)

@@ -13,6 +13,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod history;
+pub mod inspect;
 pub mod layout;
 pub mod lock;
 pub mod migrations;

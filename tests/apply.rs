@@ -185,6 +185,15 @@ fn a_failing_migration_is_located_and_leaves_nothing_behind() {
     );
     assert_eq!(db.history(), ["1:migration:applied", "2:migration:applied"]);
     assert_eq!(db.tables("public"), ["a", "b"]);
+    // Programs get the same facts as JSON.
+    let json = project
+        .apply(&db, &["--format", "json"])
+        .expect_code(1)
+        .json();
+    assert_eq!(json["failure"]["line"], 5);
+    assert_eq!(json["failure"]["code"], "42703");
+    assert_eq!(json["migration"], "003_bad.sql");
+    assert_eq!(json["applied_before"], serde_json::json!([]));
 }
 
 #[test]
