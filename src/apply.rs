@@ -114,7 +114,7 @@ pub fn apply(
     // Plan without the lock first: a run with nothing to do never waits or writes. A
     // database that looks non-empty without history may be another run's work in
     // progress, so that verdict is only final under the lock.
-    let unlocked = plan_now(client, catalog, database, &options.plan);
+    let unlocked = plan_now(client, catalog, database, &options.plan).map(|(plan, _)| plan);
     let current = match unlocked {
         Ok(plan) if plan.is_empty() || options.dry_run => plan,
         Err(e) if options.dry_run || !matches!(e, Error::NotEmpty { .. }) => return Err(e),
@@ -122,11 +122,13 @@ pub fn apply(
             crate::lock::acquire(client, database, options.lock_timeout)?;
             let mut planned = None;
             let outcome = (|| {
-                let plan = plan_now(client, catalog, database, &options.plan)?;
+                let (plan, has_history) = plan_now(client, catalog, database, &options.plan)?;
                 if !plan.is_empty() {
-                    client
-                        .batch_execute(history::CREATE)
-                        .map_err(query_error("creating the dbkit history schema", database))?;
+                    if !has_history {
+                        client
+                            .batch_execute(history::CREATE)
+                            .map_err(query_error("creating the dbkit history schema", database))?;
+                    }
                     execute(client, catalog, database, &plan, &mut report, progress)?;
                 }
                 planned = Some(plan);
@@ -150,24 +152,26 @@ pub fn apply(
     Ok(report)
 }
 
+/// The plan for the database as it is now, and whether its history tables exist.
 fn plan_now(
     client: &mut Client,
     catalog: &Catalog,
     database: &str,
     options: &PlanOptions,
-) -> Result<Plan> {
+) -> Result<(Plan, bool)> {
     let history = history::read(client, database)?;
     let objects = match &history {
         Some(h) if !h.is_empty() => None,
         _ => crate::inspect::existing_objects(client, database)?,
     };
-    plan(
+    let plan = plan(
         catalog,
         history.as_ref(),
         objects.as_deref(),
         database,
         options,
-    )
+    )?;
+    Ok((plan, history.is_some()))
 }
 
 /// Makes everything committed so far durable. Migrations commit with

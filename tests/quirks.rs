@@ -281,3 +281,32 @@ fn a_run_waits_for_a_server_that_is_not_there_yet() {
     );
     assert!(run.stderr.contains("--wait SECS"), "{}", run.stderr);
 }
+
+#[test]
+fn another_role_applies_over_history_it_does_not_own() {
+    let server = require_pg!();
+    let db = TestDb::new(server, "other_role");
+    let project = Project::empty();
+    project.write("migrations/001_a.sql", "CREATE TABLE a (id int);\n");
+    project.apply(&db, &[]).success();
+    let role = format!("r_{}", db.name);
+    db.client()
+        .batch_execute(&format!(
+            "CREATE ROLE {role} LOGIN; GRANT ALL ON SCHEMA public TO {role}; \
+             GRANT USAGE ON SCHEMA dbkit TO {role}; GRANT ALL ON ALL TABLES IN SCHEMA dbkit TO {role};"
+        ))
+        .expect("grants");
+    project.write("migrations/002_b.sql", "CREATE TABLE b (id int);\n");
+    let url = db.url.replace("user=postgres", &format!("user={role}"));
+    let mut c = project.command("apply-schema");
+    c.args(["-D", &url]);
+    Run::of(c).success();
+    assert_eq!(
+        db.value("SELECT applied_by FROM dbkit.schema_history WHERE version = 2"),
+        role
+    );
+    assert_eq!(
+        db.value("SELECT tableowner FROM pg_tables WHERE tablename = 'b'"),
+        role
+    );
+}
