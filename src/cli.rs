@@ -156,14 +156,18 @@ impl ConnectionArgs {
         }
     }
 
+    /// The configured URL (`-D`, DATABASE_URL, SUPABASE_DB_URL), if any.
+    pub fn url(&self) -> Option<&str> {
+        self.database_url
+            .as_deref()
+            .or(self.supabase_db_url.as_deref())
+            .filter(|u| !u.trim().is_empty())
+    }
+
     /// Connects to the configured database, or to the local cluster when none is
     /// configured (starting it, and creating it on first use).
     pub fn connect(&self, layout: &Layout) -> Result<Target> {
-        let url = self
-            .database_url
-            .as_ref()
-            .or(self.supabase_db_url.as_ref())
-            .filter(|u| !u.trim().is_empty());
+        let url = self.url();
         let (settings, local) = match url {
             Some(url) => (
                 ConnectionSettings::parse(url, self.os_user.as_deref())?,

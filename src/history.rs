@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use postgres::Client;
+use postgres::{Client, SimpleQueryMessage, SimpleQueryRow};
 
 use crate::db::query_error;
 use crate::error::Result;
@@ -136,65 +136,82 @@ impl History {
     }
 }
 
-/// Reads the history; `None` when the database has no dbkit schema.
+/// Reads the history; `None` when the database has no dbkit schema. Two round trips in
+/// the simple protocol (no statement preparation): a no-op run is mostly this read.
 pub fn read(client: &mut Client, database: &str) -> Result<Option<History>> {
     let err = || query_error("reading dbkit history", database);
-    let exists: bool = client
-        .query_one(
+    let exists = client
+        .simple_query(
             "SELECT to_regclass('dbkit.schema_history') IS NOT NULL AND to_regclass('dbkit.snapshot_history') IS NOT NULL",
-            &[],
         )
-        .map_err(err())?
-        .get(0);
-    if !exists {
+        .map_err(err())?;
+    if rows(&exists).next().and_then(|r| r.get(0)) != Some("t") {
         return Ok(None);
     }
+    let messages = client
+        .simple_query(
+            "SELECT version, file, checksum, source, snapshot, status = 'applied', to_json(applied_at) #>> '{}', \
+                    applied_by, duration_ms, statements_done, error, error_line \
+               FROM dbkit.schema_history ORDER BY version;
+             SELECT version, file, checksum, source, to_json(loaded_at) #>> '{}', loaded_by, duration_ms \
+               FROM dbkit.snapshot_history ORDER BY id",
+        )
+        .map_err(err())?;
     let mut history = History::default();
-    let rows = client
-        .query(
-            "SELECT version, file, checksum, source, snapshot, status = 'applied', applied_at, applied_by, \
-             duration_ms, statements_done, error, error_line FROM dbkit.schema_history ORDER BY version",
-            &[],
-        )
-        .map_err(err())?;
-    for row in rows {
-        let version: i64 = row.get(0);
-        let recorded = Recorded {
-            version: version as u64,
-            file: row.get(1),
-            checksum: row.get(2),
-            source: Source::parse(row.get(3)),
-            snapshot: row.get(4),
-            succeeded: row.get(5),
-            applied_at: row.get(6),
-            applied_by: row.get(7),
-            duration_ms: row.get(8),
-            statements_done: row.get::<_, Option<i32>>(9).map(|n| n as usize),
-            error: row.get(10),
-            error_line: row.get::<_, Option<i32>>(11).map(|n| n as usize),
-        };
-        history.migrations.insert(recorded.version, recorded);
+    for row in rows(&messages) {
+        match row.len() {
+            12 => {
+                let recorded = Recorded {
+                    version: number(row.get(0)),
+                    file: text(row.get(1)),
+                    checksum: text(row.get(2)),
+                    source: Source::parse(row.get(3).unwrap_or("")),
+                    snapshot: row.get(4).map(str::to_string),
+                    succeeded: row.get(5) == Some("t"),
+                    applied_at: timestamp(row.get(6)),
+                    applied_by: text(row.get(7)),
+                    duration_ms: row.get(8).and_then(|v| v.parse().ok()).unwrap_or(0.0),
+                    statements_done: row.get(9).and_then(|v| v.parse().ok()),
+                    error: row.get(10).map(str::to_string),
+                    error_line: row.get(11).and_then(|v| v.parse().ok()),
+                };
+                history.migrations.insert(recorded.version, recorded);
+            }
+            _ => history.snapshots.push(SnapshotLoad {
+                version: text(row.get(0)),
+                file: text(row.get(1)),
+                checksum: text(row.get(2)),
+                source: Source::parse(row.get(3).unwrap_or("")),
+                loaded_at: timestamp(row.get(4)),
+                loaded_by: text(row.get(5)),
+                duration_ms: row.get(6).and_then(|v| v.parse().ok()).unwrap_or(0.0),
+            }),
+        }
     }
-    let rows = client
-        .query(
-            "SELECT version, file, checksum, source, loaded_at, loaded_by, duration_ms \
-             FROM dbkit.snapshot_history ORDER BY id",
-            &[],
-        )
-        .map_err(err())?;
-    history.snapshots = rows
-        .iter()
-        .map(|row| SnapshotLoad {
-            version: row.get(0),
-            file: row.get(1),
-            checksum: row.get(2),
-            source: Source::parse(row.get(3)),
-            loaded_at: row.get(4),
-            loaded_by: row.get(5),
-            duration_ms: row.get(6),
-        })
-        .collect();
     Ok(Some(history))
+}
+
+fn rows(messages: &[SimpleQueryMessage]) -> impl Iterator<Item = &SimpleQueryRow> {
+    messages.iter().filter_map(|m| match m {
+        SimpleQueryMessage::Row(row) => Some(row),
+        _ => None,
+    })
+}
+
+fn text(value: Option<&str>) -> String {
+    value.unwrap_or_default().to_string()
+}
+
+fn number(value: Option<&str>) -> u64 {
+    value.and_then(|v| v.parse().ok()).unwrap_or_default()
+}
+
+/// `to_json(timestamptz)` text: RFC 3339 with the session's offset.
+fn timestamp(value: Option<&str>) -> DateTime<Utc> {
+    value
+        .and_then(|v| DateTime::parse_from_rfc3339(v).ok())
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_default()
 }
 
 /// A row to write to `dbkit.schema_history`.

@@ -64,19 +64,7 @@ impl Layout {
         }
         let snapshots = snapshot::discover(&self.versions())?;
         let discovered = migrations::discover(&self.migrations())?;
-        let migrations = discovered
-            .migrations
-            .into_iter()
-            .map(|file| {
-                let text = migrations::read_sql(&file.path)?;
-                let checksum = migrations::checksum(&text);
-                Ok(Migration {
-                    file,
-                    text,
-                    checksum,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let migrations = read_all(discovered.migrations)?;
         Ok(Catalog {
             root: self.root.clone(),
             snapshots,
@@ -95,6 +83,45 @@ impl Layout {
         });
         Ok(files.into_iter().map(|(_, path)| path).collect())
     }
+}
+
+/// Reads and checksums migration files on every core: a no-op run over hundreds of
+/// migrations spends most of its time here.
+fn read_all(files: Vec<MigrationFile>) -> Result<Vec<Migration>> {
+    let read = |file: MigrationFile| -> Result<Migration> {
+        let text = migrations::read_sql(&file.path)?;
+        let checksum = migrations::checksum(&text);
+        Ok(Migration {
+            file,
+            text,
+            checksum,
+        })
+    };
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8);
+    if threads < 2 || files.len() < 64 {
+        return files.into_iter().map(read).collect();
+    }
+    let chunk = files.len().div_ceil(threads);
+    let mut chunks: Vec<Vec<MigrationFile>> = Vec::new();
+    let mut files = files.into_iter().peekable();
+    while files.peek().is_some() {
+        chunks.push(files.by_ref().take(chunk).collect());
+    }
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = chunks
+            .into_iter()
+            .map(|chunk| {
+                scope.spawn(move || chunk.into_iter().map(read).collect::<Result<Vec<_>>>())
+            })
+            .collect();
+        let mut all = Vec::new();
+        for handle in handles {
+            all.extend(handle.join().expect("reading files does not panic")?);
+        }
+        Ok(all)
+    })
 }
 
 /// The `.sql` files directly in `dir` (not in sub-folders) as `(file name, path)`,

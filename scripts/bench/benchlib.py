@@ -235,10 +235,21 @@ def cmd_report(argv: list[str]) -> int:
     # Noise check: the same psql run should take about the same time every round.
     psql_vals = list(psql_r.values())
     spread = max(psql_vals) / min(psql_vals) if len(psql_vals) > 1 else 1.0
+    # Other work on the machine: this benchmark alone keeps about one CPU busy,
+    # so a 1-minute load average of at least the CPU count means someone else
+    # was competing for the CPUs (typical: a cargo build running alongside).
+    def load1(key: str) -> float:
+        try:
+            return float((meta.get(key) or "").split()[0])
+        except (ValueError, IndexError):
+            return 0.0
+    cpus = meta.get("cpus") or 1
+    busy = max(load1("loadavg_start"), load1("loadavg_end")) >= cpus
     noise = {
         "psql_max_over_min": round(spread, 3),
         "dbkit_over_psql_per_round": per_round_ratios,
-        "noisy": spread > NOISY_SPREAD,
+        "machine_busy": busy,
+        "noisy": spread > NOISY_SPREAD or busy,
     }
 
     targets = {
@@ -320,9 +331,12 @@ def _render(doc) -> str:
     if nz["noisy"]:
         lines += [
             "",
-            f"WARNING: psql's slowest round took {nz['psql_max_over_min']:.2f}x its fastest "
-            f"(load average {meta.get('loadavg_start', '?')} at start, {meta.get('loadavg_end', '?')} at end):",
-            "         the machine was busy; ratios from this run are unreliable. Re-run on an idle machine.",
+            f"WARNING: noisy run: psql's slowest round took {nz['psql_max_over_min']:.2f}x its fastest; "
+            f"load average {meta.get('loadavg_start', '?')} at start, {meta.get('loadavg_end', '?')} at end "
+            f"on {meta.get('cpus', '?')} CPUs.",
+            "         Other work competed for the machine; ratios from this run are unreliable"
+            " (contention penalises",
+            "         psql's one-round-trip-per-statement more than batched clients). Re-run on an idle machine.",
         ]
     return "\n".join(lines)
 

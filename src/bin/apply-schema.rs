@@ -78,9 +78,24 @@ fn main() -> ExitCode {
 fn run(args: &Args) -> Result<ExitCode> {
     let text = args.output.format == Format::Text;
     let layout = Layout::new(&args.dir.dir);
-    let catalog = layout.catalog()?;
+    let (catalog, target) = if args.connection.url().is_some() {
+        // Connecting takes as long as reading hundreds of files: do both at once.
+        std::thread::scope(|scope| {
+            let connecting = scope.spawn(|| args.connection.connect(&layout));
+            let catalog = layout.catalog();
+            (
+                catalog,
+                connecting.join().expect("connecting does not panic"),
+            )
+        })
+    } else {
+        // The local cluster is only started for a folder that reads cleanly.
+        let catalog = layout.catalog()?;
+        (Ok(catalog), args.connection.connect(&layout))
+    };
+    let catalog = catalog?;
     catalog.warnings.iter().for_each(|w| cli::warn(w));
-    let mut target = args.connection.connect(&layout)?;
+    let mut target = target?;
     if let Some(note) = &target.local {
         eprintln!("{note}");
     }
