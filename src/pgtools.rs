@@ -9,16 +9,31 @@ use std::process::Command;
 use crate::error::{Error, Result};
 
 /// Where to look for PostgreSQL programs.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Finder {
     /// The PATH to search (passed in: the library does not read the environment).
     pub path: Option<OsString>,
+    /// Install folders holding `<version>/bin` (or Homebrew's `postgresql@N/bin`).
+    pub install_roots: Vec<PathBuf>,
+    /// Install folders holding the programs directly.
+    pub install_bins: Vec<PathBuf>,
 }
 
 impl Finder {
-    /// A finder over this PATH value.
+    /// A finder over this PATH value and the usual install folders.
     pub fn new(path: Option<OsString>) -> Self {
-        Finder { path }
+        Finder {
+            path,
+            install_roots: [
+                "/usr/lib/postgresql",
+                "/opt/homebrew/opt",
+                "/usr/local/opt",
+                "/usr/pgsql",
+            ]
+            .map(PathBuf::from)
+            .to_vec(),
+            install_bins: vec!["/usr/local/pgsql/bin".into()],
+        }
     }
 
     /// Folders searched, in order, for `tool`.
@@ -36,15 +51,10 @@ impl Finder {
                 }
             }
         }
-        for pattern in [
-            "/usr/lib/postgresql",
-            "/opt/homebrew/opt",
-            "/usr/local/opt",
-            "/usr/pgsql",
-        ] {
-            dirs.extend(versioned_dirs(Path::new(pattern)));
+        for root in &self.install_roots {
+            dirs.extend(versioned_dirs(root));
         }
-        dirs.push("/usr/local/pgsql/bin".into());
+        dirs.extend(self.install_bins.iter().cloned());
         dirs
     }
 
@@ -118,4 +128,53 @@ fn is_executable(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
     path.metadata()
         .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_server_says_what_to_install() {
+        let empty = tempfile::tempdir().expect("temp dir");
+        let finder = Finder {
+            path: Some(empty.path().as_os_str().to_owned()),
+            install_roots: vec![empty.path().to_path_buf()],
+            install_bins: Vec::new(),
+        };
+        let error = finder.server_bindir().expect_err("nothing to find");
+        assert!(
+            error
+                .to_string()
+                .starts_with("`initdb` not found (looked in PATH"),
+            "{error}"
+        );
+        let hint = error.hint().expect("a hint");
+        assert!(
+            hint.contains("apt-get install postgresql") && hint.contains("brew install"),
+            "{hint}"
+        );
+    }
+
+    #[test]
+    fn finds_the_newest_installed_version_first() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = tempfile::tempdir().expect("temp dir");
+        for version in ["9", "15", "16"] {
+            let bin = root.path().join(version).join("bin");
+            std::fs::create_dir_all(&bin).expect("folders");
+            for tool in ["initdb", "pg_ctl"] {
+                std::fs::write(bin.join(tool), "#!/bin/sh\n").expect("writes");
+                std::fs::set_permissions(bin.join(tool), std::fs::Permissions::from_mode(0o755))
+                    .expect("chmod");
+            }
+        }
+        let finder = Finder {
+            path: None,
+            install_roots: vec![root.path().to_path_buf()],
+            install_bins: Vec::new(),
+        };
+        let bindir = finder.server_bindir().expect("found");
+        assert!(bindir.ends_with("16/bin"), "{}", bindir.display());
+    }
 }
