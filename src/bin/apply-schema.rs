@@ -14,6 +14,7 @@ use dbkit::{history, status, validate, Result};
 /// Load the newest snapshot into a fresh database, then apply pending migrations.
 #[derive(Debug, Parser)]
 #[command(
+    name = "apply-schema",
     version,
     after_help = "Examples:
   apply-schema                                  # local PostgreSQL under .dbkit/ (no DATABASE_URL)

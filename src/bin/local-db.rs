@@ -13,6 +13,7 @@ use dbkit::Result;
 /// Manage the local PostgreSQL under `.dbkit/` (Unix socket only, trust auth).
 #[derive(Debug, Parser)]
 #[command(
+    name = "local-db",
     version,
     after_help = "Examples:
   local-db start             # create on first use, start, print the connection string
