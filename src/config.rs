@@ -89,6 +89,12 @@ impl ConnectionSettings {
     }
 
     /// The target as shown to people: no password, ever.
+    ///
+    /// ```
+    /// use dbkit::config::ConnectionSettings;
+    /// let s = ConnectionSettings::parse("postgres://app:s3cret@db.example.com/app?sslmode=require", None).unwrap();
+    /// assert_eq!(s.masked(), "postgres://app:****@db.example.com:5432/app?sslmode=require");
+    /// ```
     pub fn masked(&self) -> &str {
         &self.masked
     }

@@ -149,6 +149,12 @@ pub fn read_sql(path: &Path) -> Result<String> {
 /// The checksum of a file's text: SHA-256 (hex) over the text with a BOM, line endings,
 /// trailing spaces on each line and trailing blank lines ignored, so a checkout with other
 /// line endings or an editor that trims whitespace does not count as an edit.
+///
+/// ```
+/// use dbkit::migrations::checksum;
+/// assert_eq!(checksum("CREATE TABLE a ();\n"), checksum("\u{feff}CREATE TABLE a ();  \r\n\r\n"));
+/// assert_ne!(checksum("CREATE TABLE a ();\n"), checksum("CREATE TABLE b ();\n"));
+/// ```
 pub fn checksum(text: &str) -> String {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut hasher = Sha256::new();

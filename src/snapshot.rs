@@ -31,6 +31,13 @@ use crate::error::{Error, Result};
 use crate::migrations::{hex, MigrationFile};
 
 /// A snapshot version such as `v2.0`, ordered numerically by component.
+///
+/// ```
+/// use dbkit::snapshot::SnapshotVersion;
+/// let v = |s: &str| s.parse::<SnapshotVersion>().unwrap();
+/// assert!(v("v1.9") < v("v1.10") && v("v1.10") < v("v2.0"));
+/// assert_eq!(v("V2.0").to_string(), "v2.0");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct SnapshotVersion(Vec<u64>);
 
