@@ -11,6 +11,7 @@ pub mod cli;
 pub mod cluster;
 pub mod config;
 pub mod db;
+pub mod ddl;
 pub mod error;
 pub mod history;
 pub mod inspect;

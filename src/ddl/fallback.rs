@@ -1,0 +1,92 @@
+//! Statements the parser could not read (or read but dbkit does not document) are
+//! classified by their leading keywords and listed as "not analysed" with their line:
+//! never dropped, never a crash. DDL inside `DO` blocks and function bodies is named.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+use super::analyze::Ctx;
+use super::summary::NotAnalysed;
+use crate::sql::Statement;
+
+static BODY_DDL: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b(CREATE|ALTER|DROP)\s+(?:OR\s+REPLACE\s+)?(?:UNIQUE\s+)?(TABLE|INDEX|TYPE|VIEW|FUNCTION|PROCEDURE|SCHEMA|SEQUENCE|TRIGGER|POLICY|EXTENSION|CONSTRAINT|COLUMN)\b")
+        .expect("valid regex")
+});
+
+/// `contains DDL: CREATE TABLE, ALTER TABLE` for DDL in the statement's dollar-quoted
+/// bodies (a `DO` block, a function).
+pub fn ddl_in_bodies(statement: &Statement<'_>) -> Option<String> {
+    let mut found: Vec<String> = Vec::new();
+    for body in statement.dollar_bodies() {
+        for caps in BODY_DDL.captures_iter(body) {
+            let what = format!("{} {}", caps[1].to_uppercase(), caps[2].to_uppercase());
+            if !found.contains(&what) {
+                found.push(what);
+            }
+        }
+    }
+    (!found.is_empty()).then(|| format!("contains DDL: {}", found.join(", ")))
+}
+
+/// What kind of statement this is, from its leading keywords: `DO block`,
+/// `ALTER SEQUENCE`, `COMMENT ON FUNCTION`, `CREATE AGGREGATE`, ...
+pub fn kind(statement: &Statement<'_>) -> String {
+    let words = statement.leading_keywords(6);
+    let mut words: Vec<&str> = words.iter().map(String::as_str).collect();
+    if words.first() == Some(&"DO") {
+        return "DO block".into();
+    }
+    words.retain(|w| {
+        ![
+            "OR",
+            "REPLACE",
+            "UNIQUE",
+            "IF",
+            "NOT",
+            "EXISTS",
+            "TEMP",
+            "TEMPORARY",
+            "UNLOGGED",
+        ]
+        .contains(w)
+    });
+    let take = match words.first().copied() {
+        Some("COMMENT") | Some("SECURITY") => 3,
+        Some("CREATE" | "ALTER" | "DROP")
+            if words.get(1).is_some_and(|w| {
+                ["MATERIALIZED", "EVENT", "FOREIGN", "TEXT", "DEFAULT"].contains(w)
+            }) =>
+        {
+            3
+        }
+        Some(
+            "CREATE" | "ALTER" | "DROP" | "GRANT" | "REVOKE" | "REFRESH" | "REINDEX" | "CLUSTER",
+        ) => 2,
+        _ => 1,
+    };
+    words.into_iter().take(take).collect::<Vec<_>>().join(" ")
+}
+
+/// A statement sqlparser could not parse.
+pub fn classify(ctx: &mut Ctx<'_>, statement: &Statement<'_>) {
+    let note = ddl_in_bodies(statement).or_else(|| Some("not parsed by sqlparser".to_string()));
+    push(ctx, statement, note);
+}
+
+/// A statement sqlparser parsed but dbkit does not document (roles, ALTER FUNCTION, ...).
+pub fn parsed_but_undocumented(ctx: &mut Ctx<'_>, statement: &Statement<'_>) {
+    let note =
+        ddl_in_bodies(statement).or_else(|| Some("not a change dbkit documents".to_string()));
+    push(ctx, statement, note);
+}
+
+fn push(ctx: &mut Ctx<'_>, statement: &Statement<'_>, note: Option<String>) {
+    let at = ctx.at();
+    ctx.summary.not_analysed.push(NotAnalysed {
+        kind: kind(statement),
+        note,
+        at,
+    });
+}

@@ -1,0 +1,117 @@
+//! What migrations change: each statement is split out by `sql`, parsed with sqlparser
+//! (PostgreSQL dialect) and turned into entries of a [`FileSummary`], against a model of
+//! the schema as it stood before the file (the newest snapshot at or below it plus the
+//! migrations before it), so a new table is told from a modified one and a rename is a
+//! rename. Statements the parser cannot read are classified by their leading keywords,
+//! never dropped. Risks are flagged with file and line. It does not touch a database and
+//! does not render: `report::migration` and `report::mermaid` do.
+
+mod analyze;
+mod fallback;
+pub mod model;
+mod names;
+mod risk;
+pub mod summary;
+mod tables;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+pub use model::Schema;
+pub use summary::{FileSummary, RiskKind};
+
+use crate::error::{Error, Result};
+use crate::layout::{Catalog, Layout};
+
+/// The summaries of some files, and the model after the last of them.
+#[derive(Debug, Clone)]
+pub struct Documented {
+    pub summaries: Vec<FileSummary>,
+    pub schema: Schema,
+    /// Tables the files create or change, for the ER fragment.
+    pub touched: BTreeSet<String>,
+}
+
+/// Analyzes one file's text against `schema`, updating it. `file` is the name shown in
+/// the summary (and in errors).
+pub fn analyze_text(file: &str, text: &str, schema: &mut Schema) -> Result<FileSummary> {
+    analyze::analyze(file, text, schema).map_err(|e| Error::Split {
+        path: PathBuf::from(file),
+        line: e.line,
+        column: e.column,
+        what: e.kind.to_string(),
+    })
+}
+
+/// Documents `files` in order. The model starts from the newest snapshot whose migrations
+/// all come before the first file, plus the migrations between that snapshot and the
+/// first file; files outside `migrations/` are documented against the whole folder.
+pub fn document(layout: &Layout, files: &[PathBuf]) -> Result<Documented> {
+    let catalog = layout.catalog()?;
+    let texts = files
+        .iter()
+        .map(|path| crate::migrations::read_sql(path).map(|text| (path, text)))
+        .collect::<Result<Vec<_>>>()?;
+    let first = files.iter().filter_map(|f| version_in(&catalog, f)).min();
+    let mut schema = baseline(&catalog, first)?;
+    let mut summaries = Vec::new();
+    for (path, text) in &texts {
+        summaries.push(analyze_text(
+            &path.display().to_string(),
+            text,
+            &mut schema,
+        )?);
+    }
+    let touched = summaries.iter().flat_map(touched_tables).collect();
+    Ok(Documented {
+        summaries,
+        schema,
+        touched,
+    })
+}
+
+/// The version of `path` if it is one of the catalog's migrations.
+fn version_in(catalog: &Catalog, path: &Path) -> Option<u64> {
+    let canonical = path.canonicalize().ok()?;
+    catalog
+        .migrations
+        .iter()
+        .find(|m| m.file.path.canonicalize().ok().as_ref() == Some(&canonical))
+        .map(|m| m.version())
+}
+
+/// The model before migration `before` (or after everything when `None`).
+fn baseline(catalog: &Catalog, before: Option<u64>) -> Result<Schema> {
+    let mut schema = Schema::default();
+    let limit = before.unwrap_or(u64::MAX);
+    let snapshot = catalog.snapshots.iter().rev().find_map(|s| {
+        let text = crate::migrations::read_sql(&s.path).ok()?;
+        let header = crate::snapshot::parse_header(&text);
+        let last = header.last_migration.unwrap_or(0);
+        (header.last_migration.is_none() || last < limit).then_some((s, text, last))
+    });
+    let mut from = 0;
+    if let Some((file, text, last)) = snapshot {
+        analyze_text(&file.path.display().to_string(), &text, &mut schema)?;
+        from = last;
+    }
+    for migration in &catalog.migrations {
+        let version = migration.version();
+        if version > from && version < limit {
+            analyze_text(
+                &migration.file.path.display().to_string(),
+                &migration.text,
+                &mut schema,
+            )?;
+        }
+    }
+    Ok(schema)
+}
+
+/// Tables a summary creates or changes.
+pub fn touched_tables(summary: &FileSummary) -> Vec<String> {
+    let mut tables: Vec<String> = summary.new_tables.iter().map(|t| t.table.clone()).collect();
+    tables.extend(summary.modified_tables.iter().map(|t| t.table.clone()));
+    tables.extend(summary.relationships.iter().map(|r| r.table.clone()));
+    tables
+}

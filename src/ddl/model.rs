@@ -1,0 +1,82 @@
+//! The schema as the files describe it, without a database: tables with their columns,
+//! keys and relationships, types, views, functions and indexes. The analyzer reads the
+//! newest snapshot and the earlier migrations into it, so it can tell a new table from a
+//! modified one, and keeps it current as it reads each file. Names are normalized the
+//! way PostgreSQL folds them: unquoted names lower-cased, `public.` dropped.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::summary::{ColumnDef, Relationship};
+
+/// A table in the model.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Table {
+    pub name: String,
+    pub columns: Vec<ColumnDef>,
+    pub primary_key: Vec<String>,
+    pub foreign_keys: Vec<Relationship>,
+    pub partition_by: Option<String>,
+    pub partition_of: Option<String>,
+}
+
+impl Table {
+    /// The column with this name.
+    pub fn column(&self, name: &str) -> Option<&ColumnDef> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+
+    /// The column with this name, mutably.
+    pub fn column_mut(&mut self, name: &str) -> Option<&mut ColumnDef> {
+        self.columns.iter_mut().find(|c| c.name == name)
+    }
+}
+
+/// A user-defined type.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TypeDef {
+    pub name: String,
+    /// `enum`, `composite`, `domain`, `range`.
+    pub kind: String,
+    /// Enum labels in order.
+    pub values: Vec<String>,
+}
+
+/// The whole model.
+#[derive(Debug, Clone, Default)]
+pub struct Schema {
+    pub tables: BTreeMap<String, Table>,
+    pub types: BTreeMap<String, TypeDef>,
+    pub views: BTreeSet<String>,
+    pub functions: BTreeSet<String>,
+    /// Index name → table.
+    pub indexes: BTreeMap<String, String>,
+    /// `CREATE` statements seen that could say `IF NOT EXISTS`, and how many did: the
+    /// project's convention for the not-idempotent risk.
+    pub creates: usize,
+    pub creates_if_not_exists: usize,
+}
+
+impl Schema {
+    /// True when the project writes `IF NOT EXISTS` in most of its `CREATE`s (and has
+    /// written enough of them to have a convention).
+    pub fn prefers_if_not_exists(&self) -> bool {
+        self.creates >= 4 && self.creates_if_not_exists * 2 > self.creates
+    }
+
+    /// Tables with a foreign key to or from `table`.
+    pub fn neighbours(&self, table: &str) -> BTreeSet<String> {
+        let mut found = BTreeSet::new();
+        for t in self.tables.values() {
+            for fk in &t.foreign_keys {
+                if t.name == table {
+                    found.insert(fk.references_table.clone());
+                }
+                if fk.references_table == table {
+                    found.insert(t.name.clone());
+                }
+            }
+        }
+        found.remove(table);
+        found
+    }
+}

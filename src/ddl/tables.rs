@@ -1,0 +1,485 @@
+//! `CREATE TABLE` and `ALTER TABLE`: new tables and columns, relationships, constraints,
+//! renames, drops and column changes, with the schema model kept current and the risks
+//! these statements carry flagged.
+
+use sqlparser::ast::{
+    AlterColumnOperation, AlterTable, AlterTableOperation, ColumnOption, CreateTable,
+    ForeignKeyConstraint, RenameTableNameKind, TableConstraint,
+};
+
+use super::analyze::Ctx;
+use super::model::Table;
+use super::names;
+use super::risk;
+use super::summary::{
+    ChangedColumn, ColumnDef, Constraint, Dropped, NewColumn, NewTable, Relationship, Renamed,
+    RiskKind,
+};
+
+/// A column definition as the summary shows it; inline foreign keys are returned too.
+fn column(
+    ctx: &mut Ctx<'_>,
+    table: &str,
+    def: &sqlparser::ast::ColumnDef,
+) -> (ColumnDef, Vec<Relationship>) {
+    let name = names::ident(&def.name);
+    ctx.check_identifier(&name);
+    let mut column = ColumnDef {
+        name: name.clone(),
+        data_type: def.data_type.to_string().to_lowercase(),
+        nullable: true,
+        default: None,
+        primary_key: false,
+        unique: false,
+        references: None,
+        generated: None,
+    };
+    let mut relationships = Vec::new();
+    for option in &def.options {
+        match &option.option {
+            ColumnOption::NotNull => column.nullable = false,
+            ColumnOption::Default(expr) => column.default = Some(expr.to_string()),
+            ColumnOption::PrimaryKey(_) => {
+                column.primary_key = true;
+                column.nullable = false;
+            }
+            ColumnOption::Unique(_) => column.unique = true,
+            ColumnOption::ForeignKey(fk) => {
+                let rel = relationship(ctx, table, vec![name.clone()], fk, false);
+                column.references = Some(format!(
+                    "{}({})",
+                    rel.references_table,
+                    rel.references_columns.join(", ")
+                ));
+                relationships.push(rel);
+            }
+            ColumnOption::Generated { .. } | ColumnOption::Identity(_) => {
+                column.generated = Some(option.option.to_string());
+            }
+            _ => {}
+        }
+    }
+    (column, relationships)
+}
+
+fn relationship(
+    ctx: &Ctx<'_>,
+    table: &str,
+    columns: Vec<String>,
+    fk: &ForeignKeyConstraint,
+    not_valid: bool,
+) -> Relationship {
+    let references_table = names::object(&fk.foreign_table);
+    let mut references_columns: Vec<String> =
+        fk.referred_columns.iter().map(names::ident).collect();
+    if references_columns.is_empty() {
+        references_columns = ctx
+            .schema
+            .tables
+            .get(&references_table)
+            .map(|t| t.primary_key.clone())
+            .unwrap_or_default();
+    }
+    Relationship {
+        table: table.to_string(),
+        columns,
+        references_table,
+        references_columns,
+        on_delete: fk.on_delete.map(|a| a.to_string()),
+        on_update: fk.on_update.map(|a| a.to_string()),
+        name: fk.name.as_ref().map(names::ident),
+        not_valid,
+        at: ctx.at(),
+    }
+}
+
+fn add_relationship(ctx: &mut Ctx<'_>, rel: Relationship) {
+    if let Some(table) = ctx.schema.tables.get_mut(&rel.table) {
+        table.foreign_keys.push(rel.clone());
+    }
+    ctx.summary.relationships.push(rel);
+}
+
+/// `CREATE TABLE`.
+pub fn create(ctx: &mut Ctx<'_>, create: &CreateTable) {
+    let name = names::object(&create.name);
+    ctx.create("TABLE", create.if_not_exists);
+    if create.if_not_exists && ctx.schema.tables.contains_key(&name) {
+        return;
+    }
+    ctx.check_identifier(&name);
+    ctx.created.insert(name.clone());
+    let mut table = Table {
+        name: name.clone(),
+        partition_by: create.partition_by.as_ref().map(|p| p.to_string()),
+        partition_of: create.partition_of.as_ref().map(|parent| {
+            let bounds = create
+                .for_values
+                .as_ref()
+                .map(|v| format!(" {v}"))
+                .unwrap_or_default();
+            format!("{}{bounds}", names::object(parent))
+        }),
+        ..Table::default()
+    };
+    ctx.schema.tables.insert(name.clone(), table.clone());
+    let mut relationships = Vec::new();
+    for def in &create.columns {
+        let (column, rels) = column(ctx, &name, def);
+        relationships.extend(rels);
+        table.columns.push(column);
+    }
+    if let Some(parent) = create.partition_of.as_ref().map(names::object) {
+        if let Some(parent) = ctx.schema.tables.get(&parent) {
+            table.columns = parent.columns.clone();
+            table.primary_key = parent.primary_key.clone();
+        }
+    }
+    for constraint in &create.constraints {
+        table_constraint(ctx, &mut table, constraint, false, &mut relationships);
+    }
+    for column in &mut table.columns {
+        if table.primary_key.contains(&column.name) {
+            column.primary_key = true;
+            column.nullable = false;
+        } else if column.primary_key {
+            table.primary_key.push(column.name.clone());
+        }
+    }
+    let entry = NewTable {
+        table: name.clone(),
+        columns: table.columns.clone(),
+        partition_by: table.partition_by.clone(),
+        partition_of: table.partition_of.clone(),
+        at: ctx.at(),
+    };
+    for column in &table.columns {
+        ctx.summary.new_columns.push(NewColumn {
+            table: name.clone(),
+            column: column.clone(),
+            existing_table: false,
+            at: ctx.at(),
+        });
+    }
+    ctx.schema.tables.insert(name, table);
+    ctx.summary.new_tables.push(entry);
+    for rel in relationships {
+        add_relationship(ctx, rel);
+    }
+}
+
+/// A table constraint in `CREATE TABLE` or `ADD CONSTRAINT`: keys go to the model,
+/// foreign keys to `relationships`, the rest to the constraints section.
+fn table_constraint(
+    ctx: &mut Ctx<'_>,
+    table: &mut Table,
+    constraint: &TableConstraint,
+    not_valid: bool,
+    relationships: &mut Vec<Relationship>,
+) {
+    let (kind, name) = match constraint {
+        TableConstraint::ForeignKey(fk) => {
+            let columns = fk.columns.iter().map(names::ident).collect();
+            relationships.push(relationship(ctx, &table.name, columns, fk, not_valid));
+            return;
+        }
+        TableConstraint::PrimaryKey(pk) => {
+            table.primary_key = pk
+                .columns
+                .iter()
+                .map(|c| c.to_string().to_lowercase())
+                .collect();
+            ("primary key", pk.name.as_ref())
+        }
+        TableConstraint::Unique(unique) => ("unique", unique.name.as_ref()),
+        TableConstraint::Check(check) => ("check", check.name.as_ref()),
+        _ => ("constraint", None),
+    };
+    let name = name.map(names::ident);
+    if let Some(name) = &name {
+        ctx.check_identifier(name);
+    }
+    if kind == "primary key" && !ctx.existing(&table.name) {
+        return; // shown on the new table's columns
+    }
+    ctx.summary.constraints.push(Constraint {
+        table: table.name.clone(),
+        name,
+        kind: kind.to_string(),
+        definition: constraint.to_string(),
+        dropped: false,
+        at: ctx.at(),
+    });
+}
+
+/// `ALTER TABLE`, operation by operation.
+pub fn alter(ctx: &mut Ctx<'_>, alter: &AlterTable) {
+    let mut table_name = names::object(&alter.name);
+    for operation in &alter.operations {
+        match operation {
+            AlterTableOperation::RenameTable { table_name: new } => {
+                let new = match new {
+                    RenameTableNameKind::As(n) | RenameTableNameKind::To(n) => names::last(n),
+                };
+                rename_table(ctx, &table_name, &new);
+                table_name = new;
+            }
+            other => alter_operation(ctx, &table_name, other),
+        }
+    }
+}
+
+fn rename_table(ctx: &mut Ctx<'_>, from: &str, to: &str) {
+    ctx.risk(
+        RiskKind::Rename,
+        format!("table `{from}` is renamed to `{to}`; queries that name `{from}` break"),
+    );
+    ctx.modified(from, format!("rename to {to}"));
+    let at = ctx.at();
+    ctx.summary.renamed_tables.push(Renamed {
+        table: None,
+        from: from.to_string(),
+        to: to.to_string(),
+        at,
+    });
+    if let Some(mut table) = ctx.schema.tables.remove(from) {
+        table.name = to.to_string();
+        ctx.schema.tables.insert(to.to_string(), table);
+    }
+    for table in ctx.schema.tables.values_mut() {
+        for fk in &mut table.foreign_keys {
+            if fk.references_table == from {
+                fk.references_table = to.to_string();
+            }
+            if fk.table == from {
+                fk.table = to.to_string();
+            }
+        }
+    }
+}
+
+fn alter_operation(ctx: &mut Ctx<'_>, table: &str, operation: &AlterTableOperation) {
+    let at = ctx.at();
+    match operation {
+        AlterTableOperation::AddColumn {
+            column_def,
+            if_not_exists,
+            ..
+        } => {
+            let exists = ctx
+                .schema
+                .tables
+                .get(table)
+                .and_then(|t| t.column(&names::ident(&column_def.name)))
+                .is_some();
+            if *if_not_exists && exists {
+                return;
+            }
+            let (column, rels) = column(ctx, table, column_def);
+            if ctx.existing(table) {
+                risk::added_column(ctx, table, &column);
+            }
+            ctx.modified(table, format!("add column {}", column.name));
+            if let Some(t) = ctx.schema.tables.get_mut(table) {
+                t.columns.push(column.clone());
+            }
+            let existing_table = ctx.existing(table);
+            ctx.summary.new_columns.push(NewColumn {
+                table: table.to_string(),
+                column,
+                existing_table,
+                at,
+            });
+            for rel in rels {
+                add_relationship(ctx, rel);
+            }
+        }
+        AlterTableOperation::DropColumn { column_names, .. } => {
+            for column in column_names.iter().map(names::ident) {
+                ctx.risk(
+                    RiskKind::DataLoss,
+                    format!("column `{table}.{column}` and its data are dropped"),
+                );
+                ctx.modified(table, format!("drop column {column}"));
+                if let Some(t) = ctx.schema.tables.get_mut(table) {
+                    t.columns.retain(|c| c.name != column);
+                }
+                ctx.summary.dropped_columns.push(Dropped {
+                    object: format!("{table}.{column}"),
+                    cascade: false,
+                    at: at.clone(),
+                });
+            }
+        }
+        AlterTableOperation::RenameColumn {
+            old_column_name,
+            new_column_name,
+        } => {
+            let (from, to) = (names::ident(old_column_name), names::ident(new_column_name));
+            ctx.risk(RiskKind::Rename, format!("column `{table}.{from}` is renamed to `{to}`; queries that name `{from}` break"));
+            ctx.modified(table, format!("rename column {from} to {to}"));
+            if let Some(column) = ctx
+                .schema
+                .tables
+                .get_mut(table)
+                .and_then(|t| t.column_mut(&from))
+            {
+                column.name = to.clone();
+            }
+            ctx.summary.renamed_columns.push(Renamed {
+                table: Some(table.to_string()),
+                from,
+                to,
+                at,
+            });
+        }
+        AlterTableOperation::AlterColumn { column_name, op } => {
+            alter_column(ctx, table, &names::ident(column_name), op)
+        }
+        AlterTableOperation::AddConstraint {
+            constraint,
+            not_valid,
+        } => add_constraint(ctx, table, constraint, *not_valid),
+        AlterTableOperation::DropConstraint { name, .. } => {
+            let name = names::ident(name);
+            let mut kind = "constraint".to_string();
+            if let Some(t) = ctx.schema.tables.get_mut(table) {
+                if t.foreign_keys
+                    .iter()
+                    .any(|fk| fk.name.as_deref() == Some(name.as_str()))
+                {
+                    kind = "foreign key".into();
+                    t.foreign_keys
+                        .retain(|fk| fk.name.as_deref() != Some(name.as_str()));
+                }
+            }
+            ctx.modified(table, format!("drop constraint {name}"));
+            ctx.summary.constraints.push(Constraint {
+                table: table.to_string(),
+                name: Some(name),
+                kind,
+                definition: String::new(),
+                dropped: true,
+                at,
+            });
+        }
+        AlterTableOperation::EnableRowLevelSecurity => {
+            rls(ctx, table, "row-level security enabled")
+        }
+        AlterTableOperation::DisableRowLevelSecurity => {
+            rls(ctx, table, "row-level security disabled")
+        }
+        AlterTableOperation::ForceRowLevelSecurity => rls(ctx, table, "row-level security forced"),
+        AlterTableOperation::NoForceRowLevelSecurity => {
+            rls(ctx, table, "row-level security no longer forced")
+        }
+        AlterTableOperation::OwnerTo { new_owner } => {
+            let entry = ctx.object(
+                table.to_string(),
+                "owner changed",
+                Some(format!("to {new_owner}")),
+            );
+            ctx.summary.grants.push(entry);
+        }
+        other => ctx.modified(table, other.to_string().to_lowercase()),
+    }
+}
+
+fn rls(ctx: &mut Ctx<'_>, table: &str, action: &str) {
+    let entry = ctx.object(table.to_string(), action, None);
+    ctx.summary.policies.push(entry);
+}
+
+fn add_constraint(ctx: &mut Ctx<'_>, table: &str, constraint: &TableConstraint, not_valid: bool) {
+    let Some(mut model) = ctx.schema.tables.remove(table) else {
+        // Unknown table (created by a statement dbkit could not read): still report it.
+        let mut stand_in = Table {
+            name: table.to_string(),
+            ..Table::default()
+        };
+        let mut rels = Vec::new();
+        table_constraint(ctx, &mut stand_in, constraint, not_valid, &mut rels);
+        ctx.summary.relationships.extend(rels);
+        return;
+    };
+    let mut rels = Vec::new();
+    ctx.schema.tables.insert(table.to_string(), model.clone());
+    table_constraint(ctx, &mut model, constraint, not_valid, &mut rels);
+    ctx.schema.tables.insert(table.to_string(), model);
+    let label = match constraint {
+        TableConstraint::ForeignKey(_) => "foreign key",
+        TableConstraint::PrimaryKey(_) => "primary key",
+        TableConstraint::Unique(_) => "unique constraint",
+        TableConstraint::Check(_) => "check constraint",
+        _ => "constraint",
+    };
+    ctx.modified(table, format!("add {label}"));
+    if ctx.existing(table) {
+        risk::added_constraint(ctx, table, label, not_valid);
+    }
+    for rel in rels {
+        add_relationship(ctx, rel);
+    }
+}
+
+fn alter_column(ctx: &mut Ctx<'_>, table: &str, column: &str, op: &AlterColumnOperation) {
+    let current = ctx
+        .schema
+        .tables
+        .get(table)
+        .and_then(|t| t.column(column))
+        .cloned();
+    let change = match op {
+        AlterColumnOperation::SetDataType { data_type, .. } => {
+            let to = data_type.to_string().to_lowercase();
+            let from = current
+                .as_ref()
+                .map_or("?".to_string(), |c| c.data_type.clone());
+            if ctx.existing(table) {
+                risk::type_change(ctx, table, column, &from, &to);
+            }
+            set(ctx, table, column, |c| c.data_type = to.clone());
+            format!("type {from} → {to}")
+        }
+        AlterColumnOperation::SetNotNull => {
+            if ctx.existing(table) {
+                ctx.risk(RiskKind::LongLock, format!("`SET NOT NULL` on `{table}.{column}` scans the whole table under an ACCESS EXCLUSIVE lock; add `CHECK ({column} IS NOT NULL) NOT VALID`, validate it, then set NOT NULL"));
+            }
+            set(ctx, table, column, |c| c.nullable = false);
+            "set not null".to_string()
+        }
+        AlterColumnOperation::DropNotNull => {
+            set(ctx, table, column, |c| c.nullable = true);
+            "drop not null".to_string()
+        }
+        AlterColumnOperation::SetDefault { value } => {
+            let value = value.to_string();
+            set(ctx, table, column, |c| c.default = Some(value.clone()));
+            format!("default {value}")
+        }
+        AlterColumnOperation::DropDefault => {
+            set(ctx, table, column, |c| c.default = None);
+            "drop default".to_string()
+        }
+        other => other.to_string().to_lowercase(),
+    };
+    ctx.modified(table, format!("{column}: {change}"));
+    let at = ctx.at();
+    ctx.summary.changed_columns.push(ChangedColumn {
+        table: table.to_string(),
+        column: column.to_string(),
+        change,
+        at,
+    });
+}
+
+fn set(ctx: &mut Ctx<'_>, table: &str, column: &str, change: impl FnOnce(&mut ColumnDef)) {
+    if let Some(c) = ctx
+        .schema
+        .tables
+        .get_mut(table)
+        .and_then(|t| t.column_mut(column))
+    {
+        change(c);
+    }
+}
