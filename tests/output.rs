@@ -53,25 +53,39 @@ fn failure_output() {
     insta::assert_snapshot!("failure_stderr", redact(&run.stderr, &db, &project));
 }
 
-/// Every stored snapshot belongs to an assertion above: a renamed or deleted test must
-/// take its snapshot with it.
+/// Every stored snapshot belongs to an assertion: a renamed or deleted test must take
+/// its snapshot with it. `suite__name.snap` needs `assert_snapshot!("name"` in
+/// `tests/suite.rs`; a glob snapshot `suite__name@input.snap` also needs its input file.
 #[test]
 fn no_orphaned_snapshots() {
-    let source = include_str!("output.rs");
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests")
-        .join("snapshots");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = root.join("tests").join("snapshots");
     for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
         let file = entry.file_name().to_string_lossy().into_owned();
-        let Some(name) = file
-            .strip_prefix("output__")
-            .and_then(|f| f.strip_suffix(".snap"))
-        else {
-            panic!("unexpected file in tests/snapshots: {file}");
-        };
+        let stem = file
+            .strip_suffix(".snap")
+            .unwrap_or_else(|| panic!("unexpected file in tests/snapshots: {file}"));
+        let (suite, name) = stem
+            .split_once("__")
+            .unwrap_or_else(|| panic!("snapshot {file} is not named suite__name"));
+        let source = std::fs::read_to_string(root.join("tests").join(format!("{suite}.rs")))
+            .unwrap_or_default();
+        let (name, input) = name
+            .split_once('@')
+            .map_or((name, None), |(n, i)| (n, Some(i)));
         assert!(
             source.contains(&format!("assert_snapshot!(\"{name}\"")),
             "orphaned snapshot {file}"
         );
+        if let Some(input) = input {
+            let exists = walkdir::WalkDir::new(root.join("database"))
+                .into_iter()
+                .flatten()
+                .any(|e| e.file_name().to_string_lossy() == input);
+            assert!(
+                exists,
+                "snapshot {file} belongs to `{input}`, which no longer exists"
+            );
+        }
     }
 }

@@ -1,0 +1,375 @@
+//! What the analyzer finds in a migration: one hand-written case per section and per
+//! risk, the example folder as JSON snapshots, and the public corpora without a panic.
+
+mod util;
+
+use dbkit::ddl::summary::{FileSummary, RiskKind};
+use dbkit::ddl::{analyze_text, Schema};
+
+/// A schema model as a small earlier migration leaves it.
+fn existing() -> Schema {
+    let mut schema = Schema::default();
+    analyze_text(
+        "000_base.sql",
+        "CREATE TABLE public.users (id bigint PRIMARY KEY, email text NOT NULL, name varchar(50));\n\
+         CREATE TABLE orders (id bigint PRIMARY KEY, user_id bigint REFERENCES users(id), total numeric);\n\
+         CREATE TYPE status AS ENUM ('new', 'paid');\n\
+         CREATE INDEX orders_user_idx ON orders (user_id);\n",
+        &mut schema,
+    )
+    .expect("base parses");
+    schema
+}
+
+fn analyze(sql: &str) -> FileSummary {
+    analyze_text("m.sql", sql, &mut existing()).expect("analyzes")
+}
+
+fn risks(summary: &FileSummary) -> Vec<(RiskKind, usize, bool)> {
+    summary
+        .risks
+        .iter()
+        .map(|r| (r.risk, r.at.line, r.allowed))
+        .collect()
+}
+
+#[test]
+fn a_new_table_with_its_columns_and_relationships() {
+    let s = analyze(
+        "-- payments\nCREATE TABLE payments (\n  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n  order_id bigint NOT NULL REFERENCES orders (id) ON DELETE CASCADE,\n  amount numeric(12,2) NOT NULL DEFAULT 0,\n  CONSTRAINT positive CHECK (amount >= 0)\n);\n",
+    );
+    assert_eq!(s.new_tables.len(), 1);
+    let table = &s.new_tables[0];
+    assert_eq!(
+        (table.table.as_str(), table.columns.len(), table.at.line),
+        ("payments", 3, 2)
+    );
+    assert!(table.columns[0].primary_key && !table.columns[0].nullable);
+    assert_eq!(table.columns[2].default.as_deref(), Some("0"));
+    assert_eq!(table.columns[2].data_type, "numeric(12,2)");
+    assert!(s.modified_tables.is_empty());
+    let rel = &s.relationships[0];
+    assert_eq!(
+        (rel.references_table.as_str(), rel.table.as_str()),
+        ("orders", "payments")
+    );
+    assert_eq!(
+        (rel.columns.clone(), rel.on_delete.as_deref()),
+        (vec!["order_id".to_string()], Some("CASCADE"))
+    );
+    assert_eq!(s.constraints[0].kind, "check");
+    assert!(s.risks.is_empty(), "{:?}", s.risks);
+}
+
+#[test]
+fn a_column_added_to_an_existing_table_modifies_it() {
+    let s = analyze("ALTER TABLE users ADD COLUMN locale text NOT NULL DEFAULT 'en';\nALTER TABLE public.users ADD COLUMN org_id bigint;\nALTER TABLE users ADD CONSTRAINT users_org_fk FOREIGN KEY (org_id) REFERENCES orgs (id) NOT VALID;\n");
+    assert!(s.new_tables.is_empty());
+    assert_eq!(s.modified_tables.len(), 1);
+    assert_eq!(
+        s.modified_tables[0].changes,
+        ["add column locale", "add column org_id", "add foreign key"]
+    );
+    assert!(s
+        .new_columns
+        .iter()
+        .all(|c| c.existing_table && c.table == "users"));
+    assert_eq!(s.relationships[0].references_table, "orgs");
+    assert!(s.relationships[0].not_valid);
+    assert!(
+        s.risks.is_empty(),
+        "NOT VALID foreign keys and defaults are safe: {:?}",
+        s.risks
+    );
+}
+
+#[test]
+fn drops_renames_and_column_changes() {
+    let s = analyze(
+        "ALTER TABLE orders DROP COLUMN total;\nALTER TABLE users RENAME COLUMN name TO full_name;\nALTER TABLE orders RENAME TO purchases;\nDROP TABLE IF EXISTS legacy CASCADE;\nALTER TABLE users ALTER COLUMN email TYPE varchar(320), ALTER COLUMN full_name SET NOT NULL, ALTER COLUMN email SET DEFAULT '';\n",
+    );
+    assert_eq!(s.dropped_columns[0].object, "orders.total");
+    assert_eq!(s.dropped_tables[0].object, "legacy");
+    assert!(s.dropped_tables[0].cascade);
+    assert_eq!(
+        (
+            s.renamed_columns[0].from.as_str(),
+            s.renamed_columns[0].to.as_str()
+        ),
+        ("name", "full_name")
+    );
+    assert_eq!(
+        (
+            s.renamed_tables[0].from.as_str(),
+            s.renamed_tables[0].to.as_str()
+        ),
+        ("orders", "purchases")
+    );
+    let changes: Vec<&str> = s
+        .changed_columns
+        .iter()
+        .map(|c| c.change.as_str())
+        .collect();
+    assert_eq!(
+        changes,
+        ["type text → varchar(320)", "set not null", "default ''"]
+    );
+    let kinds: Vec<RiskKind> = s.risks.iter().map(|r| r.risk).collect();
+    assert_eq!(
+        kinds,
+        [
+            RiskKind::DataLoss,
+            RiskKind::Rename,
+            RiskKind::Rename,
+            RiskKind::DataLoss,
+            RiskKind::TableRewrite,
+            RiskKind::LongLock
+        ]
+    );
+}
+
+#[test]
+fn indexes_types_and_other_objects() {
+    let s = analyze(
+        "CREATE UNIQUE INDEX CONCURRENTLY users_email_idx ON users USING btree (lower(email)) WHERE email IS NOT NULL;\n\
+         DROP INDEX orders_user_idx;\n\
+         ALTER TYPE status ADD VALUE 'refunded';\n\
+         ALTER TYPE status ADD VALUE IF NOT EXISTS 'shipped' AFTER 'paid';\n\
+         CREATE TYPE money_pair AS (amount numeric, currency text);\n\
+         CREATE OR REPLACE VIEW paid_orders AS SELECT * FROM orders;\n\
+         CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.updated_at := now(); RETURN NEW; END $$;\n\
+         CREATE TRIGGER users_touch BEFORE UPDATE ON users FOR EACH ROW EXECUTE FUNCTION touch();\n\
+         ALTER TABLE users ENABLE ROW LEVEL SECURITY;\n\
+         CREATE POLICY own_rows ON users FOR SELECT USING (id = 1);\n\
+         CREATE EXTENSION IF NOT EXISTS pgcrypto;\n\
+         CREATE SCHEMA audit;\n\
+         COMMENT ON TABLE users IS 'people';\n\
+         GRANT SELECT ON users TO reporting;\n",
+    );
+    let index = &s.indexes[0];
+    assert!(index.unique && index.concurrently && !index.dropped);
+    assert_eq!(
+        (index.method.as_deref(), index.predicate.as_deref()),
+        (Some("btree"), Some("email IS NOT NULL"))
+    );
+    assert!(s.indexes[1].dropped && s.indexes[1].table == "orders");
+    assert_eq!(s.types[0].action, "value added");
+    assert_eq!(s.types[1].detail.as_deref(), Some("after 'paid'"));
+    assert_eq!(
+        (s.types[2].name.as_str(), s.types[2].kind.as_str()),
+        ("money_pair", "composite")
+    );
+    assert_eq!(s.views[0].action, "created or replaced");
+    assert_eq!(s.functions[0].name, "touch");
+    assert_eq!(
+        s.triggers[0].detail.as_deref(),
+        Some("before update on users")
+    );
+    assert_eq!(
+        s.policies
+            .iter()
+            .map(|p| p.action.as_str())
+            .collect::<Vec<_>>(),
+        ["row-level security enabled", "created"]
+    );
+    assert_eq!(s.extensions[0].name, "pgcrypto");
+    assert_eq!(s.schemas[0].name, "audit");
+    assert_eq!(s.comments[0].name, "table users");
+    assert_eq!(s.grants[0].action, "granted");
+    assert_eq!(
+        risks(&s),
+        [
+            (RiskKind::BlockingIndex, 2, false),
+            (RiskKind::EnumValueOrder, 3, false)
+        ]
+    );
+}
+
+#[test]
+fn data_statements_are_counted_per_table() {
+    let s = analyze("INSERT INTO users (id, email) VALUES (1, 'a');\nINSERT INTO public.users (id, email) VALUES (2, 'b');\nUPDATE users SET name = 'x' WHERE id = 1;\nDELETE FROM orders WHERE id = 3;\nCOPY users (id, email) FROM stdin;\n3\tc\n\\.\n");
+    let users = s.data.iter().find(|d| d.table == "users").expect("users");
+    assert_eq!(
+        (
+            users.inserts,
+            users.updates,
+            users.copies,
+            users.lines.clone()
+        ),
+        (2, 1, 1, vec![1, 2, 3, 5])
+    );
+    assert_eq!(
+        s.data
+            .iter()
+            .find(|d| d.table == "orders")
+            .map(|d| d.deletes),
+        Some(1)
+    );
+}
+
+#[test]
+fn what_cannot_be_parsed_is_listed_with_its_line_and_ddl_in_bodies_is_named() {
+    let s = analyze(
+        "CREATE TABLE a (id int);\n\nDO $$ BEGIN\n  IF NOT EXISTS (SELECT 1) THEN\n    CREATE TABLE b (id int);\n    ALTER TABLE a ADD COLUMN x int;\n  END IF;\nEND $$;\nALTER SEQUENCE users_id_seq RESTART WITH 100;\nCOMMENT ON FUNCTION touch(integer) IS 'x';\nCREATE AGGREGATE mysum (int) (sfunc = int4pl, stype = int);\n",
+    );
+    let found: Vec<(String, usize, Option<String>)> = s
+        .not_analysed
+        .iter()
+        .map(|n| (n.kind.clone(), n.at.line, n.note.clone()))
+        .collect();
+    assert_eq!(
+        found[0],
+        (
+            "DO block".to_string(),
+            3,
+            Some("contains DDL: CREATE TABLE, ALTER TABLE".to_string())
+        )
+    );
+    let kinds: Vec<&str> = found.iter().map(|f| f.0.as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "DO block",
+            "ALTER SEQUENCE",
+            "COMMENT ON FUNCTION",
+            "CREATE AGGREGATE"
+        ]
+    );
+    assert_eq!((s.statements, s.analysed), (5, 1));
+}
+
+#[test]
+fn every_risk_has_its_case_and_can_be_allowed() {
+    let cases: [(&str, RiskKind); 10] = [
+        (
+            "ALTER TABLE users ALTER COLUMN id TYPE integer;",
+            RiskKind::TableRewrite,
+        ),
+        (
+            "ALTER TABLE users ADD COLUMN token uuid DEFAULT gen_random_uuid();",
+            RiskKind::TableRewrite,
+        ),
+        (
+            "ALTER TABLE users ALTER COLUMN name SET NOT NULL;",
+            RiskKind::LongLock,
+        ),
+        (
+            "ALTER TABLE users ADD CONSTRAINT users_email_key UNIQUE (email);",
+            RiskKind::LongLock,
+        ),
+        (
+            "ALTER TABLE orders ADD CONSTRAINT total_positive CHECK (total > 0);",
+            RiskKind::LongLock,
+        ),
+        (
+            "CREATE INDEX users_name_idx ON users (name);",
+            RiskKind::BlockingIndex,
+        ),
+        ("ALTER TABLE users DROP COLUMN name;", RiskKind::DataLoss),
+        ("ALTER TABLE users RENAME TO people;", RiskKind::Rename),
+        (
+            "ALTER TABLE users ADD COLUMN org_id bigint NOT NULL;",
+            RiskKind::NotNullWithoutDefault,
+        ),
+        (
+            "ALTER TYPE status ADD VALUE 'void';",
+            RiskKind::EnumValueOrder,
+        ),
+    ];
+    for (sql, risk) in cases {
+        let s = analyze(sql);
+        assert_eq!(risks(&s), [(risk, 1, false)], "{sql}");
+        let allowed = analyze(&format!("-- dbkit:allow {}\n{sql}", risk.name()));
+        assert_eq!(risks(&allowed), [(risk, 2, true)], "{sql}");
+    }
+    let long = "x".repeat(64);
+    assert_eq!(
+        analyze(&format!("CREATE TABLE t_{long} (id int);")).risks[0].risk,
+        RiskKind::IdentifierTooLong
+    );
+    let s = analyze("BEGIN;\nCREATE INDEX CONCURRENTLY users_name_idx ON users (name);\nCOMMIT;\n");
+    assert_eq!(risks(&s), [(RiskKind::ConcurrentlyInTransaction, 2, false)]);
+    // A new table's index, a binary-compatible type change and a NOT VALID check are safe.
+    let s = analyze("CREATE TABLE n (id int);\nCREATE INDEX n_idx ON n (id);\nALTER TABLE users ALTER COLUMN name TYPE text;\nALTER TABLE orders ADD CONSTRAINT c CHECK (total > 0) NOT VALID;\n");
+    assert!(s.risks.is_empty(), "{:?}", s.risks);
+}
+
+#[test]
+fn a_create_without_if_not_exists_breaks_the_projects_convention() {
+    let mut schema = Schema::default();
+    let convention = "CREATE TABLE IF NOT EXISTS a (id int);\nCREATE TABLE IF NOT EXISTS b (id int);\nCREATE INDEX IF NOT EXISTS a_idx ON a (id);\nCREATE SCHEMA IF NOT EXISTS s;\n";
+    analyze_text("001.sql", convention, &mut schema).expect("analyzes");
+    let s = analyze_text(
+        "002.sql",
+        "CREATE TABLE c (id int);\nCREATE TABLE IF NOT EXISTS d (id int);\n",
+        &mut schema,
+    )
+    .expect("analyzes");
+    assert_eq!(risks(&s), [(RiskKind::NotIdempotent, 1, false)]);
+    // A project that does not use IF NOT EXISTS gets no such note.
+    assert!(analyze("CREATE TABLE c (id int);").risks.is_empty());
+}
+
+#[test]
+fn bad_input_names_the_file_and_line() {
+    let mut schema = Schema::default();
+    let error = analyze_text("bad.sql", "SELECT 1;\nSELECT 'unterminated;\n", &mut schema)
+        .expect_err("fails");
+    assert_eq!(error.to_string(), "bad.sql:2:8: unterminated quoted string");
+}
+
+/// Per corpus: files, statements, analysed, not analysed. The README states these.
+#[test]
+fn the_public_corpora_are_analysed_without_a_panic() {
+    for (name, expected) in [
+        ("supabase-storage", (63, 188, 147, 41)),
+        ("authelia", (26, 206, 206, 0)),
+    ] {
+        let Some(dir) = util::corpus(name) else {
+            continue;
+        };
+        let found = dbkit::migrations::discover(&dir).expect("discovers");
+        let mut schema = Schema::default();
+        let (mut statements, mut analysed, mut not_analysed) = (0, 0, 0);
+        for migration in &found.migrations {
+            let text = std::fs::read_to_string(&migration.path).expect("reads");
+            let s = analyze_text(&migration.file, &text, &mut schema).expect("analyzes");
+            assert_eq!(
+                s.analysed + s.not_analysed.len(),
+                s.statements,
+                "{}",
+                migration.file
+            );
+            (statements, analysed, not_analysed) = (
+                statements + s.statements,
+                analysed + s.analysed,
+                not_analysed + s.not_analysed.len(),
+            );
+        }
+        eprintln!("{name}: {} files, {statements} statements, {analysed} analysed, {not_analysed} not analysed", found.migrations.len());
+        assert_eq!(
+            (found.migrations.len(), statements, analysed, not_analysed),
+            expected,
+            "{name}"
+        );
+    }
+}
+
+/// Every example migration, documented in order, as the JSON `--format json` prints.
+#[test]
+fn the_example_migrations_as_json() {
+    let layout = dbkit::layout::Layout::new("database");
+    insta::glob!("../database/migrations", "*.sql", |path| {
+        let relative = path
+            .strip_prefix(env!("CARGO_MANIFEST_DIR"))
+            .expect("inside")
+            .to_path_buf();
+        let relative = relative
+            .strip_prefix("/")
+            .unwrap_or(&relative)
+            .to_path_buf();
+        let documented = dbkit::ddl::document(&layout, &[relative]).expect("documents");
+        let json = serde_json::to_string_pretty(&documented.summaries[0]).expect("serializes");
+        insta::assert_snapshot!("example_json", json);
+    });
+}
