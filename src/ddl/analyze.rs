@@ -8,11 +8,10 @@ use sqlparser::ast::{
     AlterTypeAddValuePosition, AlterTypeOperation, CommentObject, CopySource, FromTable,
     ObjectType, Statement as Ast, TableFactor, UserDefinedTypeRepresentation,
 };
-use sqlparser::dialect::PostgreSqlDialect;
-use sqlparser::parser::Parser;
 
 use super::model::{Schema, TypeDef};
 use super::names;
+use super::parse::{DataKind, Parsed};
 use super::summary::{
     At, DataChange, Dropped, FileSummary, Index, ModifiedTable, ObjectChange, Risk, RiskKind,
     TypeChange,
@@ -31,8 +30,6 @@ pub(super) struct Ctx<'a> {
     pub allowed: Vec<RiskKind>,
     /// Inside an explicit `BEGIN` ... `COMMIT` of the file's own.
     pub in_transaction_block: bool,
-    /// The statement's text (for keywords the AST does not keep, e.g. CONCURRENTLY).
-    pub text: String,
 }
 
 impl Ctx<'_> {
@@ -133,47 +130,53 @@ pub(crate) fn analyze(
         line: 1,
         allowed: Vec::new(),
         in_transaction_block: false,
-        text: String::new(),
     };
+    let statements: Vec<&Statement<'_>> = pieces
+        .iter()
+        .filter_map(|piece| match piece {
+            Piece::Statement(s) if !s.is_empty() => Some(s),
+            _ => None,
+        })
+        .collect();
     let mut previous_end = 0;
-    for piece in &pieces {
-        let Piece::Statement(statement) = piece else {
-            continue;
-        };
-        if statement.is_empty() {
-            continue;
-        }
-        ctx.summary.statements += 1;
-        ctx.line = statement.line;
-        ctx.allowed = allowed(&text[previous_end..statement.end]);
-        previous_end = statement.end;
-        ctx.text = statement.code();
-        match parse_one(statement.text) {
-            Some(ast) => {
-                // Parsed statements dbkit does not document land in "not analysed"
-                // too; each statement counts in exactly one of the two.
-                let before = ctx.summary.not_analysed.len();
-                dispatch(&mut ctx, ast, statement);
-                ctx.summary.analysed += usize::from(ctx.summary.not_analysed.len() == before);
-            }
-            None => super::fallback::classify(&mut ctx, statement),
+    for window in statements.chunks(super::parse::WINDOW) {
+        for (statement, parsed) in window.iter().zip(super::parse::window(window)) {
+            ctx.summary.statements += 1;
+            ctx.line = statement.line;
+            ctx.allowed = allowed(&text[previous_end..statement.end]);
+            previous_end = statement.end;
+            consume(&mut ctx, parsed, statement);
         }
     }
     Ok(ctx.summary)
 }
 
-/// The statement parsed to its end as exactly one statement, or `None`.
-fn parse_one(text: &str) -> Option<Ast> {
-    let mut parsed = Parser::new(&PostgreSqlDialect {})
-        .try_with_sql(text)
-        .ok()?
-        .parse_statements()
-        .ok()?;
-    (parsed.len() == 1).then(|| parsed.remove(0))
+fn consume(ctx: &mut Ctx<'_>, parsed: Parsed, statement: &Statement<'_>) {
+    match parsed {
+        Parsed::Ast(ast) => {
+            // Parsed statements dbkit does not document land in "not analysed" too;
+            // each statement counts in exactly one of the two.
+            let before = ctx.summary.not_analysed.len();
+            dispatch(ctx, *ast, statement);
+            ctx.summary.analysed += usize::from(ctx.summary.not_analysed.len() == before);
+        }
+        Parsed::Data(kind, table) => {
+            ctx.summary.analysed += 1;
+            data(ctx, &table, |d| match kind {
+                DataKind::Insert => d.inserts += 1,
+                DataKind::Update => d.updates += 1,
+                DataKind::Delete => d.deletes += 1,
+            });
+        }
+        Parsed::Unparsed => super::fallback::classify(ctx, statement),
+    }
 }
 
 /// Risks named in `-- dbkit:allow a, b` comments.
 fn allowed(text: &str) -> Vec<RiskKind> {
+    if !text.contains("dbkit:allow") {
+        return Vec::new();
+    }
     text.lines()
         .filter_map(|line| line.split_once("--").map(|(_, c)| c.trim()))
         .filter_map(|comment| comment.strip_prefix("dbkit:allow"))
@@ -192,7 +195,14 @@ fn dispatch(ctx: &mut Ctx<'_>, ast: Ast, statement: &Statement<'_>) {
             names: dropped,
             cascade,
             ..
-        } => drop(ctx, object_type, &dropped, cascade),
+        } => {
+            // The AST does not keep `DROP INDEX CONCURRENTLY`; the keywords do.
+            let concurrently = statement
+                .leading_keywords(3)
+                .iter()
+                .any(|w| w == "CONCURRENTLY");
+            drop(ctx, object_type, &dropped, cascade, concurrently)
+        }
         Ast::CreateType {
             name,
             representation,
@@ -217,7 +227,7 @@ fn dispatch(ctx: &mut Ctx<'_>, ast: Ast, statement: &Statement<'_>) {
 
 /// Views, functions, triggers, policies, extensions, schemas, comments, grants, data.
 fn other_statement(ctx: &mut Ctx<'_>, ast: Ast, statement: &Statement<'_>) {
-    let bodies = super::fallback::ddl_in_bodies(statement);
+    let bodies = || super::fallback::ddl_in_bodies(statement);
     match ast {
         Ast::CreateView(view) => {
             let name = names::object(&view.name);
@@ -247,7 +257,7 @@ fn other_statement(ctx: &mut Ctx<'_>, ast: Ast, statement: &Statement<'_>) {
                 .return_type
                 .as_ref()
                 .map(|r| format!("returns {}", r.to_string().to_lowercase()));
-            let detail = [returns, bodies]
+            let detail = [returns, bodies()]
                 .into_iter()
                 .flatten()
                 .collect::<Vec<_>>()
@@ -264,7 +274,7 @@ fn other_statement(ctx: &mut Ctx<'_>, ast: Ast, statement: &Statement<'_>) {
             let entry = ctx.object(
                 format!("{} (procedure)", names::object(&name)),
                 action,
-                bodies,
+                bodies(),
             );
             ctx.summary.functions.push(entry);
         }
@@ -502,6 +512,7 @@ fn drop(
     object_type: ObjectType,
     dropped: &[sqlparser::ast::ObjectName],
     cascade: bool,
+    concurrently: bool,
 ) {
     for name in dropped.iter().map(names::object) {
         let at = ctx.at();
@@ -520,7 +531,6 @@ fn drop(
             }
             ObjectType::Index => {
                 let table = ctx.schema.indexes.remove(&name).unwrap_or_default();
-                let concurrently = ctx.text.to_ascii_uppercase().contains("CONCURRENTLY");
                 super::risk::index(ctx, &table, concurrently, &name, true);
                 ctx.summary.indexes.push(Index {
                     name: Some(name),

@@ -10,6 +10,7 @@ mod analyze;
 mod fallback;
 pub mod model;
 mod names;
+mod parse;
 mod risk;
 pub mod summary;
 mod tables;

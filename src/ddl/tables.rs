@@ -136,7 +136,9 @@ pub fn create(ctx: &mut Ctx<'_>, create: &CreateTable) {
         }
     }
     for constraint in &create.constraints {
-        table_constraint(ctx, &mut table, constraint, false, &mut relationships);
+        if let Some(key) = table_constraint(ctx, &name, constraint, false, &mut relationships) {
+            table.primary_key = key;
+        }
     }
     for column in &mut table.columns {
         if table.primary_key.contains(&column.name) {
@@ -170,25 +172,28 @@ pub fn create(ctx: &mut Ctx<'_>, create: &CreateTable) {
 
 /// A table constraint in `CREATE TABLE` or `ADD CONSTRAINT`: keys go to the model,
 /// foreign keys to `relationships`, the rest to the constraints section.
+/// Returns the primary key's columns when the constraint is one.
 fn table_constraint(
     ctx: &mut Ctx<'_>,
-    table: &mut Table,
+    table: &str,
     constraint: &TableConstraint,
     not_valid: bool,
     relationships: &mut Vec<Relationship>,
-) {
+) -> Option<Vec<String>> {
+    let mut primary_key = None;
     let (kind, name) = match constraint {
         TableConstraint::ForeignKey(fk) => {
             let columns = fk.columns.iter().map(names::ident).collect();
-            relationships.push(relationship(ctx, &table.name, columns, fk, not_valid));
-            return;
+            relationships.push(relationship(ctx, table, columns, fk, not_valid));
+            return None;
         }
         TableConstraint::PrimaryKey(pk) => {
-            table.primary_key = pk
-                .columns
-                .iter()
-                .map(|c| c.to_string().to_lowercase())
-                .collect();
+            primary_key = Some(
+                pk.columns
+                    .iter()
+                    .map(|c| c.to_string().to_lowercase())
+                    .collect(),
+            );
             ("primary key", pk.name.as_ref())
         }
         TableConstraint::Unique(unique) => ("unique", unique.name.as_ref()),
@@ -199,17 +204,18 @@ fn table_constraint(
     if let Some(name) = &name {
         ctx.check_identifier(name);
     }
-    if kind == "primary key" && !ctx.existing(&table.name) {
-        return; // shown on the new table's columns
+    if kind == "primary key" && !ctx.existing(table) {
+        return primary_key; // shown on the new table's columns
     }
     ctx.summary.constraints.push(Constraint {
-        table: table.name.clone(),
+        table: table.to_string(),
         name,
         kind: kind.to_string(),
         definition: constraint.to_string(),
         dropped: false,
         at: ctx.at(),
     });
+    primary_key
 }
 
 /// `ALTER TABLE`, operation by operation.
@@ -391,21 +397,12 @@ fn rls(ctx: &mut Ctx<'_>, table: &str, action: &str) {
 }
 
 fn add_constraint(ctx: &mut Ctx<'_>, table: &str, constraint: &TableConstraint, not_valid: bool) {
-    let Some(mut model) = ctx.schema.tables.remove(table) else {
-        // Unknown table (created by a statement dbkit could not read): still report it.
-        let mut stand_in = Table {
-            name: table.to_string(),
-            ..Table::default()
-        };
-        let mut rels = Vec::new();
-        table_constraint(ctx, &mut stand_in, constraint, not_valid, &mut rels);
-        ctx.summary.relationships.extend(rels);
-        return;
-    };
     let mut rels = Vec::new();
-    ctx.schema.tables.insert(table.to_string(), model.clone());
-    table_constraint(ctx, &mut model, constraint, not_valid, &mut rels);
-    ctx.schema.tables.insert(table.to_string(), model);
+    if let Some(key) = table_constraint(ctx, table, constraint, not_valid, &mut rels) {
+        if let Some(model) = ctx.schema.tables.get_mut(table) {
+            model.primary_key = key;
+        }
+    }
     let label = match constraint {
         TableConstraint::ForeignKey(_) => "foreign key",
         TableConstraint::PrimaryKey(_) => "primary key",

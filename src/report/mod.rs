@@ -340,3 +340,6 @@ pub fn json(w: &mut dyn Write, value: &impl serde::Serialize) -> io::Result<()> 
     serde_json::to_writer_pretty(&mut *w, value)?;
     writeln!(w)
 }
+
+pub mod mermaid;
+pub mod migration;

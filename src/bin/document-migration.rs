@@ -1,0 +1,208 @@
+//! `document-migration`: what migrations change, for reviewers, ER diagrams and CI.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::builder::PossibleValuesParser;
+use clap::error::ErrorKind;
+use clap::{CommandFactory, Parser, ValueEnum};
+use colored::Colorize;
+use dbkit::cli::{self, ColorChoice, ConnectionArgs, DirArgs, Format, OutputArgs};
+use dbkit::ddl::{self, Documented, FileSummary, RiskKind};
+use dbkit::layout::Layout;
+use dbkit::report::{self, exit, mermaid, migration};
+use dbkit::{history, Result};
+
+/// Exit code when `--deny` finds a risk it names. To move to `report::exit`.
+const DENIED_RISK: u8 = 6;
+
+/// Say what migrations change: new and modified tables, columns, relationships, indexes,
+/// types, ... and the risky operations among them.
+#[derive(Debug, Parser)]
+#[command(
+    name = "document-migration",
+    version,
+    after_help = "Examples:
+  document-migration database/migrations/002_add_contract_pii_mapping.sql
+  document-migration database/migrations/00{5..8}_*.sql    # several files, in order
+  document-migration --pending                             # files the database has not applied
+  document-migration --format markdown FILE > pr-comment.md
+  document-migration --mermaid FILE                        # ER fragment of the tables touched
+  document-migration --deny data-loss,table-rewrite FILE   # exit 6 when CI should stop"
+)]
+struct Args {
+    /// Migration files to document, in the order given.
+    #[arg(value_name = "FILE")]
+    files: Vec<PathBuf>,
+    /// Document the migrations the database has not applied yet, in version order (all
+    /// of them when it has no dbkit history).
+    #[arg(long, conflicts_with = "files")]
+    pending: bool,
+    #[command(flatten)]
+    connection: ConnectionArgs,
+    #[command(flatten)]
+    dir: DirArgs,
+    /// Output format: text for people, Markdown for a pull-request comment, JSON for
+    /// programs (stable; see the README).
+    #[arg(long, value_enum, default_value = "text")]
+    format: DocFormat,
+    /// Also draw a Mermaid `erDiagram` of the tables touched and their neighbours.
+    #[arg(long)]
+    mermaid: bool,
+    /// Exit with code 6 when one of these risks is found (and not silenced by a
+    /// `-- dbkit:allow RISK` comment): names separated by commas, or `all`.
+    #[arg(long, value_name = "RISK", value_delimiter = ',', value_parser = risk_names())]
+    deny: Vec<String>,
+    /// Color text output: auto colors only on a terminal and when NO_COLOR is unset.
+    #[arg(long, value_enum, default_value = "auto", value_name = "WHEN")]
+    color: ColorChoice,
+    #[arg(long, env = "NO_COLOR", hide = true, hide_env_values = true)]
+    no_color: Option<String>,
+}
+
+/// The output formats of this program: the shared ones plus Markdown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum DocFormat {
+    Text,
+    Markdown,
+    Json,
+}
+
+fn risk_names() -> PossibleValuesParser {
+    let names = RiskKind::ALL.map(RiskKind::name);
+    PossibleValuesParser::new(names.into_iter().chain(["all"]))
+}
+
+fn main() -> ExitCode {
+    cli::load_env_files();
+    let args = Args::parse();
+    if args.files.is_empty() && !args.pending {
+        Args::command()
+            .error(
+                ErrorKind::MissingRequiredArgument,
+                "pass the migration files to document, or `--pending` for those the database has not applied",
+            )
+            .exit();
+    }
+    // Errors are JSON only in JSON mode; Markdown and its colors follow the text rules
+    // (the Markdown renderer never colors).
+    let format = match args.format {
+        DocFormat::Json => Format::Json,
+        DocFormat::Text | DocFormat::Markdown => Format::Text,
+    };
+    let output = OutputArgs {
+        format,
+        color: args.color,
+        no_color: args.no_color.clone(),
+    };
+    output.init_color();
+    run(&args).unwrap_or_else(|e| cli::fail(&e, format))
+}
+
+fn run(args: &Args) -> Result<ExitCode> {
+    let layout = Layout::new(&args.dir.dir);
+    let files = if args.pending {
+        let (files, database) = pending(&args.connection, &layout)?;
+        if files.is_empty() {
+            cli::print(|w| match args.format {
+                DocFormat::Json => report::json(
+                    w,
+                    &JsonOutput {
+                        files: &[],
+                        mermaid: None,
+                    },
+                ),
+                _ => writeln!(w, "No pending migrations on {database}."),
+            });
+            return Ok(ExitCode::from(exit::OK));
+        }
+        files
+    } else {
+        args.files.clone()
+    };
+    let documented = ddl::document(&layout, &files)?;
+    cli::print(|w| render(w, args, &documented));
+    let denied = denied(&args.deny, &documented);
+    if denied.is_empty() {
+        return Ok(ExitCode::from(exit::OK));
+    }
+    eprintln!(
+        "{} denied risks found: {}",
+        "error:".red().bold(),
+        denied.into_iter().collect::<Vec<_>>().join(", ")
+    );
+    Ok(ExitCode::from(DENIED_RISK))
+}
+
+fn render(w: &mut dyn std::io::Write, args: &Args, documented: &Documented) -> std::io::Result<()> {
+    let (schema, touched) = (&documented.schema, &documented.touched);
+    match args.format {
+        DocFormat::Text => {
+            migration::text(w, &documented.summaries)?;
+            if args.mermaid {
+                writeln!(w)?;
+                mermaid::diagram(w, schema, touched)?;
+            }
+            Ok(())
+        }
+        DocFormat::Markdown => {
+            migration::markdown(w, &documented.summaries)?;
+            if args.mermaid {
+                writeln!(w)?;
+                mermaid::markdown(w, schema, touched)?;
+            }
+            Ok(())
+        }
+        DocFormat::Json => {
+            let mermaid = if args.mermaid {
+                let mut diagram = Vec::new();
+                mermaid::diagram(&mut diagram, schema, touched)?;
+                Some(String::from_utf8_lossy(&diagram).into_owned())
+            } else {
+                None
+            };
+            let files = &documented.summaries;
+            report::json(w, &JsonOutput { files, mermaid })
+        }
+    }
+}
+
+/// `--format json`: the summaries in field order, and the diagram with `--mermaid`.
+#[derive(serde::Serialize)]
+struct JsonOutput<'a> {
+    files: &'a [FileSummary],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mermaid: Option<String>,
+}
+
+/// The catalog's migrations whose version the database has not recorded, in version
+/// order, and the database as shown to people.
+fn pending(connection: &ConnectionArgs, layout: &Layout) -> Result<(Vec<PathBuf>, String)> {
+    let catalog = layout.catalog()?;
+    let mut target = connection.connect(layout)?;
+    if let Some(note) = &target.local {
+        eprintln!("{note}");
+    }
+    let database = target.settings.masked().to_string();
+    let history = history::read(&mut target.client, &database)?.unwrap_or_default();
+    let files = catalog
+        .migrations
+        .iter()
+        .filter(|m| !history.migrations.contains_key(&m.version()))
+        .map(|m| m.file.path.clone())
+        .collect();
+    Ok((files, database))
+}
+
+/// The names of the denied risks found (not allowed in the file), each once.
+fn denied(deny: &[String], documented: &Documented) -> BTreeSet<&'static str> {
+    let all = deny.iter().any(|name| name == "all");
+    documented
+        .summaries
+        .iter()
+        .flat_map(|s| &s.risks)
+        .filter(|r| !r.allowed && (all || deny.iter().any(|name| name == r.risk.name())))
+        .map(|r| r.risk.name())
+        .collect()
+}
