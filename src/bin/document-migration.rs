@@ -14,9 +14,6 @@ use dbkit::layout::Layout;
 use dbkit::report::{self, exit, mermaid, migration};
 use dbkit::{history, Result};
 
-/// Exit code when `--deny` finds a risk it names. To move to `report::exit`.
-const DENIED_RISK: u8 = 6;
-
 /// Say what migrations change: new and modified tables, columns, relationships, indexes,
 /// types, ... and the risky operations among them.
 #[derive(Debug, Parser)]
@@ -132,7 +129,7 @@ fn run(args: &Args) -> Result<ExitCode> {
         "error:".red().bold(),
         denied.into_iter().collect::<Vec<_>>().join(", ")
     );
-    Ok(ExitCode::from(DENIED_RISK))
+    Ok(ExitCode::from(exit::RISK))
 }
 
 fn render(w: &mut dyn std::io::Write, args: &Args, documented: &Documented) -> std::io::Result<()> {
@@ -189,7 +186,13 @@ fn pending(connection: &ConnectionArgs, layout: &Layout) -> Result<(Vec<PathBuf>
     let files = catalog
         .migrations
         .iter()
-        .filter(|m| !history.migrations.contains_key(&m.version()))
+        // Not applied, or failed part-way outside a transaction: both still to come.
+        .filter(|m| {
+            history
+                .migrations
+                .get(&m.version())
+                .is_none_or(|r| !r.succeeded)
+        })
         .map(|m| m.file.path.clone())
         .collect();
     Ok((files, database))

@@ -22,7 +22,8 @@ pub use model::Schema;
 pub use summary::{FileSummary, RiskKind};
 
 use crate::error::{Error, Result};
-use crate::layout::{Catalog, Layout};
+use crate::layout::Layout;
+use crate::migrations::MigrationFile;
 
 /// The summaries of some files, and the model after the last of them.
 #[derive(Debug, Clone)]
@@ -46,15 +47,20 @@ pub fn analyze_text(file: &str, text: &str, schema: &mut Schema) -> Result<FileS
 
 /// Documents `files` in order. The model starts from the newest snapshot whose migrations
 /// all come before the first file, plus the migrations between that snapshot and the
-/// first file; files outside `migrations/` are documented against the whole folder.
+/// first file; files outside `migrations/` are documented against the whole folder, and
+/// without a database folder against an empty model. Only those files are read, so a
+/// broken later migration does not stop the documenting of an earlier one.
 pub fn document(layout: &Layout, files: &[PathBuf]) -> Result<Documented> {
-    let catalog = layout.catalog()?;
     let texts = files
         .iter()
         .map(|path| crate::migrations::read_sql(path).map(|text| (path, text)))
         .collect::<Result<Vec<_>>>()?;
-    let first = files.iter().filter_map(|f| version_in(&catalog, f)).min();
-    let mut schema = baseline(&catalog, first)?;
+    let migrations = crate::migrations::discover(&layout.migrations())?.migrations;
+    let first = files
+        .iter()
+        .filter_map(|f| version_in(&migrations, f))
+        .min();
+    let mut schema = baseline(layout, &migrations, first)?;
     let mut summaries = Vec::new();
     for (path, text) in &texts {
         summaries.push(analyze_text(
@@ -71,40 +77,36 @@ pub fn document(layout: &Layout, files: &[PathBuf]) -> Result<Documented> {
     })
 }
 
-/// The version of `path` if it is one of the catalog's migrations.
-fn version_in(catalog: &Catalog, path: &Path) -> Option<u64> {
+/// The version of `path` if it is one of the folder's migrations.
+fn version_in(migrations: &[MigrationFile], path: &Path) -> Option<u64> {
     let canonical = path.canonicalize().ok()?;
-    catalog
-        .migrations
+    migrations
         .iter()
-        .find(|m| m.file.path.canonicalize().ok().as_ref() == Some(&canonical))
-        .map(|m| m.version())
+        .find(|m| m.path.canonicalize().ok().as_ref() == Some(&canonical))
+        .map(|m| m.version)
 }
 
 /// The model before migration `before` (or after everything when `None`).
-fn baseline(catalog: &Catalog, before: Option<u64>) -> Result<Schema> {
+fn baseline(layout: &Layout, migrations: &[MigrationFile], before: Option<u64>) -> Result<Schema> {
     let mut schema = Schema::default();
     let limit = before.unwrap_or(u64::MAX);
-    let snapshot = catalog.snapshots.iter().rev().find_map(|s| {
-        let text = crate::migrations::read_sql(&s.path).ok()?;
+    let mut from = 0;
+    for file in crate::snapshot::discover(&layout.versions())?.iter().rev() {
+        let text = crate::migrations::read_sql(&file.path)?;
         let header = crate::snapshot::parse_header(&text);
         let last = header.last_migration.unwrap_or(0);
-        (header.last_migration.is_none() || last < limit).then_some((s, text, last))
-    });
-    let mut from = 0;
-    if let Some((file, text, last)) = snapshot {
-        analyze_text(&file.path.display().to_string(), &text, &mut schema)?;
-        from = last;
-    }
-    for migration in &catalog.migrations {
-        let version = migration.version();
-        if version > from && version < limit {
-            analyze_text(
-                &migration.file.path.display().to_string(),
-                &migration.text,
-                &mut schema,
-            )?;
+        if header.last_migration.is_none() || last < limit {
+            analyze_text(&file.path.display().to_string(), &text, &mut schema)?;
+            from = last;
+            break;
         }
+    }
+    for migration in migrations
+        .iter()
+        .filter(|m| m.version > from && m.version < limit)
+    {
+        let text = crate::migrations::read_sql(&migration.path)?;
+        analyze_text(&migration.path.display().to_string(), &text, &mut schema)?;
     }
     Ok(schema)
 }

@@ -155,7 +155,13 @@ pub fn create(ctx: &mut Ctx<'_>, create: &CreateTable) {
         partition_of: table.partition_of.clone(),
         at: ctx.at(),
     };
-    for column in &table.columns {
+    // A partition's columns are its parent's: not new columns of their own.
+    let own_columns = if table.partition_of.is_some() {
+        &[][..]
+    } else {
+        &table.columns[..]
+    };
+    for column in own_columns {
         ctx.summary.new_columns.push(NewColumn {
             table: name.clone(),
             column: column.clone(),
@@ -211,11 +217,23 @@ fn table_constraint(
         table: table.to_string(),
         name,
         kind: kind.to_string(),
-        definition: constraint.to_string(),
+        definition: definition(constraint),
         dropped: false,
         at: ctx.at(),
     });
     primary_key
+}
+
+/// A constraint's definition without its `CONSTRAINT name` prefix (the name is shown
+/// apart).
+fn definition(constraint: &TableConstraint) -> String {
+    let sql = constraint.to_string();
+    match sql.strip_prefix("CONSTRAINT ") {
+        Some(rest) => rest
+            .split_once(' ')
+            .map_or(rest.to_string(), |(_, d)| d.to_string()),
+        None => sql,
+    }
 }
 
 /// `ALTER TABLE`, operation by operation.

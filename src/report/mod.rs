@@ -26,6 +26,8 @@ pub mod exit {
     pub const ATTENTION: u8 = 4;
     /// The schema was applied but validation checks found problems.
     pub const VALIDATION: u8 = 5;
+    /// `document-migration --deny`: a denied risk was found.
+    pub const RISK: u8 = 6;
 }
 
 /// Milliseconds as people read them: `850 ms`, `1.24 s`, `2 min 5 s`.

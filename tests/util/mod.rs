@@ -377,6 +377,7 @@ pub fn bin(program: &str) -> PathBuf {
     match program {
         "apply-schema" => env!("CARGO_BIN_EXE_apply-schema").into(),
         "local-db" => env!("CARGO_BIN_EXE_local-db").into(),
+        "document-migration" => env!("CARGO_BIN_EXE_document-migration").into(),
         other => panic!("unknown program {other}"),
     }
 }

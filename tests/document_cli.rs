@@ -1,0 +1,182 @@
+//! document-migration end to end: the built program on the example folder (text and
+//! Markdown snapshots, Mermaid), several files, --deny, bad input and --pending.
+
+mod util;
+
+use std::process::Command;
+
+use util::{Project, Run, TestDb};
+
+/// Runs document-migration in the repository (so `database/` is the example).
+fn document(args: &[&str]) -> Run {
+    let mut command = Command::new(util::bin("document-migration"));
+    command
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default());
+    command.current_dir(env!("CARGO_MANIFEST_DIR")).args(args);
+    Run::of(command)
+}
+
+#[test]
+fn every_example_migration_as_text_and_markdown() {
+    insta::glob!("../database/migrations", "*.sql", |path| {
+        let file = format!(
+            "database/migrations/{}",
+            path.file_name().expect("name").to_string_lossy()
+        );
+        insta::assert_snapshot!("text", document(&[&file]).success().stdout);
+        insta::assert_snapshot!(
+            "markdown",
+            document(&["--format", "markdown", &file]).success().stdout
+        );
+    });
+}
+
+#[test]
+fn several_files_in_order_with_a_diagram() {
+    let files = [
+        "database/migrations/002_add_contract_pii_mapping.sql",
+        "database/migrations/003_create_contract_clause.sql",
+    ];
+    let run = document(&[files[0], files[1], "--mermaid"]).success();
+    let first = run
+        .stdout
+        .find("002_add_contract_pii_mapping.sql")
+        .expect("first file");
+    let second = run
+        .stdout
+        .find("003_create_contract_clause.sql")
+        .expect("second file");
+    assert!(first < second);
+    insta::assert_snapshot!(
+        "mermaid",
+        &run.stdout[run.stdout.find("erDiagram").expect("diagram")..]
+    );
+    let json = document(&["--format", "json", "--mermaid", files[0], files[1]])
+        .success()
+        .json();
+    assert_eq!(json["files"].as_array().map(Vec::len), Some(2));
+    assert_eq!(
+        json["files"][0]["new_tables"][0]["table"],
+        "contract_pii_mapping"
+    );
+    assert_eq!(json["files"][0]["relationships"][0]["at"]["line"], 6);
+    assert!(json["mermaid"]
+        .as_str()
+        .is_some_and(|m| m.starts_with("erDiagram")));
+}
+
+#[test]
+fn denied_risks_fail_the_run_unless_allowed() {
+    let project = Project::empty();
+    project.write(
+        "migrations/001_a.sql",
+        "CREATE TABLE a (id int, note text);\n",
+    );
+    project.write(
+        "migrations/002_drop.sql",
+        "ALTER TABLE a DROP COLUMN note;\n",
+    );
+    let run_in = |args: &[&str]| {
+        let mut c = project.command("document-migration");
+        c.args(args);
+        Run::of(c)
+    };
+    let run = run_in(&["--deny", "data-loss", "database/migrations/002_drop.sql"]).expect_code(6);
+    assert!(run.stdout.contains("[data-loss]"), "{}", run.stdout);
+    assert!(
+        run.stderr.contains("denied risks found: data-loss"),
+        "{}",
+        run.stderr
+    );
+    run_in(&[
+        "--deny",
+        "rename,table-rewrite",
+        "database/migrations/002_drop.sql",
+    ])
+    .success();
+    project.write(
+        "migrations/002_drop.sql",
+        "-- dbkit:allow data-loss (the column was never used)\nALTER TABLE a DROP COLUMN note;\n",
+    );
+    run_in(&["--deny", "all", "database/migrations/002_drop.sql"]).success();
+    let run = run_in(&["--deny", "bogus", "database/migrations/002_drop.sql"]).expect_code(2);
+    assert!(
+        run.stderr.contains("data-loss"),
+        "valid names are listed: {}",
+        run.stderr
+    );
+}
+
+#[test]
+fn bad_input_is_an_error_naming_the_file_and_line() {
+    let project = Project::empty();
+    project.write(
+        "migrations/001_bad.sql",
+        "SELECT 1;\nCREATE FUNCTION f() RETURNS int AS $body$ SELECT 1;\n",
+    );
+    std::fs::write(
+        project.database().join("migrations/002_latin1.sql"),
+        b"-- caf\xe9\n",
+    )
+    .expect("writes");
+    for (file, message) in [
+        (
+            "database/migrations/001_bad.sql",
+            "001_bad.sql:2:36: unterminated dollar-quoted string `$body$`",
+        ),
+        (
+            "database/migrations/002_latin1.sql",
+            "002_latin1.sql` is not valid UTF-8 (first bad byte on line 1)",
+        ),
+        (
+            "database/migrations/404.sql",
+            "cannot access `database/migrations/404.sql`",
+        ),
+    ] {
+        let mut c = project.command("document-migration");
+        c.arg(file);
+        let run = Run::of(c).expect_code(1);
+        assert!(run.stderr.contains(message), "{file}: {}", run.stderr);
+    }
+    let run = Run::of(project.command("document-migration")).expect_code(2);
+    assert!(run.stderr.contains("--pending"), "{}", run.stderr);
+}
+
+#[test]
+fn pending_documents_what_the_database_has_not_applied() {
+    let server = require_pg!();
+    let db = TestDb::new(server, "document_pending");
+    let project = Project::example();
+    project.apply(&db, &["--target", "9"]).success();
+    let mut c = project.command("document-migration");
+    c.args(["--pending", "--format", "json", "-D", &db.url]);
+    let json = Run::of(c).success().json();
+    let files: Vec<String> = json["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .map(|f| {
+            f["file"]
+                .as_str()
+                .unwrap_or("")
+                .rsplit('/')
+                .next()
+                .unwrap_or("")
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        files,
+        [
+            "010_create_contract_overview_view.sql",
+            "011_add_clause_review_and_pii_flag.sql",
+            "012_add_concurrent_search_indexes.sql"
+        ]
+    );
+    // 011 adds columns to tables the earlier migrations made: modified, not new.
+    assert_eq!(
+        json["files"][1]["modified_tables"][0]["table"],
+        "contract_clause"
+    );
+}
