@@ -3,6 +3,7 @@
 //! parse goes to `fallback`. Table statements live in `tables`; risks in `risk`.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use sqlparser::ast::{
     AlterTypeAddValuePosition, AlterTypeOperation, CommentObject, CopySource, FromTable,
@@ -21,6 +22,8 @@ use crate::sql::{split, Piece, SplitError, Statement};
 /// State while one file is read.
 pub(super) struct Ctx<'a> {
     pub file: &'a str,
+    /// `file`, shared by every entry's location.
+    pub shared_file: Arc<str>,
     pub schema: &'a mut Schema,
     pub summary: FileSummary,
     /// Tables created by this file (so not "existing").
@@ -36,7 +39,7 @@ impl Ctx<'_> {
     /// Where the current statement is.
     pub fn at(&self) -> At {
         At {
-            file: self.file.to_string(),
+            file: Arc::clone(&self.shared_file),
             line: self.line,
         }
     }
@@ -121,6 +124,7 @@ pub(crate) fn analyze(
     let pieces = split(text)?;
     let mut ctx = Ctx {
         file,
+        shared_file: Arc::from(file),
         schema,
         summary: FileSummary {
             file: file.to_string(),

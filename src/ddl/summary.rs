@@ -3,12 +3,15 @@
 //! the file and line it comes from. Built by the analyzer, rendered by `report`; the JSON
 //! form is these structs serialized, so field names are a stable interface.
 
+use std::sync::Arc;
+
 use serde::Serialize;
 
-/// Where something is: the file as given on the command line, and a 1-based line.
+/// Where something is: the file as given on the command line, and a 1-based line. The
+/// file name is shared by every entry of a file (a large dump has tens of thousands).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct At {
-    pub file: String,
+    pub file: Arc<str>,
     pub line: usize,
 }
 
@@ -50,12 +53,14 @@ pub struct ModifiedTable {
     pub at: At,
 }
 
-/// A column the file adds, to a new or an existing table.
+/// A column the file adds to a table that existed before it (a new table's columns are
+/// in its [`NewTable`]; [`FileSummary::all_new_columns`] lists both).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NewColumn {
     pub table: String,
     pub column: ColumnDef,
-    /// True when the table existed before the file.
+    /// True when the table existed before the file (false only in
+    /// [`FileSummary::all_new_columns`], for a new table's columns).
     pub existing_table: bool,
     pub at: At,
 }
@@ -267,6 +272,7 @@ pub struct FileSummary {
     pub analysed: usize,
     pub new_tables: Vec<NewTable>,
     pub modified_tables: Vec<ModifiedTable>,
+    /// Columns added to tables that existed before the file.
     pub new_columns: Vec<NewColumn>,
     pub relationships: Vec<Relationship>,
     pub dropped_tables: Vec<Dropped>,
@@ -289,4 +295,27 @@ pub struct FileSummary {
     pub data: Vec<DataChange>,
     pub not_analysed: Vec<NotAnalysed>,
     pub risks: Vec<Risk>,
+}
+
+impl FileSummary {
+    /// Every column the file adds: a new table's (partitions excepted: their columns are
+    /// their parent's), then those added to existing tables, in file order.
+    pub fn all_new_columns(&self) -> Vec<NewColumn> {
+        let mut all: Vec<NewColumn> = self
+            .new_tables
+            .iter()
+            .filter(|t| t.partition_of.is_none())
+            .flat_map(|t| {
+                t.columns.iter().map(|c| NewColumn {
+                    table: t.table.clone(),
+                    column: c.clone(),
+                    existing_table: false,
+                    at: t.at.clone(),
+                })
+            })
+            .collect();
+        all.extend(self.new_columns.iter().cloned());
+        all.sort_by_key(|c| c.at.line);
+        all
+    }
 }

@@ -155,20 +155,6 @@ pub fn create(ctx: &mut Ctx<'_>, create: &CreateTable) {
         partition_of: table.partition_of.clone(),
         at: ctx.at(),
     };
-    // A partition's columns are its parent's: not new columns of their own.
-    let own_columns = if table.partition_of.is_some() {
-        &[][..]
-    } else {
-        &table.columns[..]
-    };
-    for column in own_columns {
-        ctx.summary.new_columns.push(NewColumn {
-            table: name.clone(),
-            column: column.clone(),
-            existing_table: false,
-            at: ctx.at(),
-        });
-    }
     ctx.schema.tables.insert(name, table);
     ctx.summary.new_tables.push(entry);
     for rel in relationships {

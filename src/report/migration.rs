@@ -102,7 +102,7 @@ fn column_table(w: &mut dyn Write, summary: &FileSummary) -> io::Result<()> {
     let f = Flavor::Markdown;
     writeln!(w, "| column | type | null | default | key |")?;
     writeln!(w, "|---|---|---|---|---|")?;
-    for c in &summary.new_columns {
+    for c in &summary.all_new_columns() {
         let col = &c.column;
         let default = match (&col.generated, &col.default) {
             (Some(generated), _) => f.code(&generated_clause(generated)),
@@ -251,7 +251,7 @@ fn entries<T>(items: &[T], f: Flavor, one: impl Fn(&T, Flavor) -> Entry) -> Vec<
 fn sections(s: &FileSummary, f: Flavor) -> Vec<Section> {
     let columns = Section {
         columns: true,
-        ..seed("➕ ", "New Columns", entries(&s.new_columns, f, new_column))
+        ..seed("➕ ", "New Columns", entries(&s.all_new_columns(), f, new_column))
     };
     let mut all = vec![
         seed("🆕 ", "New Tables", entries(&s.new_tables, f, new_table)),
@@ -641,7 +641,7 @@ mod tests {
         s.new_tables = vec![
             NewTable {
                 table: "contract_pii_mapping".into(),
-                columns: columns.clone(),
+                columns,
                 partition_by: None,
                 partition_of: None,
                 at: at(6),
@@ -663,15 +663,6 @@ mod tests {
                 at: at(18),
             },
         ];
-        s.new_columns = columns
-            .into_iter()
-            .map(|column| NewColumn {
-                table: "contract_pii_mapping".into(),
-                column,
-                existing_table: false,
-                at: at(7),
-            })
-            .collect();
         s.new_columns.push(NewColumn {
             table: "app_user".into(),
             column: ColumnDef {
