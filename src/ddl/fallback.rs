@@ -7,7 +7,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 use super::analyze::Ctx;
-use super::summary::NotAnalysed;
+use super::summary::{ChangedColumn, NotAnalysed};
 use crate::sql::Statement;
 
 static BODY_DDL: LazyLock<Regex> = LazyLock::new(|| {
@@ -67,6 +67,51 @@ pub fn kind(statement: &Statement<'_>) -> String {
         _ => 1,
     };
     words.into_iter().take(take).collect::<Vec<_>>().join(" ")
+}
+
+static IDENTITY: LazyLock<Regex> = LazyLock::new(|| {
+    let name = super::parse::NAME;
+    Regex::new(&format!(
+        r"(?is)^ALTER\s+TABLE\s+(?:ONLY\s+)?({name}(?:\s*\.\s*{name})?)\s+ALTER\s+(?:COLUMN\s+)?({name})\s+ADD\s+GENERATED\s+(ALWAYS|BY\s+DEFAULT)\s+AS\s+IDENTITY\b"
+    ))
+    .expect("valid regex")
+});
+
+/// Statements sqlparser cannot read but whose meaning is plain from their first words:
+/// pg_dump's `ALTER TABLE ... ALTER COLUMN id ADD GENERATED ... AS IDENTITY (SEQUENCE
+/// NAME ...)`, written once for every identity column of a dump. True when handled.
+pub fn recognize(ctx: &mut Ctx<'_>, statement: &Statement<'_>) -> bool {
+    let Some(caps) = IDENTITY.captures(statement.text) else {
+        return false;
+    };
+    let table = super::names::from_sql(&caps[1]);
+    let column = super::names::from_sql(&caps[2]);
+    let clause = format!(
+        "GENERATED {} AS IDENTITY",
+        caps[3]
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_uppercase()
+    );
+    if let Some(c) = ctx
+        .schema
+        .tables
+        .get_mut(&table)
+        .and_then(|t| t.column_mut(&column))
+    {
+        c.generated = Some(clause.clone());
+    }
+    ctx.modified(&table, format!("{column}: add identity"));
+    let at = ctx.at();
+    let change = format!("add {}", clause.to_lowercase());
+    ctx.summary.changed_columns.push(ChangedColumn {
+        table,
+        column,
+        change,
+        at,
+    });
+    true
 }
 
 /// A statement sqlparser could not parse.

@@ -40,3 +40,20 @@ pub fn last(name: &ObjectName) -> String {
 pub fn too_long(name: &str) -> bool {
     name.rsplit('.').next().unwrap_or(name).len() > 63
 }
+
+/// A name as written in SQL text (`public."Log"`, `audit.log`), folded, without a
+/// leading `public.`: for the few statements read without sqlparser.
+pub fn from_sql(text: &str) -> String {
+    let parts: Vec<String> = text.split('.').map(|part| fold(part.trim())).collect();
+    match parts.as_slice() {
+        [schema, rest @ ..] if schema == "public" && !rest.is_empty() => rest.join("."),
+        _ => parts.join("."),
+    }
+}
+
+fn fold(part: &str) -> String {
+    match part.strip_prefix('"').and_then(|p| p.strip_suffix('"')) {
+        Some(quoted) => quoted.replace("\"\"", "\""),
+        None => part.to_lowercase(),
+    }
+}

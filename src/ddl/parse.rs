@@ -73,7 +73,8 @@ pub fn parse_one(text: &str) -> Option<Ast> {
     (parsed.len() == 1).then(|| parsed.remove(0))
 }
 
-const NAME: &str = r#"(?:"(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)"#;
+/// An identifier in SQL text, quoted or not.
+pub const NAME: &str = r#"(?:"(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)"#;
 
 static DATA: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(&format!(
@@ -96,19 +97,8 @@ pub fn data_target(text: &str) -> Option<(DataKind, String)> {
         b'U' => DataKind::Update,
         _ => DataKind::Delete,
     };
-    let parts: Vec<String> = caps[2].split('.').map(|p| fold(p.trim())).collect();
-    let name = match parts.as_slice() {
-        [schema, table] if schema == "public" => table.clone(),
-        _ => parts.join("."),
-    };
+    let name = super::names::from_sql(&caps[2]);
     Some((kind, name))
-}
-
-fn fold(part: &str) -> String {
-    match part.strip_prefix('"').and_then(|p| p.strip_suffix('"')) {
-        Some(quoted) => quoted.replace("\"\"", "\""),
-        None => part.to_lowercase(),
-    }
 }
 
 #[cfg(test)]
