@@ -32,6 +32,22 @@ pub struct ColumnDef {
     pub generated: Option<String>,
 }
 
+impl ColumnDef {
+    /// A column with no default, key or constraint.
+    pub fn new(name: impl Into<String>, data_type: impl Into<String>, nullable: bool) -> Self {
+        ColumnDef {
+            name: name.into(),
+            data_type: data_type.into(),
+            nullable,
+            default: None,
+            primary_key: false,
+            unique: false,
+            references: None,
+            generated: None,
+        }
+    }
+}
+
 /// A table the file creates.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NewTable {

@@ -24,16 +24,7 @@ fn column(
 ) -> (ColumnDef, Vec<Relationship>) {
     let name = names::ident(&def.name);
     ctx.check_identifier(&name);
-    let mut column = ColumnDef {
-        name: name.clone(),
-        data_type: def.data_type.to_string().to_lowercase(),
-        nullable: true,
-        default: None,
-        primary_key: false,
-        unique: false,
-        references: None,
-        generated: None,
-    };
+    let mut column = ColumnDef::new(name.clone(), def.data_type.to_string().to_lowercase(), true);
     let mut relationships = Vec::new();
     for option in &def.options {
         match &option.option {

@@ -223,16 +223,7 @@ mod tests {
     use crate::ddl::summary::{At, ColumnDef};
 
     fn column(name: &str, data_type: &str, nullable: bool) -> ColumnDef {
-        ColumnDef {
-            name: name.into(),
-            data_type: data_type.into(),
-            nullable,
-            default: None,
-            primary_key: false,
-            unique: false,
-            references: None,
-            generated: None,
-        }
+        ColumnDef::new(name, data_type, nullable)
     }
 
     fn fk(table: &str, columns: &[&str], parent: &str) -> Relationship {

@@ -582,16 +582,7 @@ mod tests {
     }
 
     fn column(name: &str, data_type: &str, nullable: bool) -> ColumnDef {
-        ColumnDef {
-            name: name.into(),
-            data_type: data_type.into(),
-            nullable,
-            default: None,
-            primary_key: false,
-            unique: false,
-            references: None,
-            generated: None,
-        }
+        ColumnDef::new(name, data_type, nullable)
     }
 
     fn object(name: &str, action: &str, detail: Option<&str>, line: usize) -> ObjectChange {
