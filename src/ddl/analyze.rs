@@ -5,17 +5,13 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use sqlparser::ast::{
-    AlterTypeAddValuePosition, AlterTypeOperation, CommentObject, CopySource, FromTable,
-    ObjectType, Statement as Ast, TableFactor, UserDefinedTypeRepresentation,
-};
+use sqlparser::ast::{ObjectType, Statement as Ast};
 
-use super::model::{Schema, TypeDef};
+use super::model::Schema;
 use super::names;
 use super::parse::{DataKind, Parsed};
 use super::summary::{
-    At, DataChange, Dropped, FileSummary, Index, ModifiedTable, ObjectChange, Risk, RiskKind,
-    TypeChange,
+    At, Dropped, FileSummary, Index, ModifiedTable, ObjectChange, Risk, RiskKind,
 };
 use crate::sql::{split, Piece, SplitError, Statement};
 
@@ -166,7 +162,7 @@ fn consume(ctx: &mut Ctx<'_>, parsed: Parsed, statement: &Statement<'_>) {
         }
         Parsed::Data(kind, table) => {
             ctx.summary.analysed += 1;
-            data(ctx, &table, |d| match kind {
+            super::objects::data(ctx, &table, |d| match kind {
                 DataKind::Insert => d.inserts += 1,
                 DataKind::Update => d.updates += 1,
                 DataKind::Delete => d.deletes += 1,
@@ -211,276 +207,25 @@ fn dispatch(ctx: &mut Ctx<'_>, ast: Ast, statement: &Statement<'_>) {
         Ast::CreateType {
             name,
             representation,
-        } => create_type(ctx, &names::object(&name), representation.as_ref()),
-        Ast::AlterType(alter) => alter_type(ctx, &names::object(&alter.name), &alter.operation),
+        } => super::types::create_type(ctx, &names::object(&name), representation.as_ref()),
+        Ast::AlterType(alter) => {
+            super::types::alter_type(ctx, &names::object(&alter.name), &alter.operation)
+        }
         Ast::CreateDomain(domain) => {
             let name = names::object(&domain.name);
             let detail = Some(format!(
                 "over {}",
                 domain.data_type.to_string().to_lowercase()
             ));
-            push_type(ctx, &name, "domain", "created", Vec::new(), detail);
+            super::types::push_type(ctx, &name, "domain", "created", Vec::new(), detail);
         }
         Ast::StartTransaction { .. } => ctx.in_transaction_block = true,
         Ast::Commit { .. }
         | Ast::Rollback {
             savepoint: None, ..
         } => ctx.in_transaction_block = false,
-        other => other_statement(ctx, other, statement),
+        other => super::objects::other_statement(ctx, other, statement),
     }
-}
-
-/// Views, functions, triggers, policies, extensions, schemas, comments, grants, data.
-fn other_statement(ctx: &mut Ctx<'_>, ast: Ast, statement: &Statement<'_>) {
-    let bodies = || super::fallback::ddl_in_bodies(statement);
-    match ast {
-        Ast::CreateView(view) => {
-            let name = names::object(&view.name);
-            ctx.schema.views.insert(name.clone());
-            let action = if view.or_replace {
-                "created or replaced"
-            } else {
-                "created"
-            };
-            let detail = view.materialized.then(|| "materialized".to_string());
-            let entry = ctx.object(name, action, detail);
-            ctx.summary.views.push(entry);
-        }
-        Ast::AlterView { name, .. } => {
-            let entry = ctx.object(names::object(&name), "altered", None);
-            ctx.summary.views.push(entry);
-        }
-        Ast::CreateFunction(function) => {
-            let name = names::object(&function.name);
-            ctx.schema.functions.insert(name.clone());
-            let action = if function.or_replace {
-                "created or replaced"
-            } else {
-                "created"
-            };
-            let returns = function
-                .return_type
-                .as_ref()
-                .map(|r| format!("returns {}", r.to_string().to_lowercase()));
-            let detail = [returns, bodies()]
-                .into_iter()
-                .flatten()
-                .collect::<Vec<_>>()
-                .join("; ");
-            let entry = ctx.object(name, action, (!detail.is_empty()).then_some(detail));
-            ctx.summary.functions.push(entry);
-        }
-        Ast::CreateProcedure { name, or_alter, .. } => {
-            let action = if or_alter {
-                "created or replaced"
-            } else {
-                "created"
-            };
-            let entry = ctx.object(
-                format!("{} (procedure)", names::object(&name)),
-                action,
-                bodies(),
-            );
-            ctx.summary.functions.push(entry);
-        }
-        Ast::DropFunction(drop) => {
-            for function in &drop.func_desc {
-                let name = names::object(&function.name);
-                ctx.schema.functions.remove(&name);
-                let entry = ctx.object(name, "dropped", None);
-                ctx.summary.functions.push(entry);
-            }
-        }
-        Ast::CreateTrigger(trigger) => {
-            let table = names::object(&trigger.table_name);
-            let events: Vec<String> = trigger
-                .events
-                .iter()
-                .map(|e| e.to_string().to_lowercase())
-                .collect();
-            let timing = trigger
-                .period
-                .map(|p| p.to_string().to_lowercase())
-                .unwrap_or_default();
-            let detail = format!("{timing} {} on {table}", events.join(" or "))
-                .trim()
-                .to_string();
-            let entry = ctx.object(names::object(&trigger.name), "created", Some(detail));
-            ctx.summary.triggers.push(entry);
-        }
-        Ast::DropTrigger(drop) => {
-            let on = drop
-                .table_name
-                .as_ref()
-                .map(|t| format!("on {}", names::object(t)));
-            let entry = ctx.object(names::object(&drop.trigger_name), "dropped", on);
-            ctx.summary.triggers.push(entry);
-        }
-        Ast::CreatePolicy(policy) => {
-            let table = names::object(&policy.table_name);
-            let command = policy
-                .command
-                .as_ref()
-                .map(|c| c.to_string().to_lowercase())
-                .unwrap_or_else(|| "all".into());
-            let entry = ctx.object(
-                names::ident(&policy.name),
-                "created",
-                Some(format!("on {table} for {command}")),
-            );
-            ctx.summary.policies.push(entry);
-        }
-        Ast::AlterPolicy(policy) => {
-            let entry = ctx.object(
-                names::ident(&policy.name),
-                "altered",
-                Some(format!("on {}", names::object(&policy.table_name))),
-            );
-            ctx.summary.policies.push(entry);
-        }
-        Ast::DropPolicy(policy) => {
-            let entry = ctx.object(
-                names::ident(&policy.name),
-                "dropped",
-                Some(format!("on {}", names::object(&policy.table_name))),
-            );
-            ctx.summary.policies.push(entry);
-        }
-        Ast::CreateExtension(extension) => {
-            ctx.create("EXTENSION", extension.if_not_exists);
-            let detail = extension
-                .schema
-                .as_ref()
-                .map(|s| format!("in schema {}", names::ident(s)));
-            let entry = ctx.object(names::ident(&extension.name), "created", detail);
-            ctx.summary.extensions.push(entry);
-        }
-        Ast::DropExtension(drop) => {
-            for name in &drop.names {
-                let entry = ctx.object(names::ident(name), "dropped", None);
-                ctx.summary.extensions.push(entry);
-            }
-        }
-        Ast::CreateSchema {
-            schema_name,
-            if_not_exists,
-            ..
-        } => {
-            ctx.create("SCHEMA", if_not_exists);
-            let entry = ctx.object(schema_name.to_string(), "created", None);
-            ctx.summary.schemas.push(entry);
-        }
-        Ast::CreateSequence {
-            name,
-            if_not_exists,
-            ..
-        } => {
-            ctx.create("SEQUENCE", if_not_exists);
-            let entry = ctx.object(names::object(&name), "created", None);
-            ctx.summary.sequences.push(entry);
-        }
-        Ast::Comment {
-            object_type,
-            object_name,
-            comment,
-            ..
-        } => comment_on(ctx, object_type, &names::object(&object_name), comment),
-        Ast::Grant(_) | Ast::Revoke(_) => {
-            let sql = statement.code();
-            let action = if sql.to_ascii_uppercase().starts_with("GRANT") {
-                "granted"
-            } else {
-                "revoked"
-            };
-            let entry = ctx.object(shorten(&sql, 100), action, None);
-            ctx.summary.grants.push(entry);
-        }
-        Ast::Insert(insert) => data(ctx, &insert.table.to_string(), |d| d.inserts += 1),
-        Ast::Update(update) => data(ctx, &relation(&update.table.relation), |d| d.updates += 1),
-        Ast::Delete(delete) => {
-            let tables = match &delete.from {
-                FromTable::WithFromKeyword(t) | FromTable::WithoutKeyword(t) => t.clone(),
-            };
-            for table in tables {
-                data(ctx, &relation(&table.relation), |d| d.deletes += 1);
-            }
-        }
-        Ast::Copy {
-            source: CopySource::Table { table_name, .. },
-            to: false,
-            ..
-        } => {
-            data(ctx, &names::object(&table_name), |d| d.copies += 1);
-        }
-        Ast::Truncate(truncate) => {
-            for target in &truncate.table_names {
-                let table = names::object(&target.name);
-                ctx.risk(
-                    RiskKind::DataLoss,
-                    format!("`TRUNCATE {table}` removes every row"),
-                );
-                data(ctx, &table, |d| d.deletes += 1);
-            }
-        }
-        Ast::AlterIndex { name, operation } => {
-            let index = names::object(&name);
-            if let Some(table) = ctx.schema.indexes.get(&index).cloned() {
-                ctx.modified(
-                    &table,
-                    format!("index {index}: {}", operation.to_string().to_lowercase()),
-                );
-            }
-        }
-        // Session settings, queries and transaction control change no schema.
-        Ast::Set(_)
-        | Ast::Query(_)
-        | Ast::Savepoint { .. }
-        | Ast::ReleaseSavepoint { .. }
-        | Ast::Rollback { .. }
-        | Ast::Analyze(_) => {}
-        _ => super::fallback::parsed_but_undocumented(ctx, statement),
-    }
-}
-
-fn relation(factor: &TableFactor) -> String {
-    match factor {
-        TableFactor::Table { name, .. } => names::object(name),
-        other => other.to_string(),
-    }
-}
-
-fn shorten(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        return text.to_string();
-    }
-    format!("{}...", text.chars().take(max - 3).collect::<String>())
-}
-
-/// Counts a data statement on a table.
-fn data(ctx: &mut Ctx<'_>, table: &str, count: impl FnOnce(&mut DataChange)) {
-    let table = table.strip_prefix("public.").unwrap_or(table).to_string();
-    let line = ctx.line;
-    let file = ctx.file.to_string();
-    let entry = match ctx.summary.data.iter().position(|d| d.table == table) {
-        Some(i) => &mut ctx.summary.data[i],
-        None => {
-            ctx.summary.data.push(DataChange {
-                table,
-                file,
-                ..DataChange::default()
-            });
-            ctx.summary.data.last_mut().expect("just pushed")
-        }
-    };
-    count(entry);
-    entry.lines.push(line);
-}
-
-fn comment_on(ctx: &mut Ctx<'_>, object_type: CommentObject, name: &str, comment: Option<String>) {
-    let kind = object_type.to_string().to_lowercase();
-    let detail = Some(comment.map_or("comment removed".to_string(), |c| shorten(&c, 80)));
-    let entry = ctx.object(format!("{kind} {name}"), "commented", detail);
-    ctx.summary.comments.push(entry);
 }
 
 fn create_index(ctx: &mut Ctx<'_>, index: &sqlparser::ast::CreateIndex) {
@@ -556,7 +301,7 @@ fn drop(
             }
             ObjectType::Type => {
                 ctx.schema.types.remove(&name);
-                push_type(ctx, &name, "type", "dropped", Vec::new(), None);
+                super::types::push_type(ctx, &name, "type", "dropped", Vec::new(), None);
             }
             ObjectType::Schema => {
                 let entry = ctx.object(name, "dropped", cascade.then(|| "cascade".to_string()));
@@ -576,88 +321,4 @@ fn drop(
             }
         }
     }
-}
-
-fn create_type(
-    ctx: &mut Ctx<'_>,
-    name: &str,
-    representation: Option<&UserDefinedTypeRepresentation>,
-) {
-    let (kind, values) = match representation {
-        Some(UserDefinedTypeRepresentation::Enum { labels }) => {
-            ("enum", labels.iter().map(|l| l.value.clone()).collect())
-        }
-        Some(UserDefinedTypeRepresentation::Composite { .. }) => ("composite", Vec::new()),
-        Some(UserDefinedTypeRepresentation::Range { .. }) => ("range", Vec::new()),
-        _ => ("type", Vec::new()),
-    };
-    ctx.check_identifier(name);
-    ctx.schema.types.insert(
-        name.to_string(),
-        TypeDef {
-            name: name.to_string(),
-            kind: kind.to_string(),
-            values: values.clone(),
-        },
-    );
-    push_type(ctx, name, kind, "created", values, None);
-}
-
-fn alter_type(ctx: &mut Ctx<'_>, name: &str, operation: &AlterTypeOperation) {
-    match operation {
-        AlterTypeOperation::AddValue(add) => {
-            let value = add.value.value.clone();
-            let detail = add.position.as_ref().map(|p| match p {
-                AlterTypeAddValuePosition::Before(v) => format!("before '{}'", v.value),
-                AlterTypeAddValuePosition::After(v) => format!("after '{}'", v.value),
-            });
-            if add.position.is_none() {
-                ctx.risk(
-                    RiskKind::EnumValueOrder,
-                    format!("'{value}' is added at the end of `{name}` (no BEFORE/AFTER); enum order is sort order"),
-                );
-            }
-            if let Some(def) = ctx.schema.types.get_mut(name) {
-                def.values.push(value.clone());
-            }
-            push_type(ctx, name, "enum", "value added", vec![value], detail);
-        }
-        AlterTypeOperation::RenameValue(rename) => {
-            let detail = Some(format!("'{}' → '{}'", rename.from.value, rename.to.value));
-            push_type(ctx, name, "enum", "value renamed", Vec::new(), detail);
-        }
-        AlterTypeOperation::Rename(rename) => {
-            let detail = Some(format!("to {}", names::ident(&rename.new_name)));
-            ctx.risk(
-                RiskKind::Rename,
-                format!("type `{name}` is renamed; code that names it breaks"),
-            );
-            push_type(ctx, name, "type", "renamed", Vec::new(), detail);
-        }
-    }
-}
-
-fn push_type(
-    ctx: &mut Ctx<'_>,
-    name: &str,
-    kind: &str,
-    action: &str,
-    values: Vec<String>,
-    detail: Option<String>,
-) {
-    let at = ctx.at();
-    let kind = ctx
-        .schema
-        .types
-        .get(name)
-        .map_or(kind, |t| t.kind.as_str())
-        .to_string();
-    ctx.summary.types.push(TypeChange {
-        name: name.to_string(),
-        kind,
-        action: action.to_string(),
-        values,
-        detail,
-        at,
-    });
 }

@@ -10,10 +10,12 @@ mod analyze;
 mod fallback;
 pub mod model;
 mod names;
+mod objects;
 mod parse;
 mod risk;
 pub mod summary;
 mod tables;
+mod types;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;

@@ -1,0 +1,263 @@
+//! Statements about objects other than tables and types: views, functions and
+//! procedures, triggers, policies, extensions, schemas, sequences, comments, grants, and
+//! data statements counted per table.
+
+use sqlparser::ast::{CommentObject, CopySource, FromTable, Statement as Ast, TableFactor};
+
+use super::analyze::Ctx;
+use super::names;
+use super::summary::{DataChange, RiskKind};
+use crate::sql::Statement;
+
+/// Views, functions, triggers, policies, extensions, schemas, comments, grants, data.
+pub(super) fn other_statement(ctx: &mut Ctx<'_>, ast: Ast, statement: &Statement<'_>) {
+    let bodies = || super::fallback::ddl_in_bodies(statement);
+    match ast {
+        Ast::CreateView(view) => {
+            let name = names::object(&view.name);
+            ctx.schema.views.insert(name.clone());
+            let action = if view.or_replace {
+                "created or replaced"
+            } else {
+                "created"
+            };
+            let detail = view.materialized.then(|| "materialized".to_string());
+            let entry = ctx.object(name, action, detail);
+            ctx.summary.views.push(entry);
+        }
+        Ast::AlterView { name, .. } => {
+            let entry = ctx.object(names::object(&name), "altered", None);
+            ctx.summary.views.push(entry);
+        }
+        Ast::CreateFunction(function) => {
+            let name = names::object(&function.name);
+            ctx.schema.functions.insert(name.clone());
+            let action = if function.or_replace {
+                "created or replaced"
+            } else {
+                "created"
+            };
+            let returns = function
+                .return_type
+                .as_ref()
+                .map(|r| format!("returns {}", r.to_string().to_lowercase()));
+            let detail = [returns, bodies()]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join("; ");
+            let entry = ctx.object(name, action, (!detail.is_empty()).then_some(detail));
+            ctx.summary.functions.push(entry);
+        }
+        Ast::CreateProcedure { name, or_alter, .. } => {
+            let action = if or_alter {
+                "created or replaced"
+            } else {
+                "created"
+            };
+            let entry = ctx.object(
+                format!("{} (procedure)", names::object(&name)),
+                action,
+                bodies(),
+            );
+            ctx.summary.functions.push(entry);
+        }
+        Ast::DropFunction(drop) => {
+            for function in &drop.func_desc {
+                let name = names::object(&function.name);
+                ctx.schema.functions.remove(&name);
+                let entry = ctx.object(name, "dropped", None);
+                ctx.summary.functions.push(entry);
+            }
+        }
+        Ast::CreateTrigger(trigger) => {
+            let table = names::object(&trigger.table_name);
+            let events: Vec<String> = trigger
+                .events
+                .iter()
+                .map(|e| e.to_string().to_lowercase())
+                .collect();
+            let timing = trigger
+                .period
+                .map(|p| p.to_string().to_lowercase())
+                .unwrap_or_default();
+            let detail = format!("{timing} {} on {table}", events.join(" or "))
+                .trim()
+                .to_string();
+            let entry = ctx.object(names::object(&trigger.name), "created", Some(detail));
+            ctx.summary.triggers.push(entry);
+        }
+        Ast::DropTrigger(drop) => {
+            let on = drop
+                .table_name
+                .as_ref()
+                .map(|t| format!("on {}", names::object(t)));
+            let entry = ctx.object(names::object(&drop.trigger_name), "dropped", on);
+            ctx.summary.triggers.push(entry);
+        }
+        Ast::CreatePolicy(policy) => {
+            let table = names::object(&policy.table_name);
+            let command = policy
+                .command
+                .as_ref()
+                .map(|c| c.to_string().to_lowercase())
+                .unwrap_or_else(|| "all".into());
+            let entry = ctx.object(
+                names::ident(&policy.name),
+                "created",
+                Some(format!("on {table} for {command}")),
+            );
+            ctx.summary.policies.push(entry);
+        }
+        Ast::AlterPolicy(policy) => {
+            let entry = ctx.object(
+                names::ident(&policy.name),
+                "altered",
+                Some(format!("on {}", names::object(&policy.table_name))),
+            );
+            ctx.summary.policies.push(entry);
+        }
+        Ast::DropPolicy(policy) => {
+            let entry = ctx.object(
+                names::ident(&policy.name),
+                "dropped",
+                Some(format!("on {}", names::object(&policy.table_name))),
+            );
+            ctx.summary.policies.push(entry);
+        }
+        Ast::CreateExtension(extension) => {
+            ctx.create("EXTENSION", extension.if_not_exists);
+            let detail = extension
+                .schema
+                .as_ref()
+                .map(|s| format!("in schema {}", names::ident(s)));
+            let entry = ctx.object(names::ident(&extension.name), "created", detail);
+            ctx.summary.extensions.push(entry);
+        }
+        Ast::DropExtension(drop) => {
+            for name in &drop.names {
+                let entry = ctx.object(names::ident(name), "dropped", None);
+                ctx.summary.extensions.push(entry);
+            }
+        }
+        Ast::CreateSchema {
+            schema_name,
+            if_not_exists,
+            ..
+        } => {
+            ctx.create("SCHEMA", if_not_exists);
+            let entry = ctx.object(schema_name.to_string(), "created", None);
+            ctx.summary.schemas.push(entry);
+        }
+        Ast::CreateSequence {
+            name,
+            if_not_exists,
+            ..
+        } => {
+            ctx.create("SEQUENCE", if_not_exists);
+            let entry = ctx.object(names::object(&name), "created", None);
+            ctx.summary.sequences.push(entry);
+        }
+        Ast::Comment {
+            object_type,
+            object_name,
+            comment,
+            ..
+        } => comment_on(ctx, object_type, &names::object(&object_name), comment),
+        Ast::Grant(_) | Ast::Revoke(_) => {
+            let sql = statement.code();
+            let action = if sql.to_ascii_uppercase().starts_with("GRANT") {
+                "granted"
+            } else {
+                "revoked"
+            };
+            let entry = ctx.object(shorten(&sql, 100), action, None);
+            ctx.summary.grants.push(entry);
+        }
+        Ast::Insert(insert) => data(ctx, &insert.table.to_string(), |d| d.inserts += 1),
+        Ast::Update(update) => data(ctx, &relation(&update.table.relation), |d| d.updates += 1),
+        Ast::Delete(delete) => {
+            let tables = match &delete.from {
+                FromTable::WithFromKeyword(t) | FromTable::WithoutKeyword(t) => t.clone(),
+            };
+            for table in tables {
+                data(ctx, &relation(&table.relation), |d| d.deletes += 1);
+            }
+        }
+        Ast::Copy {
+            source: CopySource::Table { table_name, .. },
+            to: false,
+            ..
+        } => {
+            data(ctx, &names::object(&table_name), |d| d.copies += 1);
+        }
+        Ast::Truncate(truncate) => {
+            for target in &truncate.table_names {
+                let table = names::object(&target.name);
+                ctx.risk(
+                    RiskKind::DataLoss,
+                    format!("`TRUNCATE {table}` removes every row"),
+                );
+                data(ctx, &table, |d| d.deletes += 1);
+            }
+        }
+        Ast::AlterIndex { name, operation } => {
+            let index = names::object(&name);
+            if let Some(table) = ctx.schema.indexes.get(&index).cloned() {
+                ctx.modified(
+                    &table,
+                    format!("index {index}: {}", operation.to_string().to_lowercase()),
+                );
+            }
+        }
+        // Session settings, queries and transaction control change no schema.
+        Ast::Set(_)
+        | Ast::Query(_)
+        | Ast::Savepoint { .. }
+        | Ast::ReleaseSavepoint { .. }
+        | Ast::Rollback { .. }
+        | Ast::Analyze(_) => {}
+        _ => super::fallback::parsed_but_undocumented(ctx, statement),
+    }
+}
+
+fn relation(factor: &TableFactor) -> String {
+    match factor {
+        TableFactor::Table { name, .. } => names::object(name),
+        other => other.to_string(),
+    }
+}
+
+fn shorten(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    format!("{}...", text.chars().take(max - 3).collect::<String>())
+}
+
+/// Counts a data statement on a table.
+pub(super) fn data(ctx: &mut Ctx<'_>, table: &str, count: impl FnOnce(&mut DataChange)) {
+    let table = table.strip_prefix("public.").unwrap_or(table).to_string();
+    let line = ctx.line;
+    let file = ctx.file.to_string();
+    let entry = match ctx.summary.data.iter().position(|d| d.table == table) {
+        Some(i) => &mut ctx.summary.data[i],
+        None => {
+            ctx.summary.data.push(DataChange {
+                table,
+                file,
+                ..DataChange::default()
+            });
+            ctx.summary.data.last_mut().expect("just pushed")
+        }
+    };
+    count(entry);
+    entry.lines.push(line);
+}
+
+fn comment_on(ctx: &mut Ctx<'_>, object_type: CommentObject, name: &str, comment: Option<String>) {
+    let kind = object_type.to_string().to_lowercase();
+    let detail = Some(comment.map_or("comment removed".to_string(), |c| shorten(&c, 80)));
+    let entry = ctx.object(format!("{kind} {name}"), "commented", detail);
+    ctx.summary.comments.push(entry);
+}
