@@ -168,8 +168,10 @@ fn consume(ctx: &mut Ctx<'_>, parsed: Parsed, statement: &Statement<'_>) {
                 DataKind::Delete => d.deletes += 1,
             });
         }
-        Parsed::Unparsed if super::fallback::recognize(ctx, statement) => ctx.summary.analysed += 1,
-        Parsed::Unparsed => super::fallback::classify(ctx, statement),
+        Parsed::Recognized | Parsed::Unparsed if super::fallback::recognize(ctx, statement) => {
+            ctx.summary.analysed += 1
+        }
+        Parsed::Recognized | Parsed::Unparsed => super::fallback::classify(ctx, statement),
     }
 }
 

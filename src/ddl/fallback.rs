@@ -77,6 +77,11 @@ static IDENTITY: LazyLock<Regex> = LazyLock::new(|| {
     .expect("valid regex")
 });
 
+/// True for a statement `recognize` handles.
+pub fn recognizable(text: &str) -> bool {
+    IDENTITY.is_match(text)
+}
+
 /// Statements sqlparser cannot read but whose meaning is plain from their first words:
 /// pg_dump's `ALTER TABLE ... ALTER COLUMN id ADD GENERATED ... AS IDENTITY (SEQUENCE
 /// NAME ...)`, written once for every identity column of a dump. True when handled.

@@ -18,6 +18,9 @@ pub const WINDOW: usize = 1024;
 /// What parsing made of a statement.
 pub enum Parsed {
     Ast(Box<Ast>),
+    /// A form sqlparser cannot read that `fallback::recognize` handles (checked first,
+    /// so such statements are not tokenized only to fail).
+    Recognized,
     /// `INSERT`/`UPDATE`/`DELETE` on a table (name folded, `public.` dropped).
     Data(DataKind, String),
     /// sqlparser could not read it to its end as one statement.
@@ -56,6 +59,9 @@ pub fn window(statements: &[&Statement<'_>]) -> Vec<Parsed> {
 fn one(statement: &Statement<'_>) -> Parsed {
     if let Some((kind, table)) = data_target(statement.text) {
         return Parsed::Data(kind, table);
+    }
+    if super::fallback::recognizable(statement.text) {
+        return Parsed::Recognized;
     }
     match parse_one(statement.text) {
         Some(ast) => Parsed::Ast(Box::new(ast)),
