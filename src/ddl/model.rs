@@ -5,6 +5,7 @@
 //! way PostgreSQL folds them: unquoted names lower-cased, `public.` dropped.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use super::summary::{ColumnDef, Relationship};
 
@@ -12,7 +13,9 @@ use super::summary::{ColumnDef, Relationship};
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Table {
     pub name: String,
-    pub columns: Vec<ColumnDef>,
+    /// Shared with the summary that created them (a dump can hold tens of thousands);
+    /// changed copy-on-write.
+    pub columns: Vec<Arc<ColumnDef>>,
     pub primary_key: Vec<String>,
     pub foreign_keys: Vec<Relationship>,
     pub partition_by: Option<String>,
@@ -22,12 +25,15 @@ pub struct Table {
 impl Table {
     /// The column with this name.
     pub fn column(&self, name: &str) -> Option<&ColumnDef> {
-        self.columns.iter().find(|c| c.name == name)
+        self.columns.iter().find(|c| c.name == name).map(|c| &**c)
     }
 
     /// The column with this name, mutably.
     pub fn column_mut(&mut self, name: &str) -> Option<&mut ColumnDef> {
-        self.columns.iter_mut().find(|c| c.name == name)
+        self.columns
+            .iter_mut()
+            .find(|c| c.name == name)
+            .map(Arc::make_mut)
     }
 }
 

@@ -52,7 +52,8 @@ impl ColumnDef {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NewTable {
     pub table: String,
-    pub columns: Vec<ColumnDef>,
+    /// Shared with the schema model (serialized as plain column objects).
+    pub columns: Vec<Arc<ColumnDef>>,
     /// `RANGE (occurred_at)` for a partitioned table.
     pub partition_by: Option<String>,
     /// The parent of a partition, with its bounds.
@@ -324,7 +325,7 @@ impl FileSummary {
             .flat_map(|t| {
                 t.columns.iter().map(|c| NewColumn {
                     table: t.table.clone(),
-                    column: c.clone(),
+                    column: ColumnDef::clone(c),
                     existing_table: false,
                     at: t.at.clone(),
                 })

@@ -2,6 +2,8 @@
 //! renames, drops and column changes, with the schema model kept current and the risks
 //! these statements carry flagged.
 
+use std::sync::Arc;
+
 use sqlparser::ast::{
     AlterColumnOperation, AlterTable, AlterTableOperation, ColumnOption, CreateTable,
     ForeignKeyConstraint, RenameTableNameKind, TableConstraint,
@@ -118,7 +120,7 @@ pub fn create(ctx: &mut Ctx<'_>, create: &CreateTable) {
     for def in &create.columns {
         let (column, rels) = column(ctx, &name, def);
         relationships.extend(rels);
-        table.columns.push(column);
+        table.columns.push(Arc::new(column));
     }
     if let Some(parent) = create.partition_of.as_ref().map(names::object) {
         if let Some(parent) = ctx.schema.tables.get(&parent) {
@@ -132,6 +134,7 @@ pub fn create(ctx: &mut Ctx<'_>, create: &CreateTable) {
         }
     }
     for column in &mut table.columns {
+        let column = Arc::make_mut(column);
         if table.primary_key.contains(&column.name) {
             column.primary_key = true;
             column.nullable = false;
@@ -282,7 +285,7 @@ fn alter_operation(ctx: &mut Ctx<'_>, table: &str, operation: &AlterTableOperati
             }
             ctx.modified(table, format!("add column {}", column.name));
             if let Some(t) = ctx.schema.tables.get_mut(table) {
-                t.columns.push(column.clone());
+                t.columns.push(Arc::new(column.clone()));
             }
             let existing_table = ctx.existing(table);
             ctx.summary.new_columns.push(NewColumn {

@@ -246,7 +246,7 @@ mod tests {
     fn table(name: &str, columns: Vec<ColumnDef>, foreign_keys: Vec<Relationship>) -> Table {
         Table {
             name: name.into(),
-            columns,
+            columns: columns.into_iter().map(std::sync::Arc::new).collect(),
             primary_key: vec!["id".into()],
             foreign_keys,
             ..Table::default()

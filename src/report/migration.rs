@@ -632,14 +632,14 @@ mod tests {
         s.new_tables = vec![
             NewTable {
                 table: "contract_pii_mapping".into(),
-                columns,
+                columns: columns.into_iter().map(std::sync::Arc::new).collect(),
                 partition_by: None,
                 partition_of: None,
                 at: at(6),
             },
             NewTable {
                 table: "activities".into(),
-                columns: vec![column("occurred_at", "timestamp with time zone", false)],
+                columns: vec![column("occurred_at", "timestamp with time zone", false).into()],
                 partition_by: Some("RANGE (occurred_at)".into()),
                 partition_of: None,
                 at: at(14),
