@@ -314,24 +314,39 @@ pub struct FileSummary {
     pub risks: Vec<Risk>,
 }
 
+/// A new column as listed for people: a view into a [`NewTable`] or [`NewColumn`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NewColumnRef<'a> {
+    pub table: &'a str,
+    pub column: &'a ColumnDef,
+    pub existing_table: bool,
+    pub at: &'a At,
+}
+
 impl FileSummary {
     /// Every column the file adds: a new table's (partitions excepted: their columns are
-    /// their parent's), then those added to existing tables, in file order.
-    pub fn all_new_columns(&self) -> Vec<NewColumn> {
-        let mut all: Vec<NewColumn> = self
+    /// their parent's), then those added to existing tables, in file order. Borrowed, so
+    /// listing a large dump's columns copies nothing.
+    pub fn all_new_columns(&self) -> Vec<NewColumnRef<'_>> {
+        let mut all: Vec<NewColumnRef<'_>> = self
             .new_tables
             .iter()
             .filter(|t| t.partition_of.is_none())
             .flat_map(|t| {
-                t.columns.iter().map(|c| NewColumn {
-                    table: t.table.clone(),
-                    column: ColumnDef::clone(c),
+                t.columns.iter().map(move |c| NewColumnRef {
+                    table: &t.table,
+                    column: c,
                     existing_table: false,
-                    at: t.at.clone(),
+                    at: &t.at,
                 })
             })
             .collect();
-        all.extend(self.new_columns.iter().cloned());
+        all.extend(self.new_columns.iter().map(|c| NewColumnRef {
+            table: &c.table,
+            column: &c.column,
+            existing_table: c.existing_table,
+            at: &c.at,
+        }));
         all.sort_by_key(|c| c.at.line);
         all
     }

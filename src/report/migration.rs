@@ -4,13 +4,14 @@
 //! summaries serialized (`report::json`). Analysing SQL is `ddl`'s job and the ER
 //! diagram is `report::mermaid`'s.
 
+use std::collections::HashSet;
 use std::io::{self, Write};
 
 use colored::Colorize;
 
 use crate::ddl::summary::{
     At, ChangedColumn, ColumnDef, Constraint, DataChange, Dropped, FileSummary, Index,
-    ModifiedTable, NewColumn, NewTable, NotAnalysed, ObjectChange, Relationship, Renamed, Risk,
+    ModifiedTable, NewColumnRef, NewTable, NotAnalysed, ObjectChange, Relationship, Renamed, Risk,
     TypeChange,
 };
 
@@ -102,8 +103,13 @@ fn column_table(w: &mut dyn Write, summary: &FileSummary) -> io::Result<()> {
     let f = Flavor::Markdown;
     writeln!(w, "| column | type | null | default | key |")?;
     writeln!(w, "|---|---|---|---|---|")?;
+    let foreign: HashSet<(&str, &str)> = summary
+        .relationships
+        .iter()
+        .flat_map(|r| r.columns.iter().map(|c| (r.table.as_str(), c.as_str())))
+        .collect();
     for c in &summary.all_new_columns() {
-        let col = &c.column;
+        let col = c.column;
         let default = match (&col.generated, &col.default) {
             (Some(generated), _) => f.code(&generated_clause(generated)),
             (None, Some(default)) => f.code(default),
@@ -114,7 +120,7 @@ fn column_table(w: &mut dyn Write, summary: &FileSummary) -> io::Result<()> {
             f.code(&col.data_type),
             (if col.nullable { "null" } else { "not null" }).to_string(),
             default,
-            keys(c, summary).join(", "),
+            keys(c, &foreign).join(", "),
         ];
         let cells: Vec<String> = cells.iter().map(|c| c.replace('|', "\\|")).collect();
         writeln!(w, "| {} |", cells.join(" | "))?;
@@ -122,13 +128,11 @@ fn column_table(w: &mut dyn Write, summary: &FileSummary) -> io::Result<()> {
     Ok(())
 }
 
-/// `PK`, `UK`, `FK` for a new column.
-fn keys(c: &NewColumn, summary: &FileSummary) -> Vec<&'static str> {
-    let foreign = c.column.references.is_some()
-        || summary
-            .relationships
-            .iter()
-            .any(|r| r.table == c.table && r.columns.contains(&c.column.name));
+/// `PK`, `UK`, `FK` for a new column; `foreign` holds the `(table, column)` pairs that
+/// are in a foreign key (found once per file, not once per column).
+fn keys(c: &NewColumnRef<'_>, foreign: &HashSet<(&str, &str)>) -> Vec<&'static str> {
+    let foreign =
+        c.column.references.is_some() || foreign.contains(&(c.table, c.column.name.as_str()));
     [
         (c.column.primary_key, "PK"),
         (c.column.unique, "UK"),
@@ -316,10 +320,10 @@ fn modified(t: &ModifiedTable, f: Flavor) -> Entry {
     }
 }
 
-fn new_column(c: &NewColumn, f: Flavor) -> Entry {
+fn new_column(c: &NewColumnRef<'_>, f: Flavor) -> Entry {
     Entry {
-        text: f.code(&format!("{}.{}", c.table, column(&c.column))),
-        place: at_line(&c.at),
+        text: f.code(&format!("{}.{}", c.table, column(c.column))),
+        place: at_line(c.at),
     }
 }
 
@@ -654,7 +658,7 @@ mod tests {
                 at: at(18),
             },
         ];
-        s.new_columns.push(NewColumn {
+        s.new_columns.push(crate::ddl::summary::NewColumn {
             table: "app_user".into(),
             column: ColumnDef {
                 default: Some("'en'::text".into()),
