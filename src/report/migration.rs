@@ -46,10 +46,10 @@ fn text_one(w: &mut dyn Write, summary: &FileSummary) -> io::Result<()> {
     for section in sections(summary, Flavor::Text) {
         let title = format!("{}{}:", section.emoji, section.title);
         writeln!(w, "{}", title.bold())?;
-        if section.entries.is_empty() {
+        if section.empty {
             writeln!(w, "  {}", "(none)".dimmed())?;
         }
-        for entry in &section.entries {
+        for entry in section.entries {
             match &entry.place {
                 Place::Lead(at) => writeln!(w, "  - {}:{}  {}", at.file, at.line, entry.text)?,
                 Place::Line(line) => {
@@ -73,12 +73,12 @@ fn markdown_one(w: &mut dyn Write, summary: &FileSummary) -> io::Result<()> {
     writeln!(w, "{}.", statements(summary))?;
     for section in sections(summary, f) {
         writeln!(w, "\n#### {}\n", section.heading())?;
-        if section.entries.is_empty() {
+        if section.empty {
             writeln!(w, "_none_")?;
         } else if section.columns {
             column_table(w, summary)?;
         } else {
-            markdown_list(w, &section.entries)?;
+            markdown_list(w, section.entries)?;
         }
     }
     if changes_diagram(summary) {
@@ -88,7 +88,7 @@ fn markdown_one(w: &mut dyn Write, summary: &FileSummary) -> io::Result<()> {
 }
 
 /// Entries as a bullet list; lines only where they lead (the reviewer has the diff).
-fn markdown_list(w: &mut dyn Write, entries: &[Entry]) -> io::Result<()> {
+fn markdown_list(w: &mut dyn Write, entries: impl Iterator<Item = Entry>) -> io::Result<()> {
     for entry in entries {
         match &entry.place {
             Place::Lead(at) => writeln!(w, "- `{}:{}` {}", at.file, at.line, entry.text)?,
@@ -186,7 +186,9 @@ impl Flavor {
 
 /// A section of the summary: its emoji (with the spacing the terminal needs), its
 /// title and its entries.
-struct Section {
+/// A section, its entries made one at a time as they are written: a large dump's
+/// sections would otherwise all sit in memory at once.
+struct Section<'a> {
     emoji: &'static str,
     /// Title case, as the text shows it (`New Tables`); Markdown uses sentence case.
     title: &'static str,
@@ -194,10 +196,11 @@ struct Section {
     seed: bool,
     /// New columns: a table in Markdown.
     columns: bool,
-    entries: Vec<Entry>,
+    empty: bool,
+    entries: Box<dyn Iterator<Item = Entry> + 'a>,
 }
 
-impl Section {
+impl Section<'_> {
     /// The Markdown heading: `New tables`.
     fn heading(&self) -> String {
         match self.title.split_once(' ') {
@@ -227,35 +230,52 @@ fn at_line(at: &At) -> Place {
 }
 
 /// A section printed only when it has entries.
-fn optional(emoji: &'static str, title: &'static str, entries: Vec<Entry>) -> Section {
+fn optional<'a>(
+    emoji: &'static str,
+    title: &'static str,
+    (empty, entries): Entries<'a>,
+) -> Section<'a> {
     Section {
         emoji,
         title,
         seed: false,
         columns: false,
+        empty,
         entries,
     }
 }
 
 /// A section printed even when empty.
-fn seed(emoji: &'static str, title: &'static str, entries: Vec<Entry>) -> Section {
+fn seed<'a>(emoji: &'static str, title: &'static str, entries: Entries<'a>) -> Section<'a> {
     Section {
         seed: true,
         ..optional(emoji, title, entries)
     }
 }
 
-fn entries<T>(items: &[T], f: Flavor, one: impl Fn(&T, Flavor) -> Entry) -> Vec<Entry> {
-    items.iter().map(|item| one(item, f)).collect()
+/// Whether a section is empty, and its entries, made on demand.
+type Entries<'a> = (bool, Box<dyn Iterator<Item = Entry> + 'a>);
+
+fn entries<'a, T>(
+    items: &'a [T],
+    f: Flavor,
+    one: impl Fn(&T, Flavor) -> Entry + 'a,
+) -> Entries<'a> {
+    (
+        items.is_empty(),
+        Box::new(items.iter().map(move |item| one(item, f))),
+    )
 }
 
 /// Every section, in the order they print.
 // Kept as a table, one section a line: rustfmt would spread it over 150 lines.
 #[rustfmt::skip]
-fn sections(s: &FileSummary, f: Flavor) -> Vec<Section> {
+fn sections(s: &FileSummary, f: Flavor) -> Vec<Section<'_>> {
+    let all_new = s.all_new_columns();
+    let new_columns: Entries<'_> = (all_new.is_empty(), Box::new(all_new.into_iter().map(move |c| new_column(&c, f))));
     let columns = Section {
         columns: true,
-        ..seed("➕ ", "New Columns", entries(&s.all_new_columns(), f, new_column))
+        ..seed("➕ ", "New Columns", new_columns)
     };
     let mut all = vec![
         seed("🆕 ", "New Tables", entries(&s.new_tables, f, new_table)),
@@ -283,7 +303,7 @@ fn sections(s: &FileSummary, f: Flavor) -> Vec<Section> {
         optional("❓ ", "Not Analysed", entries(&s.not_analysed, f, not_analysed)),
         optional("⚠️  ", "Risks", entries(&s.risks, f, risk)),
     ];
-    all.retain(|section| section.seed || !section.entries.is_empty());
+    all.retain(|section| section.seed || !section.empty);
     all
 }
 
