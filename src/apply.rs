@@ -11,8 +11,8 @@ use postgres::Client;
 use crate::db::query_error;
 use crate::error::{Error, Result};
 use crate::history::{self, NewRow, Source};
-use crate::layout::Catalog;
-use crate::plan::{plan, Plan, PlanOptions};
+use crate::layout::{Catalog, Migration};
+use crate::plan::{plan, ChosenSnapshot, Plan, PlanOptions};
 use crate::script::{self, Script};
 
 /// Everything `apply` needs besides the connection and the files.
@@ -56,6 +56,28 @@ pub enum Step {
         reason: Option<String>,
         duration_ms: f64,
     },
+}
+
+impl Step {
+    fn snapshot(plan: &Plan, snapshot: &ChosenSnapshot, duration_ms: f64) -> Step {
+        Step::Snapshot {
+            version: snapshot.file.version.to_string(),
+            file: snapshot.file.file.clone(),
+            baseline: plan.snapshot_is_baseline,
+            last_migration: snapshot.header.last_migration,
+            duration_ms,
+        }
+    }
+
+    fn migration(migration: &Migration, no_transaction: Option<String>, duration_ms: f64) -> Step {
+        Step::Migration {
+            version: migration.version(),
+            file: migration.name().to_string(),
+            transaction: no_transaction.is_none(),
+            reason: no_transaction,
+            duration_ms,
+        }
+    }
 }
 
 /// Receives each step as it completes, so a long run shows progress.
@@ -269,13 +291,7 @@ fn execute(
         emit(
             report,
             progress,
-            Step::Migration {
-                version: *version,
-                file: migration.name().to_string(),
-                transaction: ran.no_transaction.is_none(),
-                reason: ran.no_transaction,
-                duration_ms: ms(ran.duration),
-            },
+            Step::migration(migration, ran.no_transaction, ms(ran.duration)),
         );
     }
     Ok(())
@@ -332,13 +348,7 @@ fn record_start(
         emit(
             report,
             progress,
-            Step::Snapshot {
-                version: snapshot.file.version.to_string(),
-                file: snapshot.file.file.clone(),
-                baseline: plan.snapshot_is_baseline,
-                last_migration: snapshot.header.last_migration,
-                duration_ms: ms(duration),
-            },
+            Step::snapshot(plan, snapshot, ms(duration)),
         );
     } else if !rows.is_empty() {
         let sql = history::insert_sql(&rows, "0");
@@ -401,17 +411,7 @@ fn describe(
         if !plan.snapshot_is_baseline {
             script::prepare(&snapshot.file.path, &snapshot.text)?;
         }
-        emit(
-            report,
-            progress,
-            Step::Snapshot {
-                version: snapshot.file.version.to_string(),
-                file: snapshot.file.file.clone(),
-                baseline: plan.snapshot_is_baseline,
-                last_migration: snapshot.header.last_migration,
-                duration_ms: 0.0,
-            },
-        );
+        emit(report, progress, Step::snapshot(plan, snapshot, 0.0));
     }
     emit_recorded(plan, report, progress);
     for version in &plan.run {
@@ -423,17 +423,7 @@ fn describe(
             crate::migrations::RunMode::Transaction => None,
             crate::migrations::RunMode::NoTransaction(reason) => Some(reason),
         };
-        emit(
-            report,
-            progress,
-            Step::Migration {
-                version: *version,
-                file: migration.name().to_string(),
-                transaction: reason.is_none(),
-                reason,
-                duration_ms: 0.0,
-            },
-        );
+        emit(report, progress, Step::migration(migration, reason, 0.0));
     }
     Ok(())
 }
