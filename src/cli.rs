@@ -297,9 +297,10 @@ pub fn chain(error: &Error) -> String {
 
 /// Writes to stdout, exiting quietly when the reader went away (`| head`).
 pub fn print(render: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) {
-    let stdout = std::io::stdout();
-    let mut lock = stdout.lock();
-    if let Err(e) = render(&mut lock).and_then(|()| lock.flush()) {
+    // Standard output is line-buffered: a report of many lines would cost a write per
+    // line. Each call renders one unit (a report, a progress line), so buffer it whole.
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    if let Err(e) = render(&mut out).and_then(|()| out.flush()) {
         if e.kind() == std::io::ErrorKind::BrokenPipe {
             std::process::exit(0);
         }
