@@ -207,9 +207,7 @@ pub fn local_cluster(layout: &Layout) -> Result<(ConnectionSettings, String)> {
 
 /// The cluster under `.dbkit/` in the project that holds the database folder.
 pub fn project_cluster(layout: &Layout) -> Result<Cluster> {
-    let finder = crate::pgtools::Finder::new(
-        std::env::var_os("PATH").or_else(|| Some(OsString::from("/usr/bin:/bin"))),
-    );
+    let finder = finder();
     let dir = layout.project_root().join(".dbkit");
     Ok(Cluster {
         dir: relative_to_cwd(dir),
@@ -221,7 +219,23 @@ pub fn project_cluster(layout: &Layout) -> Result<Cluster> {
     })
 }
 
-fn relative_to_cwd(path: PathBuf) -> PathBuf {
+/// Where to find PostgreSQL's programs: only in `DBKIT_PG_BINDIR` when it is set (to
+/// pick one of several installed versions), else on PATH and in the usual places.
+pub fn finder() -> crate::pgtools::Finder {
+    match std::env::var_os("DBKIT_PG_BINDIR").filter(|d| !d.is_empty()) {
+        Some(dir) => crate::pgtools::Finder {
+            path: Some(dir),
+            install_roots: Vec::new(),
+            install_bins: Vec::new(),
+        },
+        None => crate::pgtools::Finder::new(
+            std::env::var_os("PATH").or_else(|| Some(OsString::from("/usr/bin:/bin"))),
+        ),
+    }
+}
+
+/// The path relative to the current folder when it is inside it, for people to read.
+pub fn relative_to_cwd(path: PathBuf) -> PathBuf {
     std::env::current_dir()
         .ok()
         .and_then(|cwd| path.strip_prefix(&cwd).ok().map(PathBuf::from))

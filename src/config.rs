@@ -121,6 +121,61 @@ impl ConnectionSettings {
         })
     }
 
+    /// The target as libpq environment variables (`PGHOST`, `PGPASSWORD`, `PGSSLMODE`,
+    /// ...), for child programs such as `pg_dump` and `psql`: the password reaches them
+    /// through their environment, never their argument list, where `ps` would show it.
+    pub fn libpq_env(&self) -> Vec<(&'static str, String)> {
+        let config = &self.config;
+        let hosts: Vec<String> = config
+            .get_hosts()
+            .iter()
+            .map(|host| match host {
+                Host::Unix(path) => path.display().to_string(),
+                Host::Tcp(name) => name.clone(),
+            })
+            .collect();
+        let ports: Vec<String> = config.get_ports().iter().map(u16::to_string).collect();
+        let mut env = vec![
+            ("PGHOST", hosts.join(",")),
+            ("PGDATABASE", self.dbname().to_string()),
+        ];
+        if !ports.is_empty() {
+            env.push(("PGPORT", ports.join(",")));
+        }
+        if let Some(user) = config.get_user() {
+            env.push(("PGUSER", user.to_string()));
+        }
+        if let Some(password) = config.get_password() {
+            env.push(("PGPASSWORD", String::from_utf8_lossy(password).into_owned()));
+        }
+        if let Some(options) = config.get_options() {
+            env.push(("PGOPTIONS", options.to_string()));
+        }
+        if let Some(name) = config.get_application_name() {
+            env.push(("PGAPPNAME", name.to_string()));
+        }
+        if let Some(timeout) = config.get_connect_timeout() {
+            env.push(("PGCONNECT_TIMEOUT", timeout.as_secs().max(1).to_string()));
+        }
+        let mode = match self.tls.mode {
+            SslMode::Disable => "disable",
+            SslMode::Allow => "allow",
+            SslMode::Prefer => "prefer",
+            SslMode::Require => "require",
+            SslMode::VerifyCa => "verify-ca",
+            SslMode::VerifyFull => "verify-full",
+        };
+        env.push(("PGSSLMODE", mode.to_string()));
+        if let Some(root) = &self.tls.root_cert {
+            env.push(("PGSSLROOTCERT", root.display().to_string()));
+        }
+        if let Some((cert, key)) = &self.tls.client_cert {
+            env.push(("PGSSLCERT", cert.display().to_string()));
+            env.push(("PGSSLKEY", key.display().to_string()));
+        }
+        env
+    }
+
     /// The same target with another database name.
     pub fn with_dbname(&self, dbname: &str) -> Self {
         let mut other = self.clone();
@@ -316,6 +371,30 @@ fn mask_input(input: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn child_programs_get_the_target_in_their_environment() {
+        let s = ConnectionSettings::parse(
+            "postgres://app:s3cret@db.example.com:6543/main?sslmode=verify-full&sslrootcert=/ca.pem&options=-c%20search_path%3Dapp",
+            None,
+        )
+        .expect("parses");
+        let env: std::collections::HashMap<_, _> = s.libpq_env().into_iter().collect();
+        assert_eq!(env["PGHOST"], "db.example.com");
+        assert_eq!(env["PGPORT"], "6543");
+        assert_eq!(env["PGUSER"], "app");
+        assert_eq!(env["PGDATABASE"], "main");
+        assert_eq!(env["PGPASSWORD"], "s3cret");
+        assert_eq!(env["PGSSLMODE"], "verify-full");
+        assert_eq!(env["PGSSLROOTCERT"], "/ca.pem");
+        assert_eq!(env["PGOPTIONS"], "-c search_path=app");
+        let socket = ConnectionSettings::parse("host=/tmp/s port=5433 dbname=x", Some("me"))
+            .expect("parses");
+        let env: std::collections::HashMap<_, _> = socket.libpq_env().into_iter().collect();
+        assert_eq!(env["PGHOST"], "/tmp/s");
+        assert_eq!(env["PGUSER"], "me");
+        assert!(!env.contains_key("PGPASSWORD"));
+    }
 
     #[test]
     fn masks_passwords_and_keeps_the_rest() {

@@ -224,6 +224,35 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// Every copy of a client program found is older than the server.
+    #[error("`{tool}` is older than the server (PostgreSQL {server}); found {found}")]
+    ToolTooOld {
+        tool: String,
+        found: String,
+        server: String,
+        server_major: u32,
+    },
+
+    /// A snapshot version that cannot be cut: it exists, or is not the newest.
+    #[error("cannot create snapshot {version}: {reason}")]
+    SnapshotRefused { version: String, reason: String },
+
+    /// The database to snapshot is not up to date with the migrations folder.
+    #[error("{database} is not up to date with `{}`: {}", dir.display(), problems.join("; "))]
+    NotUpToDate {
+        database: String,
+        dir: PathBuf,
+        problems: Vec<String>,
+    },
+
+    /// A new snapshot did not reproduce its source when loaded.
+    #[error("snapshot {version} does not reproduce {database}: {}", differences.join("; "))]
+    SnapshotMismatch {
+        version: String,
+        database: String,
+        differences: Vec<String>,
+    },
+
     /// The local cluster is in a state dbkit cannot use.
     #[error("local PostgreSQL under `{}`: {reason}", dir.display())]
     Cluster { dir: PathBuf, reason: String },
@@ -284,10 +313,19 @@ impl Error {
                 "wait for the other run to finish, or raise `--lock-timeout SECS`".into()
             }
             Error::MissingTool { .. } => {
-                "install the PostgreSQL server packages (Debian/Ubuntu: `apt-get install postgresql`; macOS: `brew install postgresql@16`), or put their `bin` folder on PATH".into()
+                "install the PostgreSQL server packages (Debian/Ubuntu: `apt-get install postgresql`; macOS: `brew install postgresql@16`), or put their `bin` folder on PATH (or in DBKIT_PG_BINDIR)".into()
             }
             Error::NothingToApply { .. } => {
                 "add a snapshot (`versions/v1.0_baseline.sql`) or a migration (`migrations/001_init.sql`)".into()
+            }
+            Error::ToolTooOld { tool, server_major, .. } => format!(
+                "install the PostgreSQL {server_major} client (Debian/Ubuntu: `apt-get install postgresql-client-{server_major}`; macOS: `brew install postgresql@{server_major}`) or put a newer `{tool}` first on PATH"
+            ),
+            Error::NotUpToDate { .. } => {
+                "run apply-schema first (a snapshot must hold exactly the migrations it names), or build the schema from the files alone with `--from-migrations`".into()
+            }
+            Error::SnapshotMismatch { .. } => {
+                "nothing was written; objects pg_dump leaves out (an invalid index from a failed CONCURRENTLY build, objects in schemas not dumped) cause this: fix the database or pick the schemas with `--schema`".into()
             }
             Error::MetaCommand { .. } => {
                 "dbkit runs SQL only; apart from `\\restrict`/`\\unrestrict` (written by pg_dump), remove psql meta-commands from the file".into()

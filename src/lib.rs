@@ -7,8 +7,10 @@
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod apply;
+pub mod changelog;
 pub mod cli;
 pub mod cluster;
+pub mod compare;
 pub mod config;
 pub mod db;
 pub mod ddl;
@@ -18,7 +20,9 @@ pub mod inspect;
 pub mod layout;
 pub mod lock;
 pub mod migrations;
+pub mod pgdump;
 pub mod pgtools;
+pub mod phase;
 pub mod plan;
 pub mod report;
 pub mod script;

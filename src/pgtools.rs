@@ -73,8 +73,36 @@ impl Finder {
             .find(|p| is_executable(p))
             .ok_or_else(|| Error::MissingTool {
                 tool: tool.to_string(),
-                searched: "PATH, `pg_config --bindir`, /usr/lib/postgresql/*/bin, Homebrew and /usr/local/pgsql/bin".into(),
+                searched: self.searched(),
             })
+    }
+
+    /// Every copy of the program, in search order, with its version: for a client that
+    /// must be at least as new as the server (`pg_dump`).
+    pub fn find_all(&self, tool: &str) -> Vec<(PathBuf, Option<ToolVersion>)> {
+        let mut seen = Vec::new();
+        for path in self.candidates().iter().map(|d| d.join(tool)) {
+            let real = path.canonicalize().unwrap_or_else(|_| path.clone());
+            if is_executable(&path) && !seen.iter().any(|(p, _): &(PathBuf, _)| p == &real) {
+                seen.push((real, path));
+            }
+        }
+        seen.into_iter()
+            .map(|(_, path)| {
+                let version = ToolVersion::of(&path);
+                (path, version)
+            })
+            .collect()
+    }
+
+    /// Where `find` looks, in words.
+    fn searched(&self) -> String {
+        match &self.path {
+            Some(path) if self.install_roots.is_empty() && self.install_bins.is_empty() => {
+                format!("`{}`", path.to_string_lossy())
+            }
+            _ => "PATH, `pg_config --bindir`, /usr/lib/postgresql/*/bin, Homebrew and /usr/local/pgsql/bin".into(),
+        }
     }
 
     /// The folder holding the server programs (`initdb` and `pg_ctl` side by side).
@@ -94,6 +122,47 @@ impl Finder {
                 searched: format!("`{}` (beside initdb)", dir.display()),
             })
         }
+    }
+}
+
+/// A PostgreSQL program's version, as it prints it (`pg_dump (PostgreSQL) 15.18 ...`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolVersion {
+    /// `15` for 15.18 (the first number: dbkit does not support servers before 10).
+    pub major: u32,
+    /// `15.18`.
+    pub full: String,
+}
+
+impl ToolVersion {
+    /// Runs `program --version` and reads its answer.
+    pub fn of(program: &Path) -> Option<ToolVersion> {
+        let out = Command::new(program).arg("--version").output().ok()?;
+        ToolVersion::parse(&String::from_utf8_lossy(&out.stdout))
+    }
+
+    /// Reads `pg_dump (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)`.
+    ///
+    /// ```
+    /// use dbkit::pgtools::ToolVersion;
+    /// let v = ToolVersion::parse("pg_dump (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)").unwrap();
+    /// assert_eq!((v.major, v.full.as_str()), (15, "15.18"));
+    /// ```
+    pub fn parse(text: &str) -> Option<ToolVersion> {
+        let full = text
+            .split_whitespace()
+            .find(|word| word.starts_with(|c: char| c.is_ascii_digit()))?
+            .trim_end_matches(|c: char| !c.is_ascii_digit());
+        let major: u32 = full.split('.').next()?.parse().ok()?;
+        Some(ToolVersion {
+            major,
+            full: full.to_string(),
+        })
+    }
+
+    /// The release series of a server's `server_version_num` (150018 is 15).
+    pub fn server_major(version_num: u32) -> u32 {
+        version_num / 10_000
     }
 }
 

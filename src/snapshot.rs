@@ -200,6 +200,102 @@ pub fn migrations_checksum<'a>(
     hex(&hasher.finalize())
 }
 
+/// What the header of a new snapshot says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewHeader {
+    pub version: SnapshotVersion,
+    pub description: String,
+    /// `2026-11-22 10:00:00 UTC`.
+    pub generated: String,
+    /// The last migration included, as `(version, file)`.
+    pub last_migration: Option<(u64, String)>,
+    pub migrations_checksum: String,
+    pub postgres_version: String,
+    pub dbkit_version: String,
+}
+
+/// The whole text of a snapshot: the header (with the body's checksum), a blank line,
+/// then the body.
+pub fn render(header: &NewHeader, body: &str) -> String {
+    let separated_body = format!("\n{body}");
+    let last = header
+        .last_migration
+        .as_ref()
+        .map_or("none".to_string(), |(v, f)| format!("{v} ({f})"));
+    // One line each: a description cannot end the header early or inject a field.
+    let description = header
+        .description
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    format!(
+        "-- Schema Version: {}\n-- Description: {description}\n-- Generated: {}\n-- DO NOT EDIT: this snapshot is read-only; change the schema with a new migration\n-- Last Migration: {last}\n-- Migrations Checksum: {}\n-- PostgreSQL Version: {}\n-- dbkit Version: {}\n-- Body Checksum: {}\n{separated_body}",
+        header.version,
+        header.generated,
+        header.migrations_checksum,
+        header.postgres_version,
+        header.dbkit_version,
+        crate::migrations::checksum(&separated_body),
+    )
+}
+
+static DUMP_NOISE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"^(?:\\(?:un)?restrict [A-Za-z0-9]+|-- Dumped (?:from database|by pg_dump) version .*)$",
+    )
+    .expect("valid regex")
+});
+
+/// pg_dump's output made the same for the same schema: no `\restrict`/`\unrestrict`
+/// lines (their key is random on every run, and only psql understands them), no
+/// pg_dump or server version lines (the header records the server's version), each
+/// removed line's following blank line gone with it, and exactly one newline at the
+/// end. Lines are otherwise kept byte for byte: a function body's whitespace is part of
+/// the function.
+pub fn normalize_dump(dump: &str) -> String {
+    let mut out = String::with_capacity(dump.len());
+    let mut skip_blank = false;
+    for line in dump.split_inclusive('\n') {
+        let content = line.trim_end_matches(['\n', '\r']);
+        if DUMP_NOISE.is_match(content) {
+            skip_blank = true;
+            continue;
+        }
+        if skip_blank && content.is_empty() {
+            continue;
+        }
+        skip_blank = false;
+        out.push_str(line);
+    }
+    let trimmed = out.trim_end().len();
+    out.truncate(trimmed);
+    out.push('\n');
+    out
+}
+
+/// A file-name slug of a description: `Phase 2 - Contract Parsing` gives
+/// `phase_2_contract_parsing`.
+pub fn slug(description: &str) -> String {
+    let mut slug = String::new();
+    for c in description.chars().flat_map(char::to_lowercase) {
+        if c.is_ascii_alphanumeric() {
+            slug.push(c);
+        } else if !slug.is_empty() && !slug.ends_with('_') {
+            slug.push('_');
+        }
+    }
+    slug.trim_end_matches('_').to_string()
+}
+
+/// The file name of a new snapshot: `v2.0_phase_2_contract_parsing.sql`.
+pub fn file_name(version: &SnapshotVersion, name: &str) -> String {
+    if name.is_empty() {
+        format!("{version}.sql")
+    } else {
+        format!("{version}_{name}.sql")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,6 +313,48 @@ mod tests {
         for bad in ["v", "1..2", "v1.x", "", "v1."] {
             assert!(bad.parse::<SnapshotVersion>().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn normalizing_removes_random_keys_and_versions_only() {
+        let dump = "--\n-- PostgreSQL database dump\n--\n\n\\restrict Ab12Cd\n\n-- Dumped from database version 15.18 (Debian)\n-- Dumped by pg_dump version 15.18\n\nSET x = 0;\n\nCREATE FUNCTION f() RETURNS int AS $$\nselect 1;  \n\n\n$$;\n\n\\unrestrict Ab12Cd\n\n\n";
+        assert_eq!(
+            normalize_dump(dump),
+            "--\n-- PostgreSQL database dump\n--\n\nSET x = 0;\n\nCREATE FUNCTION f() RETURNS int AS $$\nselect 1;  \n\n\n$$;\n"
+        );
+    }
+
+    #[test]
+    fn a_rendered_header_reads_back_and_checks_its_body() {
+        let header = NewHeader {
+            version: v("v2.0"),
+            description: "Phase 2 -\nContract Parsing".into(),
+            generated: "2026-11-22 10:00:00 UTC".into(),
+            last_migration: Some((12, "012_x.sql".into())),
+            migrations_checksum: "ab".repeat(32),
+            postgres_version: "15.18".into(),
+            dbkit_version: "0.1.0".into(),
+        };
+        let text = render(&header, "--\n-- dump\n--\n\nCREATE TABLE a ();\n");
+        let parsed = parse_header(&text);
+        assert_eq!(
+            parsed.get("Description"),
+            Some("Phase 2 - Contract Parsing")
+        );
+        assert_eq!(parsed.last_migration, Some(12));
+        assert_eq!(parsed.get("PostgreSQL Version"), Some("15.18"));
+        let body = &text[parsed.body_start..];
+        assert!(body.starts_with("\n--\n-- dump"), "{body}");
+        assert_eq!(
+            parsed.get("Body Checksum"),
+            Some(crate::migrations::checksum(body).as_str())
+        );
+        assert_eq!(
+            slug("Phase 2 - Contract Parsing"),
+            "phase_2_contract_parsing"
+        );
+        assert_eq!(slug("  Ünïcode & more!! "), "n_code_more");
+        assert_eq!(file_name(&v("v2.0"), "x"), "v2.0_x.sql");
     }
 
     #[test]

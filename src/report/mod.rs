@@ -345,3 +345,4 @@ pub fn json(w: &mut dyn Write, value: &impl serde::Serialize) -> io::Result<()> 
 
 pub mod mermaid;
 pub mod migration;
+pub mod phase;
