@@ -378,6 +378,7 @@ pub fn bin(program: &str) -> PathBuf {
         "apply-schema" => env!("CARGO_BIN_EXE_apply-schema").into(),
         "local-db" => env!("CARGO_BIN_EXE_local-db").into(),
         "document-migration" => env!("CARGO_BIN_EXE_document-migration").into(),
+        "create-phase-snapshot" => env!("CARGO_BIN_EXE_create-phase-snapshot").into(),
         other => panic!("unknown program {other}"),
     }
 }

@@ -1,0 +1,438 @@
+//! create-phase-snapshot end to end against a real server: the example folder and the
+//! supabase-storage corpus, determinism, reloading with apply-schema and psql, the
+//! from-migrations path, and every refusal leaving the database and the files as they
+//! were.
+
+mod util;
+
+use std::os::unix::fs::PermissionsExt;
+
+use dbkit::config::ConnectionSettings;
+use dbkit::pgdump::{DumpOptions, PgDump, ServerVersion};
+use dbkit::pgtools::Finder;
+use util::{copy_tree, corpus, Project, Run, TestDb};
+
+const SNAPSHOT: &str = "versions/v2.0_phase_2_contract_parsing.sql";
+
+/// Runs create-phase-snapshot against a database.
+fn snapshot(project: &Project, db: &TestDb, args: &[&str]) -> Run {
+    let mut command = project.command("create-phase-snapshot");
+    command.args(["-D", &db.url]).args(args);
+    Run::of(command)
+}
+
+/// The body of a snapshot file (after its header).
+fn body(text: &str) -> String {
+    let header = dbkit::snapshot::parse_header(text);
+    text[header.body_start..].to_string()
+}
+
+/// `pg_dump --schema-only` of a database as dbkit normalizes it (no dbkit schema, no
+/// owners, no privileges): what "the same schema" means in these tests.
+fn schema_dump(db: &TestDb) -> String {
+    let settings = ConnectionSettings::parse(&db.url, None).expect("conninfo");
+    let mut client = db.client();
+    let server = ServerVersion::query(&mut client, &db.name).expect("version");
+    let pg_dump =
+        PgDump::for_server(&Finder::new(std::env::var_os("PATH")), &server).expect("pg_dump");
+    let dump = pg_dump
+        .schema(&settings, &DumpOptions::default())
+        .expect("dumps");
+    dbkit::snapshot::normalize_dump(&dump)
+}
+
+/// Every file under the project, with its contents: to prove a refusal wrote nothing.
+fn files(project: &Project) -> Vec<(String, String)> {
+    let mut found: Vec<(String, String)> = walkdir::WalkDir::new(project.dir.path())
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file() && !e.path().to_string_lossy().contains("/.dbkit/"))
+        .map(|e| {
+            (
+                e.path().display().to_string(),
+                std::fs::read_to_string(e.path()).unwrap_or_default(),
+            )
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+#[test]
+fn example_snapshot_is_verified_deterministic_and_rebuilds_the_schema() {
+    let server = require_pg!();
+    let source = TestDb::new(server, "snap_source");
+    let project = Project::example();
+    project.apply(&source, &[]).success();
+
+    let run = snapshot(&project, &source, &["v2.0", "Phase 2 - Contract Parsing"]).success();
+    assert!(
+        run.stdout
+            .contains("✓ snapshot v2.0 → database/versions/v2.0_phase_2_contract_parsing.sql"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("catalog items identical to the source"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("Next steps:"), "{}", run.stdout);
+    let text = project.read(SNAPSHOT);
+    let header = dbkit::snapshot::parse_header(&text);
+    assert_eq!(header.get("Schema Version"), Some("v2.0"));
+    assert_eq!(
+        header.get("Description"),
+        Some("Phase 2 - Contract Parsing")
+    );
+    assert_eq!(
+        header.get("Last Migration"),
+        Some("12 (012_add_concurrent_search_indexes.sql)")
+    );
+    assert_eq!(header.last_migration, Some(12));
+    assert!(header.get("Generated").is_some_and(|g| g.ends_with(" UTC")));
+    assert!(header.get("DO NOT EDIT").is_some());
+    assert_eq!(header.get("dbkit Version"), Some(env!("CARGO_PKG_VERSION")));
+    assert!(header
+        .get("PostgreSQL Version")
+        .is_some_and(|v| v.starts_with(|c: char| c.is_ascii_digit())));
+    assert_eq!(
+        header.get("Body Checksum"),
+        Some(dbkit::migrations::checksum(&text[header.body_start..]).as_str())
+    );
+    let body_one = body(&text);
+    assert!(!body_one.contains("\\restrict") && !body_one.contains("Dumped by pg_dump"));
+    assert!(
+        !body_one.contains("dbkit.schema_history"),
+        "history stays out"
+    );
+    let mode = std::fs::metadata(project.database().join(SNAPSHOT))
+        .expect("exists")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o644);
+
+    // The changelog was created with a title and exactly the twelve migrations.
+    let changelog = std::fs::read_to_string(project.dir.path().join("SCHEMA_CHANGES.md"))
+        .expect("changelog written");
+    assert!(changelog.starts_with("# Schema changes\n"), "{changelog}");
+    assert!(
+        changelog.contains("## v2.0 — Phase 2 - Contract Parsing ("),
+        "{changelog}"
+    );
+    assert!(
+        changelog.contains("12 migrations since v1.0:"),
+        "{changelog}"
+    );
+    assert_eq!(changelog.matches("\n- `0").count(), 12, "{changelog}");
+    assert!(changelog.contains(
+        "- `002_add_contract_pii_mapping.sql`: new table `contract_pii_mapping`; new relationship `contract_pii_mapping(contract_id) → contract`"
+    ), "{changelog}");
+    assert!(changelog.contains("- `008_rename_contract_value_amount.sql`: renamed `contract.value_amount → total_value`"), "{changelog}");
+
+    // Determinism: a second snapshot of the same database has the same body.
+    let json = snapshot(
+        &project,
+        &source,
+        &["v2.1", "Same schema", "--format", "json"],
+    )
+    .success()
+    .json();
+    assert_eq!(json["version"], "v2.1");
+    assert_eq!(json["migrations"].as_array().map(Vec::len), Some(0));
+    let second = project.read("versions/v2.1_same_schema.sql");
+    assert_eq!(body(&second), body_one, "two dumps, one body");
+    let changelog =
+        std::fs::read_to_string(project.dir.path().join("SCHEMA_CHANGES.md")).expect("reads");
+    assert!(changelog.contains("## v2.1 — Same schema ("));
+    assert!(
+        changelog.contains("No migrations since v2.0."),
+        "{changelog}"
+    );
+
+    // apply-schema loads the snapshot into a fresh database: the same schema as the
+    // database built by replaying every migration.
+    let fresh = TestDb::new(server, "snap_fresh");
+    let loaded = project.apply(&fresh, &[]).success();
+    assert!(loaded.stdout.contains("v2.1"), "{}", loaded.stdout);
+    assert!(fresh
+        .history()
+        .iter()
+        .all(|h| h.ends_with(":snapshot:applied")));
+    assert_eq!(fresh.history().len(), 12);
+    assert_eq!(schema_dump(&fresh), schema_dump(&source));
+
+    // Plain psql loads it too.
+    let by_psql = TestDb::new(server, "snap_psql");
+    let psql = Run::of({
+        let mut c = std::process::Command::new("psql");
+        c.args([
+            "-X",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-d",
+            &by_psql.url,
+            "-f",
+        ])
+        .arg(project.database().join(SNAPSHOT));
+        c
+    });
+    assert_eq!(psql.code, 0, "{}", psql.stderr);
+    assert_eq!(schema_dump(&by_psql), schema_dump(&source));
+
+    // A migration written after the snapshot is the only one a fresh database applies.
+    project.write(
+        "migrations/013_add_contract_tags.sql",
+        "ALTER TABLE contract ADD COLUMN tags text[] NOT NULL DEFAULT '{}';\n",
+    );
+    let later = TestDb::new(server, "snap_later");
+    let run = project.apply(&later, &["--no-validate"]).success();
+    assert!(run.stdout.contains("applied 1 migration"), "{}", run.stdout);
+    let history = later.history();
+    assert_eq!(history.len(), 13);
+    assert_eq!(
+        history.last().map(String::as_str),
+        Some("13:migration:applied")
+    );
+}
+
+#[test]
+fn from_migrations_gives_the_same_body_as_the_live_database() {
+    let server = require_pg!();
+    let source = TestDb::new(server, "snap_live");
+    let live = Project::example();
+    live.apply(&source, &[]).success();
+    snapshot(&live, &source, &["v2.0", "Phase 2 - Contract Parsing"]).success();
+
+    let offline = Project::example();
+    let mut command = offline.command("create-phase-snapshot");
+    command.args(["v2.0", "Phase 2 - Contract Parsing", "--from-migrations"]);
+    let run = Run::of(command).success();
+    assert!(run.stdout.contains("verified:"), "{}", run.stdout);
+    assert_eq!(body(&offline.read(SNAPSHOT)), body(&live.read(SNAPSHOT)));
+    // The throwaway databases are gone from the local server.
+    let local = ConnectionSettings::parse(
+        &dbkit::cli::project_cluster(&dbkit::layout::Layout::new(offline.database()))
+            .expect("cluster")
+            .conninfo("postgres"),
+        None,
+    )
+    .expect("conninfo");
+    let mut client =
+        dbkit::db::connect(&local, dbkit::db::ConnectOptions::default()).expect("connects");
+    let left: i64 = client
+        .query_one(
+            "SELECT count(*) FROM pg_database WHERE datname LIKE 'dbkit\\_%'",
+            &[],
+        )
+        .expect("query")
+        .get(0);
+    assert_eq!(left, 0);
+    let cluster = dbkit::cli::project_cluster(&dbkit::layout::Layout::new(offline.database()))
+        .expect("cluster");
+    cluster.stop().expect("stops");
+}
+
+/// A refused run: exit 1, the error says `expect`, and nothing changed.
+fn refused(project: &Project, db: &TestDb, args: &[&str], expect: &str) -> Run {
+    let (before_files, before_db) = (files(project), db.fingerprint());
+    let run = snapshot(project, db, args).expect_code(1);
+    assert!(
+        run.stderr.contains(expect),
+        "wanted `{expect}` in:\n{}",
+        run.stderr
+    );
+    assert_eq!(files(project), before_files, "files unchanged");
+    assert_eq!(db.fingerprint(), before_db, "database unchanged");
+    run
+}
+
+#[test]
+fn refusals_change_neither_the_database_nor_the_files() {
+    let server = require_pg!();
+    let db = TestDb::new(server, "snap_refusals");
+    let project = Project::example();
+    project.write(
+        "../SCHEMA_CHANGES.md",
+        "# Changes\n\n## v1.5 — kept by hand\n",
+    );
+
+    // Not up to date: pending migrations (and a database with no history at all).
+    let run = refused(&project, &db, &["v2.0", "Phase 2"], "has no dbkit history");
+    assert!(
+        run.stderr.contains("hint: run apply-schema first"),
+        "{}",
+        run.stderr
+    );
+    project
+        .apply(&db, &["--target", "5"])
+        .expect_code(0);
+    let run = refused(&project, &db, &["v2.0", "Phase 2"], "is not up to date");
+    assert!(
+        run.stderr
+            .contains("pending: `006_add_under_review_contract_status.sql`"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("and 2 more"), "{}", run.stderr);
+    project.apply(&db, &[]).success();
+
+    // The folder's rules, checked before any database work.
+    refused(
+        &project,
+        &db,
+        &["v1.0", "Again"],
+        "`database/versions/v1.0_baseline.sql` already exists",
+    );
+    refused(
+        &project,
+        &db,
+        &["v0.9", "Older"],
+        "not newer than the newest snapshot v1.0",
+    );
+    refused(
+        &project,
+        &db,
+        &["2.x", "Bad"],
+        "cannot create snapshot 2.x: a snapshot version looks like `v2.0`",
+    );
+    refused(&project, &db, &["v2.0", "  "], "the description is empty");
+    refused(
+        &project,
+        &db,
+        &["v2.0", "Phase 2", "--name", "a b"],
+        "may hold only letters",
+    );
+    refused(
+        &project,
+        &db,
+        &["v1.5", "Phase 1.5"],
+        "already has an entry for it",
+    );
+
+    // An edited applied migration.
+    let original = project.read("migrations/001_add_user_locale_and_last_login.sql");
+    project.write(
+        "migrations/001_add_user_locale_and_last_login.sql",
+        &format!("{original}\n-- edited\nSELECT 1;\n"),
+    );
+    refused(
+        &project,
+        &db,
+        &["v2.0", "Phase 2"],
+        "changed since applied: `001_add_user_locale_and_last_login.sql`",
+    );
+    project.write(
+        "migrations/001_add_user_locale_and_last_login.sql",
+        &original,
+    );
+
+    // pg_dump missing, and pg_dump older than the server.
+    let tools = tempfile::tempdir().expect("temp dir");
+    let mut command = project.command("create-phase-snapshot");
+    command
+        .env("DBKIT_PG_BINDIR", tools.path())
+        .args(["-D", &db.url, "v2.0", "Phase 2"]);
+    let (before_files, before_db) = (files(&project), db.fingerprint());
+    let run = Run::of(command).expect_code(1);
+    assert!(run.stderr.contains("`pg_dump` not found"), "{}", run.stderr);
+    let fake = tools.path().join("pg_dump");
+    std::fs::write(&fake, "#!/bin/sh\necho 'pg_dump (PostgreSQL) 9.6.24'\n").expect("writes");
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let mut command = project.command("create-phase-snapshot");
+    command
+        .env("DBKIT_PG_BINDIR", tools.path())
+        .args(["-D", &db.url, "v2.0", "Phase 2"]);
+    let run = Run::of(command).expect_code(1);
+    assert!(
+        run.stderr
+            .contains("`pg_dump` is older than the server (PostgreSQL "),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("found 9.6.24 at"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("hint: install the PostgreSQL "),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(files(&project), before_files);
+    assert_eq!(db.fingerprint(), before_db);
+
+    // Finally it works, and the hand-kept changelog keeps its entries.
+    snapshot(&project, &db, &["v2.0", "Phase 2"]).success();
+    let changelog =
+        std::fs::read_to_string(project.dir.path().join("SCHEMA_CHANGES.md")).expect("reads");
+    assert!(
+        changelog.starts_with("# Changes\n\n## v1.5 — kept by hand\n\n## v2.0 — Phase 2 ("),
+        "{changelog}"
+    );
+}
+
+#[test]
+fn a_snapshot_that_does_not_reproduce_its_source_is_not_kept() {
+    let server = require_pg!();
+    let db = TestDb::new(server, "snap_mismatch");
+    let project = Project::example();
+    project.apply(&db, &[]).success();
+    // pg_dump leaves out invalid indexes (a failed CREATE INDEX CONCURRENTLY leaves one).
+    let mut client = db.client();
+    client
+        .batch_execute(
+            "CREATE INDEX contract_title_idx ON contract (title);
+             UPDATE pg_index SET indisvalid = false WHERE indexrelid = 'contract_title_idx'::regclass;",
+        )
+        .expect("setup");
+    let run = refused(&project, &db, &["v2.0", "Phase 2"], "does not reproduce");
+    assert!(
+        run.stderr
+            .contains("index `public.contract_title_idx` is missing from the snapshot"),
+        "{}",
+        run.stderr
+    );
+    assert!(!project.database().join(SNAPSHOT).exists());
+    assert!(!project.dir.path().join("SCHEMA_CHANGES.md").exists());
+    let leftovers =
+        db.value("SELECT count(*) FROM pg_database WHERE datname LIKE 'dbkit\\_verify%'");
+    assert_eq!(leftovers, "0", "the throwaway database is dropped");
+}
+
+#[test]
+fn supabase_storage_snapshot_reloads_equal() {
+    let server = require_pg!();
+    let Some(source_dir) = corpus("supabase-storage") else {
+        return;
+    };
+    let db = TestDb::new(server, "snap_supabase");
+    let project = Project::empty();
+    copy_tree(&source_dir, &project.database().join("migrations"));
+    let url = format!("{} options='-c search_path=storage,public'", db.url);
+    let mut apply = project.command("apply-schema");
+    apply.args(["-D", &url]);
+    Run::of(apply).success();
+    let mut command = project.command("create-phase-snapshot");
+    command.args(["-D", &url, "v1.0", "Storage schema"]);
+    let run = Run::of(command).success();
+    assert!(
+        run.stdout.contains("includes:  migrations up to 63"),
+        "{}",
+        run.stdout
+    );
+    let text = std::fs::read_to_string(project.database().join("versions/v1.0_storage_schema.sql"))
+        .expect("written");
+    assert!(
+        text.contains("CREATE TABLE storage.objects"),
+        "the storage schema is in it"
+    );
+
+    // It loads into a fresh database and gives the same schema.
+    let fresh = TestDb::new(server, "snap_supabase_fresh");
+    let fresh_url = format!("{} options='-c search_path=storage,public'", fresh.url);
+    let mut apply = project.command("apply-schema");
+    apply.args(["-D", &fresh_url]);
+    let run = Run::of(apply).success();
+    assert!(run.stdout.contains("v1.0"), "{}", run.stdout);
+    assert_eq!(fresh.history().len(), 63);
+    assert_eq!(schema_dump(&fresh), schema_dump(&db));
+}
