@@ -265,9 +265,7 @@ fn refusals_change_neither_the_database_nor_the_files() {
         "{}",
         run.stderr
     );
-    project
-        .apply(&db, &["--target", "5"])
-        .expect_code(0);
+    project.apply(&db, &["--target", "5"]).expect_code(0);
     let run = refused(&project, &db, &["v2.0", "Phase 2"], "is not up to date");
     assert!(
         run.stderr
