@@ -246,11 +246,21 @@ pub enum Error {
     },
 
     /// A new snapshot did not reproduce its source when loaded.
-    #[error("snapshot {version} does not reproduce {database}: {}", differences.join("; "))]
+    #[error("snapshot {version} does not reproduce {database}: {}; the rejected snapshot is kept at `{}`", differences.join("; "), kept.display())]
     SnapshotMismatch {
         version: String,
         database: String,
         differences: Vec<String>,
+        kept: PathBuf,
+    },
+
+    /// A new snapshot failed to load into a throwaway database.
+    #[error("snapshot {version} does not load into an empty database (the rejected snapshot is kept at `{}`)", kept.display())]
+    SnapshotDoesNotLoad {
+        version: String,
+        kept: PathBuf,
+        #[source]
+        source: Box<Error>,
     },
 
     /// The local cluster is in a state dbkit cannot use.
@@ -326,6 +336,9 @@ impl Error {
             }
             Error::SnapshotMismatch { .. } => {
                 "nothing was written; objects pg_dump leaves out (an invalid index from a failed CONCURRENTLY build, objects in schemas not dumped) cause this: fix the database or pick the schemas with `--schema`".into()
+            }
+            Error::SnapshotDoesNotLoad { .. } => {
+                "nothing was written; a dump that leaves out a schema the others depend on (`--schema`, `--exclude-schema`) causes this".into()
             }
             Error::MetaCommand { .. } => {
                 "dbkit runs SQL only; apart from `\\restrict`/`\\unrestrict` (written by pg_dump), remove psql meta-commands from the file".into()

@@ -334,30 +334,61 @@ fn verify(
     } else {
         "a throwaway database in the local PostgreSQL"
     };
-    let mut copy = connect(&scratch.settings, ConnectOptions::default())?;
-    script::run(
-        &mut copy,
-        &Script {
-            path: &request.path,
+    // The candidate goes to a temporary file first, so that an error's file and line
+    // point at text the user can open; it is kept when verification fails.
+    let candidate = candidate_file(&request.version, text)?;
+    let outcome = (|| {
+        let mut copy = connect(&scratch.settings, ConnectOptions::default())?;
+        let script = Script {
+            path: candidate.path(),
             text,
             migration: None,
             database: &shown,
-        },
-        &|_| String::new(),
-        None,
-    )?;
-    let expected = compare::describe(source, scope, &database)?;
-    let actual = compare::describe(&mut copy, scope, &shown)?;
-    drop(copy);
-    let differences = compare::differences(&expected, &actual, "snapshot");
-    if !differences.is_empty() {
-        return Err(Error::SnapshotMismatch {
-            version: request.version.to_string(),
-            database,
-            differences,
-        });
+        };
+        script::run(&mut copy, &script, &|_| String::new(), None).map_err(|e| {
+            Error::SnapshotDoesNotLoad {
+                version: request.version.to_string(),
+                kept: candidate.path().to_path_buf(),
+                source: Box::new(e),
+            }
+        })?;
+        let expected = compare::describe(source, scope, &database)?;
+        let actual = compare::describe(&mut copy, scope, &shown)?;
+        let differences = compare::differences(&expected, &actual, "snapshot");
+        if !differences.is_empty() {
+            return Err(Error::SnapshotMismatch {
+                version: request.version.to_string(),
+                database: database.clone(),
+                differences,
+                kept: candidate.path().to_path_buf(),
+            });
+        }
+        Ok(expected.len())
+    })();
+    match outcome {
+        Ok(items) => Ok((items, place.to_string())),
+        Err(e) => {
+            let _ = candidate.keep();
+            Err(e)
+        }
     }
-    Ok((expected.len(), place.to_string()))
+}
+
+/// The candidate snapshot in the system's temporary folder.
+fn candidate_file(version: &SnapshotVersion, text: &str) -> Result<tempfile::NamedTempFile> {
+    use std::io::Write;
+    let dir = std::env::temp_dir();
+    let io = |source| Error::Io {
+        path: dir.clone(),
+        source,
+    };
+    let mut file = tempfile::Builder::new()
+        .prefix(&format!("dbkit-snapshot-{version}-"))
+        .suffix(".sql")
+        .tempfile()
+        .map_err(io)?;
+    file.write_all(text.as_bytes()).map_err(io)?;
+    Ok(file)
 }
 
 /// A database that exists for one operation and is dropped afterwards.
@@ -401,10 +432,14 @@ impl Drop for Scratch {
     fn drop(&mut self) {
         // Best effort: a leftover `dbkit_*` database is harmless and named for its purpose.
         if let Ok(mut client) = connect(&self.admin, ConnectOptions::default()) {
-            let _ = client.batch_execute(&format!(
-                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
-                self.name
-            ));
+            let drop = format!("DROP DATABASE IF EXISTS \"{}\"", self.name);
+            // WITH (FORCE) (PostgreSQL 13+) also ends a connection left behind.
+            if client
+                .batch_execute(&format!("{drop} WITH (FORCE)"))
+                .is_err()
+            {
+                let _ = client.batch_execute(&drop);
+            }
         }
     }
 }

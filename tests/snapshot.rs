@@ -394,6 +394,50 @@ fn a_snapshot_that_does_not_reproduce_its_source_is_not_kept() {
     let leftovers =
         db.value("SELECT count(*) FROM pg_database WHERE datname LIKE 'dbkit\\_verify%'");
     assert_eq!(leftovers, "0", "the throwaway database is dropped");
+    let kept = regex::Regex::new(r"rejected snapshot is kept at `([^`]+)`")
+        .expect("valid")
+        .captures(&run.stderr)
+        .map(|c| c[1].to_string())
+        .expect("names the kept file");
+    assert!(std::fs::read_to_string(&kept)
+        .expect("kept")
+        .contains("-- Schema Version: v2.0"));
+    std::fs::remove_file(kept).expect("removes");
+
+    // A snapshot that does not load (its tables reference a schema left out) names the
+    // kept file and line of the failing statement.
+    client
+        .batch_execute("DROP INDEX contract_title_idx")
+        .expect("drops");
+    client
+        .batch_execute(
+            "CREATE SCHEMA other; CREATE TABLE other.tag (id int PRIMARY KEY);
+             ALTER TABLE contract ADD COLUMN tag_id int REFERENCES other.tag (id);",
+        )
+        .expect("setup");
+    let run = refused(
+        &project,
+        &db,
+        &["v2.0", "Phase 2", "--exclude-schema", "other"],
+        "schema \"other\" does not exist",
+    );
+    let located = regex::Regex::new(r"(/[^\s:]*dbkit-snapshot-v2\.0-[^\s:]*\.sql):(\d+)")
+        .expect("valid")
+        .captures(&run.stderr)
+        .unwrap_or_else(|| panic!("names the file and line: {}", run.stderr));
+    let kept = std::fs::read_to_string(&located[1]).expect("kept");
+    let line: usize = located[2].parse().expect("line");
+    let statement: Vec<&str> = kept.lines().skip(line - 1).take(2).collect();
+    assert!(
+        statement.join("\n").contains("REFERENCES other.tag"),
+        "line {line}: {statement:?}"
+    );
+    assert!(
+        run.stderr.contains("does not load into an empty database"),
+        "{}",
+        run.stderr
+    );
+    std::fs::remove_file(&located[1]).expect("removes");
 }
 
 #[test]
