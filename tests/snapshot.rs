@@ -391,9 +391,15 @@ fn a_snapshot_that_does_not_reproduce_its_source_is_not_kept() {
     );
     assert!(!project.database().join(SNAPSHOT).exists());
     assert!(!project.dir.path().join("SCHEMA_CHANGES.md").exists());
+    // Other tests verify snapshots on this server at the same time: wait for theirs to
+    // go; one left behind by this run would stay.
     let leftovers =
-        db.value("SELECT count(*) FROM pg_database WHERE datname LIKE 'dbkit\\_verify%'");
-    assert_eq!(leftovers, "0", "the throwaway database is dropped");
+        || db.value("SELECT count(*) FROM pg_database WHERE datname LIKE 'dbkit\\_verify%'");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while leftovers() != "0" && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(leftovers(), "0", "the throwaway database is dropped");
     let kept = regex::Regex::new(r"rejected snapshot is kept at `([^`]+)`")
         .expect("valid")
         .captures(&run.stderr)
