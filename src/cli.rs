@@ -76,6 +76,65 @@ pub enum ColorChoice {
     Never,
 }
 
+/// The guard on destructive development operations (see `guard`).
+#[derive(Debug, Clone, Args)]
+pub struct GuardArgs {
+    /// Go ahead on a database that is not on this machine or is marked as production,
+    /// naming it: `--confirm-database app_staging`.
+    #[arg(long, value_name = "NAME")]
+    pub confirm_database: Option<String>,
+
+    /// Do not ask for confirmation (required when stdin is not a terminal).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+
+    #[arg(long, env = "DBKIT_ENV", hide = true, hide_env_values = true)]
+    pub environment: Option<String>,
+}
+
+impl GuardArgs {
+    /// Refuses `action` on the target unless it meets `requirement` (or was named).
+    pub fn check(
+        &self,
+        action: &str,
+        target: &mut Target,
+        requirement: crate::guard::Requirement,
+    ) -> Result<()> {
+        let mark = crate::guard::database_mark(&mut target.client, target.settings.masked())?;
+        crate::guard::check(
+            action,
+            &target.settings,
+            requirement,
+            mark.as_deref(),
+            self.environment.as_deref(),
+            self.confirm_database.as_deref(),
+        )
+    }
+
+    /// Asks `question` on the terminal unless `--yes`; refuses without `--yes` when
+    /// stdin is not a terminal. Returns whether to go ahead.
+    pub fn confirm(&self, question: &str) -> Result<bool> {
+        if self.yes {
+            return Ok(true);
+        }
+        if !std::io::stdin().is_terminal() {
+            return Err(Error::Usage(format!(
+                "{question}: stdin is not a terminal, so dbkit cannot ask; pass `--yes` to go ahead"
+            )));
+        }
+        eprint!("{question} [y/N] ");
+        let _ = std::io::stderr().flush();
+        let mut answer = String::new();
+        std::io::stdin()
+            .read_line(&mut answer)
+            .map_err(|source| Error::Io {
+                path: PathBuf::from("<stdin>"),
+                source,
+            })?;
+        Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
+    }
+}
+
 /// How to show results.
 #[derive(Debug, Clone, Args)]
 pub struct OutputArgs {

@@ -263,6 +263,15 @@ pub enum Error {
         source: Box<Error>,
     },
 
+    /// A destructive development operation was refused for this database.
+    #[error("refusing to {action} {database}: {reason}")]
+    Guarded {
+        action: String,
+        database: String,
+        dbname: String,
+        reason: String,
+    },
+
     /// The local cluster is in a state dbkit cannot use.
     #[error("local PostgreSQL under `{}`: {reason}", dir.display())]
     Cluster { dir: PathBuf, reason: String },
@@ -337,6 +346,9 @@ impl Error {
             Error::SnapshotMismatch { .. } => {
                 "nothing was written; objects pg_dump leaves out (an invalid index from a failed CONCURRENTLY build, objects in schemas not dumped) cause this: fix the database or pick the schemas with `--schema`".into()
             }
+            Error::Guarded { dbname, .. } => format!(
+                "this is for development databases; if you really mean this one, pass `--confirm-database {dbname}`"
+            ),
             Error::SnapshotDoesNotLoad { .. } => {
                 "nothing was written; a dump that leaves out a schema the others depend on (`--schema`, `--exclude-schema`) causes this".into()
             }

@@ -15,6 +15,7 @@ pub mod config;
 pub mod db;
 pub mod ddl;
 pub mod error;
+pub mod guard;
 pub mod history;
 pub mod inspect;
 pub mod layout;

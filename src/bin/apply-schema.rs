@@ -67,6 +67,11 @@ struct Args {
     /// Run `sql/validation/*.sql` even when nothing was applied.
     #[arg(long)]
     validate: bool,
+    /// Mark the database as this environment (`production`, `staging`, ...; `""`
+    /// removes the mark), stored in the database as `dbkit.environment`. reset,
+    /// restore --replace and fixture loading refuse a database marked `production`.
+    #[arg(long, value_name = "NAME")]
+    mark_environment: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -117,6 +122,15 @@ fn run(args: &Args) -> Result<ExitCode> {
             _ => exit::ATTENTION,
         };
         return Ok(ExitCode::from(code));
+    }
+    if let (Some(environment), false) = (&args.mark_environment, args.dry_run) {
+        dbkit::guard::mark(&mut target.client, &target.settings, environment)?;
+        if text {
+            cli::print(|w| match environment.as_str() {
+                "" => writeln!(w, "Removed the environment mark of {database}"),
+                name => writeln!(w, "Marked {database} as `{name}`"),
+            });
+        }
     }
     if text {
         let verb = if args.dry_run { "Checking" } else { "Applying" };
