@@ -272,6 +272,10 @@ pub enum Error {
         reason: String,
     },
 
+    /// A restore target that already holds objects.
+    #[error("{database} is not empty ({found}); a restore needs an empty database")]
+    RestoreTargetNotEmpty { database: String, found: String },
+
     /// The local cluster is in a state dbkit cannot use.
     #[error("local PostgreSQL under `{}`: {reason}", dir.display())]
     Cluster { dir: PathBuf, reason: String },
@@ -349,6 +353,9 @@ impl Error {
             Error::Guarded { dbname, .. } => format!(
                 "this is for development databases; if you really mean this one, pass `--confirm-database {dbname}`"
             ),
+            Error::RestoreTargetNotEmpty { .. } => {
+                "restore into a new database with `--into NAME`, or pass `--replace` to drop and recreate this one (development databases only)".into()
+            }
             Error::SnapshotDoesNotLoad { .. } => {
                 "nothing was written; a dump that leaves out a schema the others depend on (`--schema`, `--exclude-schema`) causes this".into()
             }

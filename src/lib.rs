@@ -7,6 +7,7 @@
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod apply;
+pub mod backup;
 pub mod changelog;
 pub mod cli;
 pub mod cluster;
@@ -26,6 +27,8 @@ pub mod pgtools;
 pub mod phase;
 pub mod plan;
 pub mod report;
+pub mod reset;
+pub mod restore;
 pub mod script;
 pub mod snapshot;
 pub mod sql;

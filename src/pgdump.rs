@@ -56,36 +56,8 @@ impl PgDump {
     /// The first `pg_dump` found whose major version is at least the server's: an older
     /// one refuses to dump a newer server. None found is an error naming every copy seen.
     pub fn for_server(finder: &Finder, server: &ServerVersion) -> Result<PgDump> {
-        let found = finder.find_all("pg_dump");
-        if found.is_empty() {
-            return Err(finder
-                .find("pg_dump")
-                .expect_err("no pg_dump was found a moment ago"));
-        }
-        found
-            .iter()
-            .find_map(|(path, version)| {
-                version
-                    .as_ref()
-                    .filter(|v| v.major >= server.major())
-                    .map(|v| PgDump {
-                        path: path.clone(),
-                        version: v.clone(),
-                    })
-            })
-            .ok_or_else(|| Error::ToolTooOld {
-                tool: "pg_dump".into(),
-                found: found
-                    .iter()
-                    .map(|(path, version)| {
-                        let v = version.as_ref().map_or("unknown version", |v| &v.full);
-                        format!("{v} at `{}`", path.display())
-                    })
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                server: server.text.clone(),
-                server_major: server.major(),
-            })
+        let (path, version) = client_for_server(finder, "pg_dump", server)?;
+        Ok(PgDump { path, version })
     }
 
     /// Dumps the schema (no data) of `target` as SQL text.
@@ -115,6 +87,42 @@ impl PgDump {
     pub fn command(&self, target: &ConnectionSettings) -> Command {
         client_command(&self.path, target)
     }
+}
+
+/// The first copy of a client program (`pg_dump`, `pg_restore`) whose major version is
+/// at least the server's, or an error naming every copy found.
+pub fn client_for_server(
+    finder: &Finder,
+    tool: &str,
+    server: &ServerVersion,
+) -> Result<(PathBuf, ToolVersion)> {
+    let found = finder.find_all(tool);
+    if found.is_empty() {
+        return Err(finder
+            .find(tool)
+            .expect_err("nothing was found a moment ago"));
+    }
+    found
+        .iter()
+        .find_map(|(path, version)| {
+            version
+                .as_ref()
+                .filter(|v| v.major >= server.major())
+                .map(|v| (path.clone(), v.clone()))
+        })
+        .ok_or_else(|| Error::ToolTooOld {
+            tool: tool.to_string(),
+            found: found
+                .iter()
+                .map(|(path, version)| {
+                    let v = version.as_ref().map_or("unknown version", |v| &v.full);
+                    format!("{v} at `{}`", path.display())
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
+            server: server.text.clone(),
+            server_major: server.major(),
+        })
 }
 
 /// A PostgreSQL client program aimed at `target` through its environment.

@@ -345,4 +345,5 @@ pub fn json(w: &mut dyn Write, value: &impl serde::Serialize) -> io::Result<()> 
 
 pub mod mermaid;
 pub mod migration;
+pub mod operations;
 pub mod phase;

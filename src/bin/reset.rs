@@ -1,0 +1,159 @@
+//! `reset`: drop and recreate a development database's schemas; with `--reapply`, the
+//! whole dev loop (reset, apply-schema, load-test-data).
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use chrono::Utc;
+use clap::Parser;
+use dbkit::apply::{self, ApplyOptions, Step};
+use dbkit::backup::{self, BackupOptions, Content};
+use dbkit::cli::{self, ConnectionArgs, DirArgs, Format, GuardArgs, OutputArgs};
+use dbkit::guard::Requirement;
+use dbkit::layout::Layout;
+use dbkit::pgdump::{PgDump, ServerVersion};
+use dbkit::report::{self, exit};
+use dbkit::{reset, Result};
+
+/// Drop the application schemas and dbkit's history, so the database is as new.
+#[derive(Debug, Parser)]
+#[command(
+    name = "reset",
+    version,
+    after_help = "Examples:
+  reset                                   # asks first; local, non-production databases only
+  reset --yes --reapply                   # the dev loop: reset, apply the schema, load test data
+  reset --backup-first
+  reset --schema public --schema storage
+  reset -D postgres://app@staging.example.com/app --confirm-database app"
+)]
+struct Args {
+    #[command(flatten)]
+    connection: ConnectionArgs,
+    #[command(flatten)]
+    dir: DirArgs,
+    #[command(flatten)]
+    output: OutputArgs,
+    #[command(flatten)]
+    guard: GuardArgs,
+
+    /// An application schema to drop (repeatable, or `DBKIT_SCHEMAS=a,b`); `public` is
+    /// recreated empty, others are left for the migrations to create.
+    #[arg(
+        long = "schema",
+        value_name = "NAME",
+        env = "DBKIT_SCHEMAS",
+        value_delimiter = ',',
+        default_value = "public"
+    )]
+    schemas: Vec<String>,
+    /// Take a backup (plain SQL under `backups/`) before dropping anything.
+    #[arg(long)]
+    backup_first: bool,
+    /// Then apply the schema and load the test data: the whole dev loop.
+    #[arg(long)]
+    reapply: bool,
+}
+
+fn main() -> ExitCode {
+    cli::load_env_files();
+    let args = Args::parse();
+    args.output.init_color();
+    run(&args).unwrap_or_else(|e| cli::fail(&e, args.output.format))
+}
+
+fn run(args: &Args) -> Result<ExitCode> {
+    let text = args.output.format == Format::Text;
+    let layout = Layout::new(&args.dir.dir);
+    // A folder that does not read is found before anything is dropped.
+    let catalog = if args.reapply {
+        Some(layout.catalog()?)
+    } else {
+        None
+    };
+    let mut target = args.connection.connect(&layout)?;
+    if let Some(note) = &target.local {
+        eprintln!("{note}");
+    }
+    let database = target.settings.masked().to_string();
+    args.guard
+        .check("reset", &mut target, Requirement::LocalDevelopment)?;
+    let plan = reset::plan(&mut target.client, &database, &args.schemas)?;
+    let question = format!("Reset {database}: drop {}?", plan.describe());
+    if !args.guard.confirm(&question)? {
+        eprintln!("reset cancelled: nothing was changed");
+        return Ok(ExitCode::from(exit::ERROR));
+    }
+    let backup = if args.backup_first {
+        let server = ServerVersion::query(&mut target.client, &database)?;
+        let pg_dump = PgDump::for_server(&cli::finder(), &server)?;
+        let options = BackupOptions {
+            dir: cli::relative_to_cwd(layout.project_root().join("backups")),
+            format: backup::Format::Plain,
+            compress: None,
+            content: Content::SchemaAndData,
+            tables: Vec::new(),
+            keep: None,
+            stamp: Utc::now().format("%Y-%m-%d_%H-%M-%S").to_string(),
+        };
+        let made = backup::create(&pg_dump, &target.settings, &options)?;
+        if text {
+            cli::print(|w| report::operations::backup(w, &made));
+        }
+        Some(made)
+    } else {
+        None
+    };
+    reset::reset(&mut target.client, &database, &plan)?;
+    if text {
+        cli::print(|w| report::operations::reset(w, &database, &plan));
+    }
+    let applied = match &catalog {
+        Some(catalog) => {
+            let options = ApplyOptions {
+                plan: Default::default(),
+                dry_run: false,
+                lock_timeout: Duration::from_secs(60),
+            };
+            let width = catalog
+                .migrations
+                .iter()
+                .map(|m| m.name().len())
+                .max()
+                .unwrap_or(0)
+                .min(60);
+            let mut progress = |step: &Step| {
+                if text {
+                    cli::print(|w| report::step(w, step, false, width));
+                }
+            };
+            let report = apply::apply(
+                &mut target.client,
+                catalog,
+                &database,
+                &options,
+                &mut progress,
+            )?;
+            report.warnings.iter().for_each(|w| cli::warn(w));
+            if text {
+                cli::print(|w| report::apply_summary(w, &report));
+            }
+            Some(report)
+        }
+        None => None,
+    };
+    if !text {
+        cli::print(|w| {
+            report::json(
+                w,
+                &serde_json::json!({
+                    "database": database,
+                    "reset": plan,
+                    "backup": backup,
+                    "apply": applied,
+                }),
+            )
+        });
+    }
+    Ok(ExitCode::from(exit::OK))
+}

@@ -1,0 +1,134 @@
+//! `restore`: load a backup with psql or pg_restore into an empty (or new) database.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::Parser;
+use dbkit::cli::{self, ConnectionArgs, DirArgs, Format, GuardArgs, OutputArgs, Target};
+use dbkit::db::{connect, ConnectOptions};
+use dbkit::error::Error;
+use dbkit::guard::Requirement;
+use dbkit::layout::Layout;
+use dbkit::pgdump::ServerVersion;
+use dbkit::report::{self, exit};
+use dbkit::restore::{self, Restored};
+use dbkit::Result;
+
+/// Load a backup (plain SQL, .sql.gz, custom or directory format) into the database.
+#[derive(Debug, Parser)]
+#[command(
+    name = "restore",
+    version,
+    after_help = "Examples:
+  restore backups/backup_2026-11-22_10-00-00.sql --into scratch   # a new database beside the configured one
+  restore backups/backup_2026-11-22_10-00-00.dump                 # into the configured database (must be empty)
+  restore backups/backup_2026-11-22_10-00-00.sql --replace        # drop and recreate it first (asks)"
+)]
+struct Args {
+    /// The backup: a `.sql`, `.sql.gz` or `.dump` file, or a directory-format folder.
+    backup: PathBuf,
+
+    #[command(flatten)]
+    connection: ConnectionArgs,
+    #[command(flatten)]
+    dir: DirArgs,
+    #[command(flatten)]
+    output: OutputArgs,
+    #[command(flatten)]
+    guard: GuardArgs,
+
+    /// Restore into this database on the same server, creating it when missing.
+    #[arg(long, value_name = "NAME")]
+    into: Option<String>,
+    /// Drop and recreate a non-empty target first (development databases only: the same
+    /// guard as reset; asks unless `--yes`).
+    #[arg(long)]
+    replace: bool,
+}
+
+fn main() -> ExitCode {
+    cli::load_env_files();
+    let args = Args::parse();
+    args.output.init_color();
+    run(&args).unwrap_or_else(|e| cli::fail(&e, args.output.format))
+}
+
+fn run(args: &Args) -> Result<ExitCode> {
+    let started = Instant::now();
+    let kind = dbkit::backup::kind(&args.backup)?;
+    let layout = Layout::new(&args.dir.dir);
+    let mut configured = args.connection.connect(&layout)?;
+    if let Some(note) = &configured.local {
+        eprintln!("{note}");
+    }
+    let mut created = false;
+    let mut target = match &args.into {
+        Some(name) if name != configured.settings.dbname() => {
+            let shown = configured.settings.masked().to_string();
+            created = restore::create_database(&mut configured.client, &shown, name)?;
+            let settings = configured.settings.with_dbname(name);
+            let client = connect(&settings, ConnectOptions::default())?;
+            Target {
+                settings,
+                client,
+                local: None,
+            }
+        }
+        _ => configured,
+    };
+    let database = target.settings.masked().to_string();
+    let mut replaced = false;
+    if let Some(found) = restore::existing(&mut target.client, &database)? {
+        if !args.replace {
+            return Err(Error::RestoreTargetNotEmpty { database, found });
+        }
+        args.guard
+            .check("replace", &mut target, Requirement::LocalDevelopment)?;
+        let question = format!("Drop and recreate {database} (it holds {found})?");
+        if !args.guard.confirm(&question)? {
+            eprintln!("restore cancelled: nothing was changed");
+            return Ok(ExitCode::from(exit::ERROR));
+        }
+        target = recreate(target)?;
+        replaced = true;
+    }
+    let server = ServerVersion::query(&mut target.client, &database)?;
+    restore::run(&cli::finder(), &server, &target.settings, &args.backup)?;
+    let restored = Restored {
+        path: args.backup.clone(),
+        kind,
+        database,
+        created,
+        replaced,
+        duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+    };
+    cli::print(|w| match args.output.format {
+        Format::Text => report::operations::restored(w, &restored),
+        Format::Json => report::json(w, &restored),
+    });
+    Ok(ExitCode::from(exit::OK))
+}
+
+/// Drops and recreates the target from the server's maintenance database, then
+/// reconnects.
+fn recreate(target: Target) -> Result<Target> {
+    let Target {
+        settings, client, ..
+    } = target;
+    drop(client);
+    let name = settings.dbname().to_string();
+    let maintenance = ["postgres", "template1"]
+        .iter()
+        .find(|db| **db != name)
+        .map(|db| settings.with_dbname(db))
+        .expect("two names differ");
+    let mut admin = connect(&maintenance, ConnectOptions::default())?;
+    restore::recreate_database(&mut admin, maintenance.masked(), &name)?;
+    let client = connect(&settings, ConnectOptions::default())?;
+    Ok(Target {
+        settings,
+        client,
+        local: None,
+    })
+}
