@@ -111,6 +111,28 @@ impl GuardArgs {
         )
     }
 
+    /// The checks that need no connection (the host, `DBKIT_ENV`), made before
+    /// connecting, so a remote database is never even reached.
+    pub fn precheck(
+        &self,
+        action: &str,
+        connection: &ConnectionArgs,
+        requirement: crate::guard::Requirement,
+    ) -> Result<()> {
+        let Some(url) = connection.url() else {
+            return Ok(()); // the local cluster is on this machine
+        };
+        let settings = ConnectionSettings::parse(url, connection.os_user.as_deref())?;
+        crate::guard::check(
+            action,
+            &settings,
+            requirement,
+            None,
+            self.environment.as_deref(),
+            self.confirm_database.as_deref(),
+        )
+    }
+
     /// Asks `question` on the terminal unless `--yes`; refuses without `--yes` when
     /// stdin is not a terminal. Returns whether to go ahead.
     pub fn confirm(&self, question: &str) -> Result<bool> {

@@ -30,8 +30,8 @@ const PLATFORM_SCHEMAS: &[&str] = &[
 ];
 
 /// A short description of the user objects in a database, or `None` when it has none.
-/// Extension members, system schemas, dbkit's own schema and hosted platforms' schemas
-/// do not count.
+/// Extension members, a schema that holds an extension, system schemas, dbkit's own
+/// schema and hosted platforms' schemas do not count.
 pub fn existing_objects(client: &mut Client, database: &str) -> Result<Option<String>> {
     let rows = client
         .query(
@@ -47,6 +47,7 @@ pub fn existing_objects(client: &mut Client, database: &str) -> Result<Option<St
                    OR (t.typtype = 'c' AND EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = t.typrelid AND c.relkind = 'c'))
                UNION ALL
                SELECT n.oid, 'pg_namespace'::regclass, n.oid, 'schema' FROM pg_namespace n WHERE n.nspname <> 'public'
+                  AND NOT EXISTS (SELECT 1 FROM pg_extension e WHERE e.extnamespace = n.oid)
              )
              SELECT n.nspname::text, o.kind, count(*)
                FROM objects o JOIN pg_namespace n ON n.oid = o.ns

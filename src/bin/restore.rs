@@ -58,6 +58,10 @@ fn run(args: &Args) -> Result<ExitCode> {
     let started = Instant::now();
     let kind = dbkit::backup::kind(&args.backup)?;
     let layout = Layout::new(&args.dir.dir);
+    if args.replace {
+        args.guard
+            .precheck("replace", &args.connection, Requirement::LocalDevelopment)?;
+    }
     let mut configured = args.connection.connect(&layout)?;
     if let Some(note) = &configured.local {
         eprintln!("{note}");

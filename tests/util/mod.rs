@@ -379,6 +379,9 @@ pub fn bin(program: &str) -> PathBuf {
         "local-db" => env!("CARGO_BIN_EXE_local-db").into(),
         "document-migration" => env!("CARGO_BIN_EXE_document-migration").into(),
         "create-phase-snapshot" => env!("CARGO_BIN_EXE_create-phase-snapshot").into(),
+        "backup" => env!("CARGO_BIN_EXE_backup").into(),
+        "restore" => env!("CARGO_BIN_EXE_restore").into(),
+        "reset" => env!("CARGO_BIN_EXE_reset").into(),
         other => panic!("unknown program {other}"),
     }
 }

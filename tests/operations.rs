@@ -1,0 +1,488 @@
+//! backup, restore and reset end to end against a real server: backups restore to
+//! identical databases in every format, never leave a partial file under a final name,
+//! keep their password out of arguments and output, prune exactly; restores refuse
+//! non-empty targets and stop at the first error; resets drop what they should, keep
+//! extensions elsewhere, and refuse remote, production-marked and unconfirmed runs.
+
+mod util;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::process::Command;
+
+use dbkit::config::ConnectionSettings;
+use dbkit::pgdump::{PgDump, ServerVersion};
+use dbkit::pgtools::Finder;
+use util::{Project, Run, TestDb};
+
+/// The example schema with its reference data and fixtures (loaded with psql).
+fn example_with_data(server: &'static util::Server, name: &str) -> (Project, TestDb) {
+    let db = TestDb::new(server, name);
+    let project = Project::example();
+    project.apply(&db, &[]).success();
+    for folder in ["seed/reference", "seed/fixtures"] {
+        let files = dbkit::layout::Layout::numbered_files(&project.database().join(folder))
+            .expect("seed files");
+        for file in files {
+            psql(&db, &["-f", &file.display().to_string()]);
+        }
+    }
+    (project, db)
+}
+
+fn psql(db: &TestDb, args: &[&str]) {
+    let out = Command::new("psql")
+        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", &db.url])
+        .args(args)
+        .output()
+        .expect("psql runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A full dump (schema and data) of a database, with pg_dump's random key removed.
+fn full_dump(db: &TestDb) -> String {
+    let settings = ConnectionSettings::parse(&db.url, None).expect("conninfo");
+    let server = ServerVersion::query(&mut db.client(), &db.name).expect("version");
+    let pg_dump =
+        PgDump::for_server(&Finder::new(std::env::var_os("PATH")), &server).expect("pg_dump");
+    let out = pg_dump.command(&settings).output().expect("pg_dump runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dbkit::snapshot::normalize_dump(&String::from_utf8(out.stdout).expect("UTF-8"))
+}
+
+fn run(project: &Project, program: &str, db: &TestDb, args: &[&str]) -> Run {
+    let mut command = project.command(program);
+    command.args(["-D", &db.url]).args(args);
+    Run::of(command)
+}
+
+/// The backup path a successful backup printed.
+fn printed_path(project: &Project, run: &Run) -> PathBuf {
+    let path = regex::Regex::new(r"→ (\S+) \(")
+        .expect("valid")
+        .captures(&run.stdout)
+        .unwrap_or_else(|| panic!("a path in: {}", run.stdout))[1]
+        .to_string();
+    project.dir.path().join(path)
+}
+
+fn backups(project: &Project) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(project.dir.path().join("backups"))
+        .map(|entries| {
+            entries
+                .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+#[test]
+fn every_format_restores_to_an_identical_database() {
+    let server = require_pg!();
+    let (project, source) = example_with_data(server, "backup_source");
+    let expected = full_dump(&source);
+    assert!(
+        expected.contains("COPY public.activities"),
+        "fixtures are in the dump"
+    );
+    let formats: [&[&str]; 4] = [
+        &[],
+        &["-Z", "6"],
+        &["--format", "custom"],
+        &["--format", "directory"],
+    ];
+    for (i, format) in formats.iter().enumerate() {
+        let made = run(&project, "backup", &source, format).success();
+        let path = printed_path(&project, &made);
+        let mode = std::fs::metadata(&path)
+            .expect("exists")
+            .permissions()
+            .mode()
+            & 0o777;
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(name.starts_with("backup_"), "{name}");
+        if path.is_dir() {
+            assert_eq!(mode, 0o700, "{name}");
+            for entry in std::fs::read_dir(&path).expect("reads") {
+                let file_mode = entry
+                    .expect("entry")
+                    .metadata()
+                    .expect("meta")
+                    .permissions()
+                    .mode();
+                assert_eq!(file_mode & 0o777, 0o600);
+            }
+        } else {
+            assert_eq!(mode, 0o600, "{name}");
+        }
+        let into = format!("{}_restored_{i}", source.name);
+        let restored = run(
+            &project,
+            "restore",
+            &source,
+            &[&path.display().to_string(), "--into", &into],
+        )
+        .success();
+        assert!(restored.stdout.contains("(created)"), "{}", restored.stdout);
+        let copy = TestDb {
+            name: into.clone(),
+            url: server.cluster.conninfo(&into),
+            server,
+        };
+        assert_eq!(full_dump(&copy), expected, "format {format:?}");
+    }
+    assert_eq!(backups(&project).len(), 4, "{:?}", backups(&project));
+    assert!(
+        !backups(&project).iter().any(|n| n.starts_with('.')),
+        "no temp files left"
+    );
+}
+
+#[test]
+fn keep_prunes_exactly_to_n_of_its_own_backups() {
+    let server = require_pg!();
+    let db = TestDb::new(server, "backup_keep");
+    let project = Project::example();
+    project.apply(&db, &["--no-validate"]).success();
+    std::fs::create_dir_all(project.dir.path().join("backups")).expect("folder");
+    for other in ["notes.sql", "backup_manual.sql", "backup_2020-01-01.sql"] {
+        std::fs::write(project.dir.path().join("backups").join(other), "keep me").expect("writes");
+    }
+    for _ in 0..4 {
+        run(&project, "backup", &db, &["--keep", "2"]).success();
+    }
+    let names = backups(&project);
+    let own: Vec<&String> = names
+        .iter()
+        .filter(|n| n.len() > 20 && n.starts_with("backup_20") && n.contains('_'))
+        .filter(|n| n.as_str() != "backup_2020-01-01.sql")
+        .collect();
+    assert_eq!(own.len(), 2, "{names:?}");
+    for other in ["notes.sql", "backup_manual.sql", "backup_2020-01-01.sql"] {
+        assert!(
+            names.contains(&other.to_string()),
+            "{other} kept: {names:?}"
+        );
+    }
+    let json = run(&project, "backup", &db, &["--keep", "1", "--json"])
+        .success()
+        .json();
+    assert_eq!(json["pruned"].as_array().map(Vec::len), Some(2), "{json}");
+    assert_eq!(json["format"], "plain");
+}
+
+/// A folder with a fake `pg_dump` that runs `script` for a dump and the real one for
+/// `--version`.
+fn fake_pg_dump(script: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let real = Finder::new(std::env::var_os("PATH"))
+        .find("pg_dump")
+        .expect("pg_dump");
+    let text = format!(
+        "#!/bin/sh\nif [ \"$1\" = --version ]; then exec '{}' --version; fi\nREAL='{}'\n{script}\n",
+        real.display(),
+        real.display()
+    );
+    let path = dir.path().join("pg_dump");
+    std::fs::write(&path, text).expect("writes");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    dir
+}
+
+#[test]
+fn a_failed_or_incomplete_dump_leaves_no_file_under_a_final_name() {
+    let server = require_pg!();
+    let db = TestDb::new(server, "backup_killed");
+    let project = Project::example();
+    project.apply(&db, &["--no-validate"]).success();
+    let cases = [
+        ("\"$REAL\" \"$@\" | head -c 2000; kill -9 $$", "signal: 9"),
+        ("\"$REAL\" \"$@\" | head -c 2000; exit 0", "incomplete"),
+    ];
+    for (script, expect) in cases {
+        let tools = fake_pg_dump(script);
+        let mut command = project.command("backup");
+        command
+            .env("DBKIT_PG_BINDIR", tools.path())
+            .args(["-D", &db.url]);
+        let run = Run::of(command).expect_code(1);
+        assert!(
+            run.stderr.contains(expect),
+            "wanted {expect}: {}",
+            run.stderr
+        );
+        assert_eq!(
+            backups(&project),
+            Vec::<String>::new(),
+            "nothing left behind"
+        );
+    }
+}
+
+#[test]
+fn the_password_stays_out_of_arguments_and_output() {
+    let server = require_pg!();
+    let db = TestDb::new(server, "backup_password");
+    let project = Project::example();
+    project.apply(&db, &["--no-validate"]).success();
+    let record = project.dir.path().join("pg_dump-call.txt");
+    let tools = fake_pg_dump(&format!(
+        "echo \"args: $*\" > '{0}'; echo \"password: $PGPASSWORD\" >> '{0}'; exec \"$REAL\" \"$@\"",
+        record.display()
+    ));
+    let url = format!("{} password=s3cret-Pw", db.url);
+    let mut command = project.command("backup");
+    command
+        .env("DBKIT_PG_BINDIR", tools.path())
+        .args(["-D", &url]);
+    let run = Run::of(command).success();
+    assert!(!run.stdout.contains("s3cret-Pw") && !run.stderr.contains("s3cret-Pw"));
+    let call = std::fs::read_to_string(&record).expect("recorded");
+    let args = call.lines().next().expect("args line");
+    assert!(!args.contains("s3cret-Pw"), "{args}");
+    assert!(
+        call.contains("password: s3cret-Pw"),
+        "the password travels in the environment"
+    );
+}
+
+#[test]
+fn restore_refuses_a_non_empty_target_and_stops_at_the_first_error() {
+    let server = require_pg!();
+    let (project, source) = example_with_data(server, "restore_source");
+    let made = run(&project, "backup", &source, &[]).success();
+    let path = printed_path(&project, &made);
+    let path_text = path.display().to_string();
+
+    // Into itself: not empty, refused, unchanged.
+    let before = source.fingerprint();
+    let refused = run(&project, "restore", &source, &[&path_text]).expect_code(1);
+    assert!(
+        refused.stderr.contains("is not empty"),
+        "{}",
+        refused.stderr
+    );
+    assert!(refused.stderr.contains("--into NAME"), "{}", refused.stderr);
+    // --replace without a terminal and without --yes: refused, unchanged.
+    let refused = run(&project, "restore", &source, &[&path_text, "--replace"]).expect_code(1);
+    assert!(
+        refused.stderr.contains("pass `--yes`"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(source.fingerprint(), before);
+
+    // A backup broken part-way: psql stops at the error, and the new database is empty.
+    let text = std::fs::read_to_string(&path).expect("reads");
+    let cut = text.find("CREATE TABLE public.contract ").expect("a table");
+    let broken_path = project.dir.path().join("broken.sql");
+    std::fs::write(
+        &broken_path,
+        format!(
+            "{}SELECT * FROM no_such_table_here;\n{}",
+            &text[..cut],
+            &text[cut..]
+        ),
+    )
+    .expect("writes");
+    let line = text[..cut].lines().count() + 1;
+    let into = format!("{}_broken", source.name);
+    let failed = run(
+        &project,
+        "restore",
+        &source,
+        &[&broken_path.display().to_string(), "--into", &into],
+    )
+    .expect_code(1);
+    assert!(
+        failed.stderr.contains(&format!(
+            "broken.sql:{line}: ERROR:  relation \"no_such_table_here\" does not exist"
+        )),
+        "line {line}: {}",
+        failed.stderr
+    );
+    let copy = TestDb {
+        name: into.clone(),
+        url: server.cluster.conninfo(&into),
+        server,
+    };
+    assert_eq!(copy.tables("public"), Vec::<String>::new(), "rolled back");
+
+    // --replace --yes on a local development database: dropped, recreated, restored.
+    let replaced = run(
+        &project,
+        "restore",
+        &copy,
+        &[&path_text, "--replace", "--yes"],
+    );
+    let replaced = replaced.success();
+    assert!(
+        !replaced.stdout.contains("dropped and recreated"),
+        "it was empty: {}",
+        replaced.stdout
+    );
+    let again = run(
+        &project,
+        "restore",
+        &copy,
+        &[&path_text, "--replace", "--yes"],
+    )
+    .success();
+    assert!(
+        again.stdout.contains("(dropped and recreated)"),
+        "{}",
+        again.stdout
+    );
+    assert_eq!(full_dump(&copy), full_dump(&source));
+}
+
+#[test]
+fn reset_drops_the_schemas_and_keeps_extensions_elsewhere() {
+    let server = require_pg!();
+    let (project, db) = example_with_data(server, "reset_example");
+    psql(&db, &["-c", "CREATE SCHEMA ext; CREATE EXTENSION pg_trgm SCHEMA ext; CREATE TABLE public.extra (id int);"]);
+    let run_ = run(&project, "reset", &db, &["--yes"]).success();
+    assert!(
+        run_.stdout.contains("dropped `public` ("),
+        "{}",
+        run_.stdout
+    );
+    assert_eq!(db.tables("public"), Vec::<String>::new());
+    assert_eq!(
+        db.value("SELECT count(*) FROM pg_namespace WHERE nspname = 'dbkit'"),
+        "0"
+    );
+    assert_eq!(
+        db.value("SELECT nspowner::regrole::text FROM pg_namespace WHERE nspname = 'public'"),
+        "pg_database_owner"
+    );
+    assert_eq!(
+        db.value("SELECT array_to_string(nspacl, ',') FROM pg_namespace WHERE nspname = 'public'"),
+        "pg_database_owner=UC/pg_database_owner,=U/pg_database_owner"
+    );
+    assert_eq!(
+        db.value(
+            "SELECT extnamespace::regnamespace::text FROM pg_extension WHERE extname = 'pg_trgm'"
+        ),
+        "ext"
+    );
+    // As new for apply-schema: the snapshot loads again.
+    let applied = project.apply(&db, &[]).success();
+    assert!(
+        applied.stdout.contains("loaded snapshot v1.0"),
+        "{}",
+        applied.stdout
+    );
+
+    // --reapply --backup-first: a backup, then the dev loop.
+    let again = run(
+        &project,
+        "reset",
+        &db,
+        &["--yes", "--reapply", "--backup-first"],
+    )
+    .success();
+    assert!(again.stdout.contains("✓ backup of"), "{}", again.stdout);
+    assert!(
+        again.stdout.contains("applied 12 migrations"),
+        "{}",
+        again.stdout
+    );
+    assert_eq!(backups(&project).len(), 1);
+    assert_eq!(db.history().len(), 12);
+}
+
+#[test]
+fn reset_refuses_remote_production_and_unconfirmed_runs() {
+    let server = require_pg!();
+    let db = TestDb::new(server, "reset_refusals");
+    let project = Project::example();
+    project.apply(&db, &["--no-validate"]).success();
+    let before = db.fingerprint();
+
+    // Remote: refused before connecting (this host does not exist).
+    let mut command = project.command("reset");
+    command.args([
+        "-D",
+        "postgres://app:pw@db.invalid.example.com/app",
+        "--yes",
+    ]);
+    let remote = Run::of(command).expect_code(1);
+    assert!(remote.stderr.contains("refusing to reset postgres://app:****@db.invalid.example.com:5432/app: it is not on this machine"), "{}", remote.stderr);
+    assert!(
+        remote.stderr.contains("--confirm-database app"),
+        "{}",
+        remote.stderr
+    );
+
+    // No terminal and no --yes.
+    let mut command = project.command("reset");
+    command
+        .args(["-D", &db.url])
+        .stdin(std::process::Stdio::null());
+    let unconfirmed = Run::of(command).expect_code(1);
+    assert!(
+        unconfirmed.stderr.contains("stdin is not a terminal"),
+        "{}",
+        unconfirmed.stderr
+    );
+
+    // DBKIT_ENV=production.
+    let mut command = project.command("reset");
+    command
+        .env("DBKIT_ENV", "production")
+        .args(["-D", &db.url, "--yes"]);
+    let by_env = Run::of(command).expect_code(1);
+    assert!(
+        by_env.stderr.contains("DBKIT_ENV is `production`"),
+        "{}",
+        by_env.stderr
+    );
+
+    // Marked as production in the database.
+    project
+        .apply(&db, &["--mark-environment", "production"])
+        .success();
+    let marked = run(&project, "reset", &db, &["--yes"]).expect_code(1);
+    assert!(
+        marked
+            .stderr
+            .contains("marked as production (dbkit.environment = 'production')"),
+        "{}",
+        marked.stderr
+    );
+    let wrong_name = run(
+        &project,
+        "reset",
+        &db,
+        &["--yes", "--confirm-database", "other"],
+    )
+    .expect_code(1);
+    assert!(
+        wrong_name.stderr.contains("marked as production"),
+        "{}",
+        wrong_name.stderr
+    );
+    assert_eq!(db.fingerprint(), before, "untouched by every refusal");
+
+    // Naming the database overrides.
+    run(
+        &project,
+        "reset",
+        &db,
+        &["--yes", "--confirm-database", &db.name],
+    )
+    .success();
+    assert_eq!(db.tables("public"), Vec::<String>::new());
+}
