@@ -148,13 +148,7 @@ fn run(args: &Args) -> Result<ExitCode> {
         dry_run: args.dry_run,
         lock_timeout: Duration::from_secs(args.lock_timeout),
     };
-    let width = catalog
-        .migrations
-        .iter()
-        .map(|m| m.name().len())
-        .max()
-        .unwrap_or(0)
-        .min(60);
+    let width = report::step_width(&catalog.migrations);
     let mut progress = |step: &Step| {
         if text {
             cli::print(|w| report::step(w, step, args.dry_run, width));

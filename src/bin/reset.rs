@@ -117,13 +117,7 @@ fn run(args: &Args) -> Result<ExitCode> {
                 dry_run: false,
                 lock_timeout: Duration::from_secs(60),
             };
-            let width = catalog
-                .migrations
-                .iter()
-                .map(|m| m.name().len())
-                .max()
-                .unwrap_or(0)
-                .min(60);
+            let width = report::step_width(&catalog.migrations);
             let mut progress = |step: &Step| {
                 if text {
                     cli::print(|w| report::step(w, step, false, width));

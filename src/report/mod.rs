@@ -55,6 +55,17 @@ fn versions(list: &[u64]) -> String {
     }
 }
 
+/// The width file names are padded to in step lines: the longest migration name, up to
+/// 60 characters.
+pub fn step_width(migrations: &[crate::layout::Migration]) -> usize {
+    migrations
+        .iter()
+        .map(|m| m.name().len())
+        .max()
+        .unwrap_or(0)
+        .min(60)
+}
+
 /// One line for a step, as it completes; file names are padded to `width` so durations
 /// line up.
 pub fn step(w: &mut dyn Write, step: &Step, dry_run: bool, width: usize) -> io::Result<()> {
