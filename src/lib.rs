@@ -27,6 +27,7 @@ pub mod phase;
 pub mod plan;
 pub mod report;
 pub mod script;
+pub mod seed;
 pub mod snapshot;
 pub mod sql;
 pub mod status;
