@@ -346,3 +346,4 @@ pub fn json(w: &mut dyn Write, value: &impl serde::Serialize) -> io::Result<()> 
 pub mod mermaid;
 pub mod migration;
 pub mod phase;
+pub mod seed;
