@@ -379,6 +379,7 @@ pub fn bin(program: &str) -> PathBuf {
         "local-db" => env!("CARGO_BIN_EXE_local-db").into(),
         "document-migration" => env!("CARGO_BIN_EXE_document-migration").into(),
         "create-phase-snapshot" => env!("CARGO_BIN_EXE_create-phase-snapshot").into(),
+        "load-test-data" => env!("CARGO_BIN_EXE_load-test-data").into(),
         other => panic!("unknown program {other}"),
     }
 }
