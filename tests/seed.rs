@@ -1,10 +1,11 @@
 //! load-test-data end to end against a real PostgreSQL: the example's seed folders,
 //! reference-only loads, refusals (schema not applied, production), failures located by
-//! file and line with their file rolled back, and COPY blocks.
+//! file and line with their file rolled back, and COPY blocks. Text output is checked
+//! with insta snapshots (`INSTA_UPDATE=always cargo test --test seed` after a change).
 
 mod util;
 
-use util::{lines, Project, Run, TestDb};
+use util::{lines, redact, Project, Run, TestDb};
 
 /// Runs `load-test-data` against a database.
 fn load(project: &Project, db: &TestDb, args: &[&str]) -> Run {
@@ -81,6 +82,7 @@ fn example_loads_reference_data_then_fixtures() {
     let run = load(&project, &db, &[]).success();
     assert_counts(&db, &REFERENCE);
     assert_counts(&db, &FIXTURES);
+    insta::assert_snapshot!("example_load", redact(&run.stdout, &db, &project));
     let out = &run.stdout;
     // Reference data first, then fixtures, each in numbered order, with its rows.
     let order: Vec<usize> = [
@@ -259,6 +261,8 @@ fn a_bad_foreign_key_stops_at_its_file_and_line_and_rolls_that_file_back() {
         "INSERT INTO public.organization (id, name, slug) VALUES (12, 'Later', 'later');\n",
     );
     let run = load(&project, &db, &[]).expect_code(1);
+    insta::assert_snapshot!("bad_fk_stdout", redact(&run.stdout, &db, &project));
+    insta::assert_snapshot!("bad_fk_stderr", redact(&run.stderr, &db, &project));
     assert!(
         run.stderr.contains("error: database/seed/fixtures/04_bad_reference.sql:4:1: insert or update on table \"app_user\" violates foreign key constraint \"app_user_organization_id_fkey\" (SQLSTATE 23503)"),
         "{}",
