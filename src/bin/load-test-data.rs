@@ -17,9 +17,10 @@ use dbkit::{Error, Result};
     name = "load-test-data",
     version,
     after_help = "Examples:
-  load-test-data                                # reference data, then fixtures (local PostgreSQL without DATABASE_URL)
-  load-test-data --reference-only -D \"$PROD_URL\" # lookup data only: allowed on any database
-  load-test-data --format json                  # one object with every file's rows and time"
+  load-test-data                       # reference data, then fixtures
+  load-test-data --reference-only      # lookup data only: allowed on any database
+  load-test-data --format json         # every file's rows and time, for programs
+  load-test-data --confirm-database demo   # fixtures into `demo`, marked as production"
 )]
 struct Args {
     #[command(flatten)]
