@@ -279,6 +279,30 @@ pub enum Error {
     /// The local cluster is in a state dbkit cannot use.
     #[error("local PostgreSQL under `{}`: {reason}", dir.display())]
     Cluster { dir: PathBuf, reason: String },
+
+    /// Seed data was asked for on a database whose schema is not applied or not up to
+    /// date with the migrations folder.
+    #[error("the schema of {database} is not up to date with `{}`: {}", dir.display(), problems.join("; "))]
+    SchemaNotApplied {
+        database: String,
+        dir: PathBuf,
+        problems: Vec<String>,
+    },
+
+    /// A seed file holds a statement that cannot run inside a transaction.
+    #[error("seed file `{}` cannot be loaded in one transaction: {reason}", path.display())]
+    SeedNotTransactional { path: PathBuf, reason: String },
+
+    /// A statement or `COPY` row of a seed file failed; that file was rolled back.
+    #[error("{failure}")]
+    SeedFailed {
+        failure: Box<StatementFailure>,
+        /// The database, password masked.
+        database: String,
+        /// Seed files loaded (and committed) in this run before the failing one, e.g.
+        /// `reference/01_types.sql`.
+        loaded_before: Vec<String>,
+    },
 }
 
 /// An applied migration whose file no longer matches its recorded checksum.
@@ -362,8 +386,27 @@ impl Error {
             Error::MetaCommand { .. } => {
                 "dbkit runs SQL only; apart from `\\restrict`/`\\unrestrict` (written by pg_dump), remove psql meta-commands from the file".into()
             }
+            Error::SchemaNotApplied { .. } => {
+                "run apply-schema first (`apply-schema --status` shows where the database stands), then load the seed data again".into()
+            }
+            Error::SeedNotTransactional { .. } => {
+                "each seed file loads in one transaction, so a failure leaves nothing of it behind; move that statement to a migration".into()
+            }
+            Error::SeedFailed { failure, .. } => seed_hint(&failure.code),
             _ => return None,
         };
         Some(hint)
     }
+}
+
+/// The next step after a seed file failed, by the server's SQLSTATE.
+fn seed_hint(code: &str) -> String {
+    let why = match code {
+        // foreign_key_violation
+        "23503" => "a row this file refers to is not loaded: the referenced rows must be loaded by an earlier file (reference data loads before fixtures, each folder in numbered order), so add them to an earlier file or renumber the files",
+        // unique_violation
+        "23505" => "these rows are already there: fixtures load once into a fresh database, and reference data should be idempotent (`ON CONFLICT DO NOTHING`)",
+        _ => "fix the file",
+    };
+    format!("{why}; this file was rolled back, the files loaded before it stay loaded")
 }

@@ -30,6 +30,7 @@ pub mod report;
 pub mod reset;
 pub mod restore;
 pub mod script;
+pub mod seed;
 pub mod snapshot;
 pub mod sql;
 pub mod status;

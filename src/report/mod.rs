@@ -358,3 +358,4 @@ pub mod mermaid;
 pub mod migration;
 pub mod operations;
 pub mod phase;
+pub mod seed;

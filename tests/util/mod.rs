@@ -382,6 +382,7 @@ pub fn bin(program: &str) -> PathBuf {
         "backup" => env!("CARGO_BIN_EXE_backup").into(),
         "restore" => env!("CARGO_BIN_EXE_restore").into(),
         "reset" => env!("CARGO_BIN_EXE_reset").into(),
+        "load-test-data" => env!("CARGO_BIN_EXE_load-test-data").into(),
         other => panic!("unknown program {other}"),
     }
 }

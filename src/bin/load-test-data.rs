@@ -1,0 +1,95 @@
+//! `load-test-data`: load reference data, then fixtures, into a database whose schema is
+//! applied.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use dbkit::cli::{self, ConnectionArgs, DirArgs, Format, GuardArgs, OutputArgs};
+use dbkit::guard::Requirement;
+use dbkit::layout::Layout;
+use dbkit::report::{self, exit};
+use dbkit::seed::{self, LoadOptions, Progress};
+use dbkit::{Error, Result};
+
+/// Load `seed/reference/` then `seed/fixtures/`, each file in its own transaction.
+#[derive(Debug, Parser)]
+#[command(
+    name = "load-test-data",
+    version,
+    after_help = "Examples:
+  load-test-data                       # reference data, then fixtures
+  load-test-data --reference-only      # lookup data only: allowed on any database
+  load-test-data --format json         # every file's rows and time, for programs
+  load-test-data --confirm-database demo   # fixtures into `demo`, marked as production"
+)]
+struct Args {
+    #[command(flatten)]
+    connection: ConnectionArgs,
+    #[command(flatten)]
+    dir: DirArgs,
+    #[command(flatten)]
+    output: OutputArgs,
+    #[command(flatten)]
+    guard: GuardArgs,
+
+    /// Load only the reference data (`seed/reference/`), which is production-safe.
+    /// Without it, fixtures follow, and a database marked as production is refused.
+    #[arg(long)]
+    reference_only: bool,
+}
+
+fn main() -> ExitCode {
+    cli::load_env_files();
+    let args = Args::parse();
+    args.output.init_color();
+    run(&args).unwrap_or_else(|e| fail(&e, args.output.format))
+}
+
+fn run(args: &Args) -> Result<ExitCode> {
+    let text = args.output.format == Format::Text;
+    let layout = Layout::new(&args.dir.dir);
+    let catalog = layout.catalog()?;
+    let mut target = args.connection.connect(&layout)?;
+    if let Some(note) = &target.local {
+        eprintln!("{note}");
+    }
+    let database = target.settings.masked().to_string();
+    seed::require_schema_applied(&mut target.client, &catalog, &database)?;
+    if !args.reference_only {
+        let action = "load fixtures into";
+        args.guard
+            .check(action, &mut target, Requirement::NotProduction)?;
+    }
+    if text {
+        let seed_dir = layout.root.join("seed");
+        cli::print(|w| report::seed::header(w, &seed_dir, &database));
+    }
+    let mut width = 0;
+    let mut progress = |event: Progress<'_>| {
+        if text {
+            cli::print(|w| report::seed::progress(w, &event, &mut width));
+        }
+    };
+    let options = LoadOptions {
+        reference_only: args.reference_only,
+    };
+    let client = &mut target.client;
+    let report = seed::load(client, &layout, &options, &database, &mut progress)?;
+    cli::print(|w| match text {
+        true => report::seed::summary(w, &report),
+        false => report::json(w, &report),
+    });
+    Ok(ExitCode::from(exit::OK))
+}
+
+/// Like `cli::fail`, plus the failing file's line and what stayed loaded.
+fn fail(error: &Error, format: Format) -> ExitCode {
+    if format == Format::Text {
+        cli::print(|w| report::seed::failed_file(w, error));
+    }
+    let _ = report::seed::error(&mut std::io::stderr().lock(), error);
+    if format == Format::Json {
+        cli::print(|w| report::json(w, &report::seed::error_json(error)));
+    }
+    ExitCode::from(exit::ERROR)
+}
