@@ -328,6 +328,17 @@ pub fn relative_to_cwd(path: PathBuf) -> PathBuf {
 /// JSON mode, stdout also gets `{"error": ..., "hint": ...}`.
 pub fn fail(error: &Error, format: Format) -> ExitCode {
     use colored::Colorize;
+    if let Error::SeedFailed { .. } = error {
+        // A seed file failed: its rolled-back line, what stayed loaded, the hints.
+        if format == Format::Text {
+            print(|w| crate::report::seed::failed_file(w, error));
+        }
+        let _ = crate::report::seed::error(&mut std::io::stderr().lock(), error);
+        if format == Format::Json {
+            print(|w| crate::report::json(w, &crate::report::seed::error_json(error)));
+        }
+        return ExitCode::from(exit::ERROR);
+    }
     let message = chain(error);
     eprintln!("{} {message}", "error:".red().bold());
     let mut hints = Vec::new();

@@ -351,6 +351,7 @@ fn restore_refuses_a_non_empty_target_and_stops_at_the_first_error() {
 fn reset_drops_the_schemas_and_keeps_extensions_elsewhere() {
     let server = require_pg!();
     let (project, db) = example_with_data(server, "reset_example");
+    let (_, source_rows) = example_with_data(server, "reset_rows");
     psql(&db, &["-c", "CREATE SCHEMA ext; CREATE EXTENSION pg_trgm SCHEMA ext; CREATE TABLE public.extra (id int);"]);
     let run_ = run(&project, "reset", &db, &["--yes"]).success();
     assert!(
@@ -398,6 +399,18 @@ fn reset_drops_the_schemas_and_keeps_extensions_elsewhere() {
         again.stdout.contains("applied 12 migrations"),
         "{}",
         again.stdout
+    );
+    assert!(
+        again
+            .stdout
+            .contains("Done: loaded 2 reference and 3 fixture files, 101 rows"),
+        "{}",
+        again.stdout
+    );
+    assert!(again.stdout.contains("6 checks passed"), "{}", again.stdout);
+    assert_eq!(
+        db.value("SELECT count(*) FROM contract_party"),
+        source_rows.value("SELECT count(*) FROM contract_party")
     );
     assert_eq!(backups(&project).len(), 1);
     assert_eq!(db.history().len(), 12);

@@ -13,7 +13,7 @@ use dbkit::guard::Requirement;
 use dbkit::layout::Layout;
 use dbkit::pgdump::{PgDump, ServerVersion};
 use dbkit::report::{self, exit};
-use dbkit::{reset, Result};
+use dbkit::{reset, seed, validate, Result};
 
 /// Drop the application schemas and dbkit's history, so the database is as new.
 #[derive(Debug, Parser)]
@@ -50,7 +50,8 @@ struct Args {
     /// Take a backup (plain SQL under `backups/`) before dropping anything.
     #[arg(long)]
     backup_first: bool,
-    /// Then apply the schema and load the test data: the whole dev loop.
+    /// Then apply the schema, load the test data and run the validation checks: the
+    /// whole dev loop (exit 5 when a check fails).
     #[arg(long)]
     reapply: bool,
 }
@@ -138,6 +139,41 @@ fn run(args: &Args) -> Result<ExitCode> {
         }
         None => None,
     };
+    let loaded = if args.reapply {
+        if text {
+            cli::print(|w| report::seed::header(w, &layout.root.join("seed"), &database));
+        }
+        let mut width = 0;
+        let mut progress = |event: seed::Progress<'_>| {
+            if text {
+                cli::print(|w| report::seed::progress(w, &event, &mut width));
+            }
+        };
+        let options = seed::LoadOptions::default();
+        let loaded = seed::load(
+            &mut target.client,
+            &layout,
+            &options,
+            &database,
+            &mut progress,
+        )?;
+        if text {
+            cli::print(|w| report::seed::summary(w, &loaded));
+        }
+        Some(loaded)
+    } else {
+        None
+    };
+    // The team's integrity checks, now that there is data for them to check.
+    let validation = if args.reapply {
+        let checked = validate::run(&mut target.client, &layout, &database)?;
+        if text {
+            cli::print(|w| report::validation(w, &checked));
+        }
+        Some(checked)
+    } else {
+        None
+    };
     if !text {
         cli::print(|w| {
             report::json(
@@ -147,9 +183,16 @@ fn run(args: &Args) -> Result<ExitCode> {
                     "reset": plan,
                     "backup": backup,
                     "apply": applied,
+                    "load": loaded,
+                    "validation": validation,
                 }),
             )
         });
     }
-    Ok(ExitCode::from(exit::OK))
+    let failed = validation.as_ref().is_some_and(|v| v.failed() > 0);
+    Ok(ExitCode::from(if failed {
+        exit::VALIDATION
+    } else {
+        exit::OK
+    }))
 }
