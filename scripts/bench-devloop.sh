@@ -3,7 +3,8 @@
 # example database/, dbkit against the old scripts' way, in the same run.
 #
 #   dbkit:     `reset --yes --reapply` (one process: reset, snapshot + 12 migrations with
-#              history, reference data and fixtures, each file in a transaction)
+#              history, reference data and fixtures, each file in a transaction, then
+#              the validation checks)
 #   baseline:  what the old shell scripts did: one `psql` process per step and per file
 #              (DROP/CREATE SCHEMA; the snapshot; each migration; each seed file)
 # Both run against databases of one throwaway local cluster (fsync on), alternating
@@ -20,7 +21,7 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --rounds) rounds=$2; shift 2 ;;
         --no-build) build=0; shift ;;
-        -h | --help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h | --help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "bench-devloop: unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -51,7 +52,7 @@ trap cleanup EXIT
 
 cp -r "$root/database" "$work/project-database"
 db_url() { echo "host=$work port=5432 user=postgres dbname=$1"; }
-psql_q() { psql -X -q -v ON_ERROR_STOP=1 -d "$(db_url "$1")" "${@:2}" >/dev/null; }
+psql_q() { PGOPTIONS="-c client_min_messages=warning" psql -X -q -v ON_ERROR_STOP=1 -d "$(db_url "$1")" "${@:2}" >/dev/null; }
 psql_q postgres -c "CREATE DATABASE loop_dbkit" -c "CREATE DATABASE loop_psql"
 
 dir="$work/project-database"
