@@ -195,6 +195,18 @@ fn example_snapshot_is_verified_deterministic_and_rebuilds_the_schema() {
         history.last().map(String::as_str),
         Some("13:migration:applied")
     );
+
+    // Someone edits the read-only snapshot: apply-schema still loads it, and warns.
+    let edited = format!("{second}\nCOMMENT ON TABLE public.contract IS 'edited by hand';\n");
+    project.write("versions/v2.1_same_schema.sql", &edited);
+    let warned = TestDb::new(server, "snap_edited");
+    let run = project.apply(&warned, &["--no-validate"]).success();
+    assert!(
+        run.stderr
+            .contains("snapshot `v2.1_same_schema.sql` was edited after it was generated"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
