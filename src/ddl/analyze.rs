@@ -139,15 +139,13 @@ pub(crate) fn analyze(
         })
         .collect();
     let mut previous_end = 0;
-    for window in statements.chunks(super::parse::WINDOW) {
-        for (statement, parsed) in window.iter().zip(super::parse::window(window)) {
-            ctx.summary.statements += 1;
-            ctx.line = statement.line;
-            ctx.allowed = allowed(&text[previous_end..statement.end]);
-            previous_end = statement.end;
-            consume(&mut ctx, parsed, statement);
-        }
-    }
+    super::parse::each(&statements, |statement, parsed| {
+        ctx.summary.statements += 1;
+        ctx.line = statement.line;
+        ctx.allowed = allowed(&text[previous_end..statement.end]);
+        previous_end = statement.end;
+        consume(&mut ctx, parsed, statement);
+    });
     Ok(ctx.summary)
 }
 

@@ -1,6 +1,7 @@
 //! Turning split statements into ASTs, the expensive part of documenting a file (the
-//! sqlparser tokenizer is most of it). Statements are parsed in windows across every
-//! core, so a large dump goes faster and memory holds one window of ASTs, not the file's.
+//! sqlparser tokenizer is most of it). A large file is parsed in windows on every core
+//! while the analyzer consumes the windows already parsed, so memory holds a few windows
+//! of ASTs, not the file's.
 //! Data statements only need their target table, read here without sqlparser.
 
 use std::sync::LazyLock;
@@ -12,8 +13,12 @@ use sqlparser::parser::Parser;
 
 use crate::sql::Statement;
 
-/// Statements parsed together (in parallel) before their ASTs are consumed in order.
-pub const WINDOW: usize = 1024;
+/// Statements per window: what a parsing thread hands to the analyzer at once.
+const WINDOW: usize = 128;
+
+/// Windows a parsing thread may have finished ahead of the analyzer: bounds the ASTs
+/// held in memory.
+const AHEAD: usize = 2;
 
 /// What parsing made of a statement.
 pub enum Parsed {
@@ -35,25 +40,51 @@ pub enum DataKind {
     Delete,
 }
 
-/// Parses a window of statements, on every core when the window is large.
-pub fn window(statements: &[&Statement<'_>]) -> Vec<Parsed> {
-    let threads = std::thread::available_parallelism()
+/// Parses `statements` and hands each one with its parse to `consume`, in order, on the
+/// calling thread. A file of more than one window is parsed on worker threads that run
+/// ahead of `consume`, so parsing overlaps the analysis.
+pub fn each<'a>(
+    statements: &[&'a Statement<'a>],
+    mut consume: impl FnMut(&'a Statement<'a>, Parsed),
+) {
+    let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(8);
-    if threads < 2 || statements.len() < 64 {
-        return statements.iter().map(|s| one(s)).collect();
+    if workers < 2 || statements.len() <= WINDOW {
+        for statement in statements {
+            consume(statement, one(statement));
+        }
+        return;
     }
-    let chunk = statements.len().div_ceil(threads);
+    let windows: Vec<&[&Statement<'_>]> = statements.chunks(WINDOW).collect();
     std::thread::scope(|scope| {
-        let handles: Vec<_> = statements
-            .chunks(chunk)
-            .map(|part| scope.spawn(move || part.iter().map(|s| one(s)).collect::<Vec<_>>()))
+        // Worker k parses windows k, k + workers, k + 2 * workers, ... into its own
+        // bounded channel. Taking from the channels in turn gives the windows back in
+        // file order, and a full channel stops its worker AHEAD windows ahead.
+        let receivers: Vec<_> = (0..workers)
+            .map(|k| {
+                let (sender, receiver) = std::sync::mpsc::sync_channel(AHEAD);
+                let windows = &windows;
+                scope.spawn(move || {
+                    for window in windows.iter().skip(k).step_by(workers) {
+                        let parsed: Vec<Parsed> = window.iter().map(|s| one(s)).collect();
+                        if sender.send(parsed).is_err() {
+                            return; // the analyzer stopped
+                        }
+                    }
+                });
+                receiver
+            })
             .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("parsing does not panic"))
-            .collect()
-    })
+        for (i, window) in windows.iter().enumerate() {
+            let parsed = receivers[i % workers]
+                .recv()
+                .expect("parsing does not panic");
+            for (statement, parsed) in window.iter().zip(parsed) {
+                consume(statement, parsed);
+            }
+        }
+    });
 }
 
 fn one(statement: &Statement<'_>) -> Parsed {
