@@ -94,6 +94,15 @@ fn one(statement: &Statement<'_>) -> Parsed {
     if super::fallback::recognizable(statement.text) {
         return Parsed::Recognized;
     }
+    if let Some(ast) = super::quick::read(statement.text) {
+        debug_assert_eq!(
+            Some(&ast),
+            parse_one(statement.text).as_ref(),
+            "quick::read differs from sqlparser on {}",
+            statement.text
+        );
+        return Parsed::Ast(Box::new(ast));
+    }
     match parse_one(statement.text) {
         Some(ast) => Parsed::Ast(Box::new(ast)),
         None => Parsed::Unparsed,
