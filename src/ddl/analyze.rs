@@ -149,18 +149,18 @@ pub(crate) fn analyze(
     Ok(ctx.summary)
 }
 
-fn consume(ctx: &mut Ctx<'_>, parsed: Parsed, statement: &Statement<'_>) {
+fn consume(ctx: &mut Ctx<'_>, parsed: &Parsed, statement: &Statement<'_>) {
     match parsed {
         Parsed::Ast(ast) => {
             // Parsed statements dbkit does not document land in "not analysed" too;
             // each statement counts in exactly one of the two.
             let before = ctx.summary.not_analysed.len();
-            dispatch(ctx, *ast, statement);
+            dispatch(ctx, ast, statement);
             ctx.summary.analysed += usize::from(ctx.summary.not_analysed.len() == before);
         }
         Parsed::Data(kind, table) => {
             ctx.summary.analysed += 1;
-            super::objects::data(ctx, &table, |d| match kind {
+            super::objects::data(ctx, table, |d| match kind {
                 DataKind::Insert => d.inserts += 1,
                 DataKind::Update => d.updates += 1,
                 DataKind::Delete => d.deletes += 1,
@@ -186,11 +186,11 @@ fn allowed(text: &str) -> Vec<RiskKind> {
         .collect()
 }
 
-fn dispatch(ctx: &mut Ctx<'_>, ast: Ast, statement: &Statement<'_>) {
+fn dispatch(ctx: &mut Ctx<'_>, ast: &Ast, statement: &Statement<'_>) {
     match ast {
-        Ast::CreateTable(create) => super::tables::create(ctx, &create),
-        Ast::AlterTable(alter) => super::tables::alter(ctx, &alter),
-        Ast::CreateIndex(index) => create_index(ctx, &index),
+        Ast::CreateTable(create) => super::tables::create(ctx, create),
+        Ast::AlterTable(alter) => super::tables::alter(ctx, alter),
+        Ast::CreateIndex(index) => create_index(ctx, index),
         Ast::Drop {
             object_type,
             names: dropped,
@@ -202,12 +202,12 @@ fn dispatch(ctx: &mut Ctx<'_>, ast: Ast, statement: &Statement<'_>) {
                 .leading_keywords(3)
                 .iter()
                 .any(|w| w == "CONCURRENTLY");
-            drop(ctx, object_type, &dropped, cascade, concurrently)
+            drop(ctx, *object_type, dropped, *cascade, concurrently)
         }
         Ast::CreateType {
             name,
             representation,
-        } => super::types::create_type(ctx, &names::object(&name), representation.as_ref()),
+        } => super::types::create_type(ctx, &names::object(name), representation.as_ref()),
         Ast::AlterType(alter) => {
             super::types::alter_type(ctx, &names::object(&alter.name), &alter.operation)
         }

@@ -4,7 +4,7 @@
 //! of ASTs, not the file's.
 //! Data statements only need their target table, read here without sqlparser.
 
-use std::sync::LazyLock;
+use std::sync::{mpsc, LazyLock};
 
 use regex::Regex;
 use sqlparser::ast::Statement as Ast;
@@ -45,14 +45,14 @@ pub enum DataKind {
 /// ahead of `consume`, so parsing overlaps the analysis.
 pub fn each<'a>(
     statements: &[&'a Statement<'a>],
-    mut consume: impl FnMut(&'a Statement<'a>, Parsed),
+    mut consume: impl FnMut(&'a Statement<'a>, &Parsed),
 ) {
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(8);
     if workers < 2 || statements.len() <= WINDOW {
         for statement in statements {
-            consume(statement, one(statement));
+            consume(statement, &one(statement));
         }
         return;
     }
@@ -60,29 +60,35 @@ pub fn each<'a>(
     std::thread::scope(|scope| {
         // Worker k parses windows k, k + workers, k + 2 * workers, ... into its own
         // bounded channel. Taking from the channels in turn gives the windows back in
-        // file order, and a full channel stops its worker AHEAD windows ahead.
-        let receivers: Vec<_> = (0..workers)
+        // file order, and a full channel stops its worker AHEAD windows ahead. Consumed
+        // windows go back to their worker to be freed there: the analyzer is the
+        // pipeline's bottleneck, and freeing ASTs was a large part of its time.
+        let channels: Vec<_> = (0..workers)
             .map(|k| {
-                let (sender, receiver) = std::sync::mpsc::sync_channel(AHEAD);
+                let (parsed_sender, parsed) = mpsc::sync_channel(AHEAD);
+                let (done, done_receiver) = mpsc::channel::<Vec<Parsed>>();
                 let windows = &windows;
                 scope.spawn(move || {
                     for window in windows.iter().skip(k).step_by(workers) {
-                        let parsed: Vec<Parsed> = window.iter().map(|s| one(s)).collect();
-                        if sender.send(parsed).is_err() {
+                        let window: Vec<Parsed> = window.iter().map(|s| one(s)).collect();
+                        if parsed_sender.send(window).is_err() {
                             return; // the analyzer stopped
                         }
+                        done_receiver.try_iter().for_each(drop);
                     }
+                    done_receiver.iter().for_each(drop);
                 });
-                receiver
+                (parsed, done)
             })
             .collect();
         for (i, window) in windows.iter().enumerate() {
-            let parsed = receivers[i % workers]
-                .recv()
-                .expect("parsing does not panic");
-            for (statement, parsed) in window.iter().zip(parsed) {
+            let (parsed, done) = &channels[i % workers];
+            let parsed = parsed.recv().expect("parsing does not panic");
+            for (statement, parsed) in window.iter().zip(&parsed) {
                 consume(statement, parsed);
             }
+            // A worker that is gone leaves the window to be freed here.
+            let _ = done.send(parsed);
         }
     });
 }
