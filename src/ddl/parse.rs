@@ -47,10 +47,9 @@ pub fn each<'a>(
     statements: &[&'a Statement<'a>],
     mut consume: impl FnMut(&'a Statement<'a>, &Parsed),
 ) {
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(8);
-    if workers < 2 || statements.len() <= WINDOW {
+    // The calling thread analyzes; the other cores parse.
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get().min(8)) - 1;
+    if workers == 0 || statements.len() <= WINDOW {
         for statement in statements {
             consume(statement, &one(statement));
         }
