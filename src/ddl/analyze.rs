@@ -166,10 +166,11 @@ fn consume(ctx: &mut Ctx<'_>, parsed: &Parsed, statement: &Statement<'_>) {
                 DataKind::Delete => d.deletes += 1,
             });
         }
-        Parsed::Recognized | Parsed::Unparsed if super::fallback::recognize(ctx, statement) => {
-            ctx.summary.analysed += 1
+        Parsed::Identity(identity) => {
+            ctx.summary.analysed += 1;
+            super::fallback::add_identity(ctx, identity);
         }
-        Parsed::Recognized | Parsed::Unparsed => super::fallback::classify(ctx, statement),
+        Parsed::Unparsed => super::fallback::classify(ctx, statement),
     }
 }
 

@@ -11,6 +11,7 @@ use sqlparser::ast::Statement as Ast;
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
 
+use super::fallback::Identity;
 use crate::sql::Statement;
 
 /// Statements per window: what a parsing thread hands to the analyzer at once.
@@ -23,9 +24,9 @@ const AHEAD: usize = 2;
 /// What parsing made of a statement.
 pub enum Parsed {
     Ast(Box<Ast>),
-    /// A form sqlparser cannot read that `fallback::recognize` handles (checked first,
-    /// so such statements are not tokenized only to fail).
-    Recognized,
+    /// pg_dump's identity column, which sqlparser cannot read (checked first, so such
+    /// statements are not tokenized only to fail).
+    Identity(Identity),
     /// `INSERT`/`UPDATE`/`DELETE` on a table (name folded, `public.` dropped).
     Data(DataKind, String),
     /// sqlparser could not read it to its end as one statement.
@@ -96,8 +97,8 @@ fn one(statement: &Statement<'_>) -> Parsed {
     if let Some((kind, table)) = data_target(statement.text) {
         return Parsed::Data(kind, table);
     }
-    if super::fallback::recognizable(statement.text) {
-        return Parsed::Recognized;
+    if let Some(identity) = super::fallback::identity(statement.text) {
+        return Parsed::Identity(identity);
     }
     if let Some(ast) = super::quick::read(statement.text) {
         debug_assert_eq!(
