@@ -138,12 +138,11 @@ static DATA: LazyLock<Regex> = LazyLock::new(|| {
 /// The kind and target table of a plain data statement (not one with a CTE), read from
 /// its first words.
 pub fn data_target(text: &str) -> Option<(DataKind, String)> {
-    let head = &text[..text.len().min(300)];
-    let head = &head[..head
-        .char_indices()
-        .last()
-        .map_or(0, |(i, c)| i + c.len_utf8())];
-    let caps = DATA.captures(head)?;
+    let mut head = text.len().min(300);
+    while !text.is_char_boundary(head) {
+        head -= 1;
+    }
+    let caps = DATA.captures(&text[..head])?;
     let kind = match caps[1].as_bytes()[0].to_ascii_uppercase() {
         b'I' => DataKind::Insert,
         b'U' => DataKind::Update,
@@ -180,5 +179,7 @@ mod tests {
             None
         );
         assert_eq!(data_target("UPDATE"), None);
+        let long = format!("INSERT INTO t (notes) VALUES ('{}')", "é".repeat(200));
+        assert_eq!(data_target(&long), Some((DataKind::Insert, "t".into())));
     }
 }
