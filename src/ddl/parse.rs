@@ -138,6 +138,13 @@ static DATA: LazyLock<Regex> = LazyLock::new(|| {
 /// The kind and target table of a plain data statement (not one with a CTE), read from
 /// its first words.
 pub fn data_target(text: &str) -> Option<(DataKind, String)> {
+    // Most statements are not data statements; this is most of the regex's work.
+    if !matches!(
+        text.as_bytes().first(),
+        Some(b'I' | b'i' | b'U' | b'u' | b'D' | b'd')
+    ) {
+        return None;
+    }
     let mut head = text.len().min(300);
     while !text.is_char_boundary(head) {
         head -= 1;

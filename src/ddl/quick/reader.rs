@@ -21,19 +21,19 @@ pub fn is_name(word: &str) -> bool {
     !is_keyword(word) || NAME_KEYWORDS.iter().any(|k| word.eq_ignore_ascii_case(k))
 }
 
-/// A sqlparser keyword (case-insensitive), compared the way its tokenizer does.
+/// Longer than any sqlparser keyword (a test checks).
+const KEYWORD_MAX: usize = 64;
+
+/// A sqlparser keyword (case-insensitive), in the order its tokenizer compares them.
 pub fn is_keyword(word: &str) -> bool {
+    let mut upper = [0; KEYWORD_MAX];
+    let Some(upper) = upper.get_mut(..word.len()) else {
+        return false;
+    };
+    upper.copy_from_slice(word.as_bytes());
+    upper.make_ascii_uppercase();
     ALL_KEYWORDS
-        .binary_search_by(|probe| {
-            let (probe, word) = (probe.as_bytes(), word.as_bytes());
-            for (p, w) in probe.iter().zip(word) {
-                let order = p.cmp(&w.to_ascii_uppercase());
-                if order.is_ne() {
-                    return order;
-                }
-            }
-            probe.len().cmp(&word.len())
-        })
+        .binary_search_by(|probe| probe.as_bytes().cmp(upper))
         .is_ok()
 }
 

@@ -53,6 +53,27 @@ fn reads_common_names_that_are_keywords_as_sqlparser_does() {
 }
 
 #[test]
+fn knows_sqlparser_keywords() {
+    use super::reader::is_keyword;
+    let keywords = sqlparser::keywords::ALL_KEYWORDS;
+    assert!(keywords
+        .iter()
+        .all(|k| is_keyword(k) && is_keyword(&k.to_lowercase())));
+    assert!(keywords.iter().all(|k| k.len() < 64));
+    for word in [
+        "c0",
+        "app0",
+        "t1_pkey",
+        "now",
+        "citext",
+        "",
+        "x".repeat(100).as_str(),
+    ] {
+        assert!(!is_keyword(word), "{word}");
+    }
+}
+
+#[test]
 fn leaves_everything_else_to_sqlparser() {
     for sql in [
         "CREATE TABLE t (a int PRIMARY KEY)",
