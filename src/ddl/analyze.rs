@@ -131,13 +131,17 @@ pub(crate) fn analyze(
         allowed: Vec::new(),
         in_transaction_block: false,
     };
-    let statements: Vec<&Statement<'_>> = pieces
-        .iter()
+    // Only the statements are kept, not the pieces around them: a large dump's pieces
+    // take nearly as much memory as its text. (`collect` reuses the pieces' buffer,
+    // hence the shrink.)
+    let mut statements: Vec<Statement<'_>> = pieces
+        .into_iter()
         .filter_map(|piece| match piece {
             Piece::Statement(s) if !s.is_empty() => Some(s),
             _ => None,
         })
         .collect();
+    statements.shrink_to_fit();
     let mut previous_end = 0;
     super::parse::each(&statements, |statement, parsed| {
         ctx.summary.statements += 1;

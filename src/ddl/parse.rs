@@ -45,7 +45,7 @@ pub enum DataKind {
 /// calling thread. A file of more than one window is parsed on worker threads that run
 /// ahead of `consume`, so parsing overlaps the analysis.
 pub fn each<'a>(
-    statements: &[&'a Statement<'a>],
+    statements: &'a [Statement<'a>],
     mut consume: impl FnMut(&'a Statement<'a>, &Parsed),
 ) {
     // The calling thread analyzes; the other cores parse.
@@ -56,7 +56,7 @@ pub fn each<'a>(
         }
         return;
     }
-    let windows: Vec<&[&Statement<'_>]> = statements.chunks(WINDOW).collect();
+    let windows: Vec<&[Statement<'_>]> = statements.chunks(WINDOW).collect();
     std::thread::scope(|scope| {
         // Worker k parses windows k, k + workers, k + 2 * workers, ... into its own
         // bounded channel. Taking from the channels in turn gives the windows back in
