@@ -1,6 +1,7 @@
 //! `document-migration`: what migrations change, for reviewers, ER diagrams and CI.
 
 use std::collections::BTreeSet;
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -163,7 +164,12 @@ fn render(w: &mut dyn std::io::Write, args: &Args, documented: &Documented) -> s
                 None
             };
             let files = &documented.summaries;
-            report::json(w, &JsonOutput { files, mermaid })
+            // serde_json writes token by token: into a buffer of a known type each token is
+            // a copy rather than a call through `dyn Write` (a dump's JSON has millions).
+            let mut w = std::io::BufWriter::with_capacity(1 << 16, w);
+            serde_json::to_writer_pretty(&mut w, &JsonOutput { files, mermaid })?;
+            writeln!(w)?;
+            w.flush()
         }
     }
 }
