@@ -1,8 +1,9 @@
 //! Turning split statements into ASTs, the expensive part of documenting a file (the
-//! sqlparser tokenizer is most of it). A large file is parsed in windows on every core
-//! while the analyzer consumes the windows already parsed, so memory holds a few windows
-//! of ASTs, not the file's.
-//! Data statements only need their target table, read here without sqlparser.
+//! sqlparser tokenizer is most of it; `quick` reads pg_dump's most common forms without
+//! it). A large file is parsed in windows on the cores the analyzer leaves free, while
+//! the analyzer consumes the windows already parsed, so memory holds a few windows of
+//! ASTs, not the file's. Data statements only need their target table, read here
+//! without sqlparser.
 
 use std::sync::{mpsc, LazyLock};
 
