@@ -131,47 +131,50 @@ pub(crate) fn analyze(
         allowed: Vec::new(),
         in_transaction_block: false,
     };
-    let statements: Vec<&Statement<'_>> = pieces
-        .iter()
+    // Only the statements are kept, not the pieces around them: a large dump's pieces
+    // take nearly as much memory as its text. (`collect` reuses the pieces' buffer,
+    // hence the shrink.)
+    let mut statements: Vec<Statement<'_>> = pieces
+        .into_iter()
         .filter_map(|piece| match piece {
             Piece::Statement(s) if !s.is_empty() => Some(s),
             _ => None,
         })
         .collect();
+    statements.shrink_to_fit();
     let mut previous_end = 0;
-    for window in statements.chunks(super::parse::WINDOW) {
-        for (statement, parsed) in window.iter().zip(super::parse::window(window)) {
-            ctx.summary.statements += 1;
-            ctx.line = statement.line;
-            ctx.allowed = allowed(&text[previous_end..statement.end]);
-            previous_end = statement.end;
-            consume(&mut ctx, parsed, statement);
-        }
-    }
+    super::parse::each(&statements, |statement, parsed| {
+        ctx.summary.statements += 1;
+        ctx.line = statement.line;
+        ctx.allowed = allowed(&text[previous_end..statement.end]);
+        previous_end = statement.end;
+        consume(&mut ctx, parsed, statement);
+    });
     Ok(ctx.summary)
 }
 
-fn consume(ctx: &mut Ctx<'_>, parsed: Parsed, statement: &Statement<'_>) {
+fn consume(ctx: &mut Ctx<'_>, parsed: &Parsed, statement: &Statement<'_>) {
     match parsed {
         Parsed::Ast(ast) => {
             // Parsed statements dbkit does not document land in "not analysed" too;
             // each statement counts in exactly one of the two.
             let before = ctx.summary.not_analysed.len();
-            dispatch(ctx, *ast, statement);
+            dispatch(ctx, ast, statement);
             ctx.summary.analysed += usize::from(ctx.summary.not_analysed.len() == before);
         }
         Parsed::Data(kind, table) => {
             ctx.summary.analysed += 1;
-            super::objects::data(ctx, &table, |d| match kind {
+            super::objects::data(ctx, table, |d| match kind {
                 DataKind::Insert => d.inserts += 1,
                 DataKind::Update => d.updates += 1,
                 DataKind::Delete => d.deletes += 1,
             });
         }
-        Parsed::Recognized | Parsed::Unparsed if super::fallback::recognize(ctx, statement) => {
-            ctx.summary.analysed += 1
+        Parsed::Identity(identity) => {
+            ctx.summary.analysed += 1;
+            super::fallback::add_identity(ctx, identity);
         }
-        Parsed::Recognized | Parsed::Unparsed => super::fallback::classify(ctx, statement),
+        Parsed::Unparsed => super::fallback::classify(ctx, statement),
     }
 }
 
@@ -188,11 +191,11 @@ fn allowed(text: &str) -> Vec<RiskKind> {
         .collect()
 }
 
-fn dispatch(ctx: &mut Ctx<'_>, ast: Ast, statement: &Statement<'_>) {
+fn dispatch(ctx: &mut Ctx<'_>, ast: &Ast, statement: &Statement<'_>) {
     match ast {
-        Ast::CreateTable(create) => super::tables::create(ctx, &create),
-        Ast::AlterTable(alter) => super::tables::alter(ctx, &alter),
-        Ast::CreateIndex(index) => create_index(ctx, &index),
+        Ast::CreateTable(create) => super::tables::create(ctx, create),
+        Ast::AlterTable(alter) => super::tables::alter(ctx, alter),
+        Ast::CreateIndex(index) => create_index(ctx, index),
         Ast::Drop {
             object_type,
             names: dropped,
@@ -204,12 +207,12 @@ fn dispatch(ctx: &mut Ctx<'_>, ast: Ast, statement: &Statement<'_>) {
                 .leading_keywords(3)
                 .iter()
                 .any(|w| w == "CONCURRENTLY");
-            drop(ctx, object_type, &dropped, cascade, concurrently)
+            drop(ctx, *object_type, dropped, *cascade, concurrently)
         }
         Ast::CreateType {
             name,
             representation,
-        } => super::types::create_type(ctx, &names::object(&name), representation.as_ref()),
+        } => super::types::create_type(ctx, &names::object(name), representation.as_ref()),
         Ast::AlterType(alter) => {
             super::types::alter_type(ctx, &names::object(&alter.name), &alter.operation)
         }

@@ -12,6 +12,7 @@ pub mod model;
 mod names;
 mod objects;
 mod parse;
+mod quick;
 mod risk;
 pub mod summary;
 mod tables;

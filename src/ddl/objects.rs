@@ -10,7 +10,7 @@ use super::summary::{DataChange, RiskKind};
 use crate::sql::Statement;
 
 /// Views, functions, triggers, policies, extensions, schemas, comments, grants, data.
-pub(super) fn other_statement(ctx: &mut Ctx<'_>, ast: Ast, statement: &Statement<'_>) {
+pub(super) fn other_statement(ctx: &mut Ctx<'_>, ast: &Ast, statement: &Statement<'_>) {
     let bodies = || super::fallback::ddl_in_bodies(statement);
     match ast {
         Ast::CreateView(view) => {
@@ -26,7 +26,7 @@ pub(super) fn other_statement(ctx: &mut Ctx<'_>, ast: Ast, statement: &Statement
             ctx.summary.views.push(entry);
         }
         Ast::AlterView { name, .. } => {
-            let entry = ctx.object(names::object(&name), "altered", None);
+            let entry = ctx.object(names::object(name), "altered", None);
             ctx.summary.views.push(entry);
         }
         Ast::CreateFunction(function) => {
@@ -50,13 +50,13 @@ pub(super) fn other_statement(ctx: &mut Ctx<'_>, ast: Ast, statement: &Statement
             ctx.summary.functions.push(entry);
         }
         Ast::CreateProcedure { name, or_alter, .. } => {
-            let action = if or_alter {
+            let action = if *or_alter {
                 "created or replaced"
             } else {
                 "created"
             };
             let entry = ctx.object(
-                format!("{} (procedure)", names::object(&name)),
+                format!("{} (procedure)", names::object(name)),
                 action,
                 bodies(),
             );
@@ -145,7 +145,7 @@ pub(super) fn other_statement(ctx: &mut Ctx<'_>, ast: Ast, statement: &Statement
             if_not_exists,
             ..
         } => {
-            ctx.create("SCHEMA", if_not_exists);
+            ctx.create("SCHEMA", *if_not_exists);
             let entry = ctx.object(schema_name.to_string(), "created", None);
             ctx.summary.schemas.push(entry);
         }
@@ -154,8 +154,8 @@ pub(super) fn other_statement(ctx: &mut Ctx<'_>, ast: Ast, statement: &Statement
             if_not_exists,
             ..
         } => {
-            ctx.create("SEQUENCE", if_not_exists);
-            let entry = ctx.object(names::object(&name), "created", None);
+            ctx.create("SEQUENCE", *if_not_exists);
+            let entry = ctx.object(names::object(name), "created", None);
             ctx.summary.sequences.push(entry);
         }
         Ast::Comment {
@@ -163,7 +163,12 @@ pub(super) fn other_statement(ctx: &mut Ctx<'_>, ast: Ast, statement: &Statement
             object_name,
             comment,
             ..
-        } => comment_on(ctx, object_type, &names::object(&object_name), comment),
+        } => comment_on(
+            ctx,
+            *object_type,
+            &names::object(object_name),
+            comment.as_deref(),
+        ),
         Ast::Grant(_) | Ast::Revoke(_) => {
             let sql = statement.code();
             let action = if sql.to_ascii_uppercase().starts_with("GRANT") {
@@ -189,7 +194,7 @@ pub(super) fn other_statement(ctx: &mut Ctx<'_>, ast: Ast, statement: &Statement
             to: false,
             ..
         } => {
-            data(ctx, &names::object(&table_name), |d| d.copies += 1);
+            data(ctx, &names::object(table_name), |d| d.copies += 1);
         }
         Ast::Truncate(truncate) => {
             for target in &truncate.table_names {
@@ -202,7 +207,7 @@ pub(super) fn other_statement(ctx: &mut Ctx<'_>, ast: Ast, statement: &Statement
             }
         }
         Ast::AlterIndex { name, operation } => {
-            let index = names::object(&name);
+            let index = names::object(name);
             if let Some(table) = ctx.schema.indexes.get(&index).cloned() {
                 ctx.modified(
                     &table,
@@ -255,9 +260,9 @@ pub(super) fn data(ctx: &mut Ctx<'_>, table: &str, count: impl FnOnce(&mut DataC
     entry.lines.push(line);
 }
 
-fn comment_on(ctx: &mut Ctx<'_>, object_type: CommentObject, name: &str, comment: Option<String>) {
+fn comment_on(ctx: &mut Ctx<'_>, object_type: CommentObject, name: &str, comment: Option<&str>) {
     let kind = object_type.to_string().to_lowercase();
-    let detail = Some(comment.map_or("comment removed".to_string(), |c| shorten(&c, 80)));
+    let detail = Some(comment.map_or("comment removed".to_string(), |c| shorten(c, 80)));
     let entry = ctx.object(format!("{kind} {name}"), "commented", detail);
     ctx.summary.comments.push(entry);
 }

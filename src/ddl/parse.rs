@@ -1,26 +1,33 @@
 //! Turning split statements into ASTs, the expensive part of documenting a file (the
-//! sqlparser tokenizer is most of it). Statements are parsed in windows across every
-//! core, so a large dump goes faster and memory holds one window of ASTs, not the file's.
-//! Data statements only need their target table, read here without sqlparser.
+//! sqlparser tokenizer is most of it; `quick` reads pg_dump's most common forms without
+//! it). A large file is parsed in windows on the cores the analyzer leaves free, while
+//! the analyzer consumes the windows already parsed, so memory holds a few windows of
+//! ASTs, not the file's. Data statements only need their target table, read here
+//! without sqlparser.
 
-use std::sync::LazyLock;
+use std::sync::{mpsc, LazyLock};
 
 use regex::Regex;
 use sqlparser::ast::Statement as Ast;
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
 
+use super::fallback::Identity;
 use crate::sql::Statement;
 
-/// Statements parsed together (in parallel) before their ASTs are consumed in order.
-pub const WINDOW: usize = 1024;
+/// Statements per window: what a parsing thread hands to the analyzer at once.
+const WINDOW: usize = 128;
+
+/// Windows a parsing thread may have finished ahead of the analyzer: bounds the ASTs
+/// held in memory.
+const AHEAD: usize = 2;
 
 /// What parsing made of a statement.
 pub enum Parsed {
     Ast(Box<Ast>),
-    /// A form sqlparser cannot read that `fallback::recognize` handles (checked first,
-    /// so such statements are not tokenized only to fail).
-    Recognized,
+    /// pg_dump's identity column, which sqlparser cannot read (checked first, so such
+    /// statements are not tokenized only to fail).
+    Identity(Identity),
     /// `INSERT`/`UPDATE`/`DELETE` on a table (name folded, `public.` dropped).
     Data(DataKind, String),
     /// sqlparser could not read it to its end as one statement.
@@ -35,33 +42,73 @@ pub enum DataKind {
     Delete,
 }
 
-/// Parses a window of statements, on every core when the window is large.
-pub fn window(statements: &[&Statement<'_>]) -> Vec<Parsed> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(8);
-    if threads < 2 || statements.len() < 64 {
-        return statements.iter().map(|s| one(s)).collect();
+/// Parses `statements` and hands each one with its parse to `consume`, in order, on the
+/// calling thread. A file of more than one window is parsed on worker threads that run
+/// ahead of `consume`, so parsing overlaps the analysis.
+pub fn each<'a>(
+    statements: &'a [Statement<'a>],
+    mut consume: impl FnMut(&'a Statement<'a>, &Parsed),
+) {
+    // The calling thread analyzes; the other cores parse.
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get().min(8)) - 1;
+    if workers == 0 || statements.len() <= WINDOW {
+        for statement in statements {
+            consume(statement, &one(statement));
+        }
+        return;
     }
-    let chunk = statements.len().div_ceil(threads);
+    let windows: Vec<&[Statement<'_>]> = statements.chunks(WINDOW).collect();
     std::thread::scope(|scope| {
-        let handles: Vec<_> = statements
-            .chunks(chunk)
-            .map(|part| scope.spawn(move || part.iter().map(|s| one(s)).collect::<Vec<_>>()))
+        // Worker k parses windows k, k + workers, k + 2 * workers, ... into its own
+        // bounded channel. Taking from the channels in turn gives the windows back in
+        // file order, and a full channel stops its worker AHEAD windows ahead. Consumed
+        // windows go back to their worker to be freed there: the analyzer is the
+        // pipeline's bottleneck, and freeing ASTs was a large part of its time.
+        let channels: Vec<_> = (0..workers)
+            .map(|k| {
+                let (parsed_sender, parsed) = mpsc::sync_channel(AHEAD);
+                let (done, done_receiver) = mpsc::channel::<Vec<Parsed>>();
+                let windows = &windows;
+                scope.spawn(move || {
+                    for window in windows.iter().skip(k).step_by(workers) {
+                        let window: Vec<Parsed> = window.iter().map(|s| one(s)).collect();
+                        if parsed_sender.send(window).is_err() {
+                            return; // the analyzer stopped
+                        }
+                        done_receiver.try_iter().for_each(drop);
+                    }
+                    done_receiver.iter().for_each(drop);
+                });
+                (parsed, done)
+            })
             .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("parsing does not panic"))
-            .collect()
-    })
+        for (i, window) in windows.iter().enumerate() {
+            let (parsed, done) = &channels[i % workers];
+            let parsed = parsed.recv().expect("parsing does not panic");
+            for (statement, parsed) in window.iter().zip(&parsed) {
+                consume(statement, parsed);
+            }
+            // A worker that is gone leaves the window to be freed here.
+            let _ = done.send(parsed);
+        }
+    });
 }
 
 fn one(statement: &Statement<'_>) -> Parsed {
     if let Some((kind, table)) = data_target(statement.text) {
         return Parsed::Data(kind, table);
     }
-    if super::fallback::recognizable(statement.text) {
-        return Parsed::Recognized;
+    if let Some(identity) = super::fallback::identity(statement.text) {
+        return Parsed::Identity(identity);
+    }
+    if let Some(ast) = super::quick::read(statement.text) {
+        debug_assert_eq!(
+            Some(&ast),
+            parse_one(statement.text).as_ref(),
+            "quick::read differs from sqlparser on {}",
+            statement.text
+        );
+        return Parsed::Ast(Box::new(ast));
     }
     match parse_one(statement.text) {
         Some(ast) => Parsed::Ast(Box::new(ast)),
@@ -92,12 +139,18 @@ static DATA: LazyLock<Regex> = LazyLock::new(|| {
 /// The kind and target table of a plain data statement (not one with a CTE), read from
 /// its first words.
 pub fn data_target(text: &str) -> Option<(DataKind, String)> {
-    let head = &text[..text.len().min(300)];
-    let head = &head[..head
-        .char_indices()
-        .last()
-        .map_or(0, |(i, c)| i + c.len_utf8())];
-    let caps = DATA.captures(head)?;
+    // Most statements are not data statements; this is most of the regex's work.
+    if !matches!(
+        text.as_bytes().first(),
+        Some(b'I' | b'i' | b'U' | b'u' | b'D' | b'd')
+    ) {
+        return None;
+    }
+    let mut head = text.len().min(300);
+    while !text.is_char_boundary(head) {
+        head -= 1;
+    }
+    let caps = DATA.captures(&text[..head])?;
     let kind = match caps[1].as_bytes()[0].to_ascii_uppercase() {
         b'I' => DataKind::Insert,
         b'U' => DataKind::Update,
@@ -134,5 +187,7 @@ mod tests {
             None
         );
         assert_eq!(data_target("UPDATE"), None);
+        let long = format!("INSERT INTO t (notes) VALUES ('{}')", "é".repeat(200));
+        assert_eq!(data_target(&long), Some((DataKind::Insert, "t".into())));
     }
 }

@@ -88,6 +88,8 @@ fn relationship(
 
 fn add_relationship(ctx: &mut Ctx<'_>, rel: Relationship) {
     if let Some(table) = ctx.schema.tables.get_mut(&rel.table) {
+        // Most tables have a key or two: no room for four (Vec's least) in each.
+        table.foreign_keys.reserve_exact(1);
         table.foreign_keys.push(rel.clone());
     }
     ctx.summary.relationships.push(rel);
