@@ -66,7 +66,7 @@ impl ConnectionSettings {
                 config.user(user);
             }
         }
-        if config.get_hosts().is_empty() {
+        if config.get_hosts().is_empty() && config.get_hostaddrs().is_empty() {
             // libpq's default: the usual socket folder, which Debian and most packages use.
             config.host_path("/var/run/postgresql");
         }
@@ -107,8 +107,13 @@ impl ConnectionSettings {
             .unwrap_or("postgres")
     }
 
-    /// True when every host is a Unix socket or a loopback address.
+    /// True when every host is a Unix socket or a loopback address. A `hostaddr` is
+    /// where a TCP connection really goes, whatever `host` says, so it counts first.
     pub fn is_local(&self) -> bool {
+        let addrs = self.config.get_hostaddrs();
+        if !addrs.is_empty() {
+            return addrs.iter().all(|ip| ip.is_loopback());
+        }
         self.config.get_hosts().iter().all(|host| match host {
             Host::Unix(_) => true,
             Host::Tcp(name) => {
@@ -135,10 +140,18 @@ impl ConnectionSettings {
             })
             .collect();
         let ports: Vec<String> = config.get_ports().iter().map(u16::to_string).collect();
-        let mut env = vec![
-            ("PGHOST", hosts.join(",")),
-            ("PGDATABASE", self.dbname().to_string()),
-        ];
+        let mut env = vec![("PGDATABASE", self.dbname().to_string())];
+        if !hosts.is_empty() {
+            env.push(("PGHOST", hosts.join(",")));
+        }
+        let addrs: Vec<String> = config
+            .get_hostaddrs()
+            .iter()
+            .map(|ip| ip.to_string())
+            .collect();
+        if !addrs.is_empty() {
+            env.push(("PGHOSTADDR", addrs.join(",")));
+        }
         if !ports.is_empty() {
             env.push(("PGPORT", ports.join(",")));
         }
@@ -355,7 +368,10 @@ fn describe(config: &postgres::Config, mode: SslMode) -> String {
             };
             format!("postgres://{user}{password}@{host}:{port}/{db}{ssl}")
         }
-        None => format!("dbname={db}"),
+        None => match config.get_hostaddrs().first() {
+            Some(ip) => format!("postgres://{user}@{ip}:{port}/{db}"),
+            None => format!("dbname={db}"),
+        },
     }
 }
 
@@ -371,6 +387,24 @@ fn mask_input(input: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_hostaddr_decides_where_the_connection_goes() {
+        let remote =
+            ConnectionSettings::parse("hostaddr=192.0.2.2 port=6543 dbname=v user=u", None)
+                .expect("parses");
+        assert!(!remote.is_local(), "{}", remote.masked());
+        assert_eq!(remote.masked(), "postgres://u@192.0.2.2:6543/v");
+        let env: std::collections::HashMap<_, _> = remote.libpq_env().into_iter().collect();
+        assert_eq!(env["PGHOSTADDR"], "192.0.2.2");
+        assert!(!env.contains_key("PGHOST"));
+        let named = ConnectionSettings::parse("postgres://x@localhost/db?hostaddr=10.1.2.3", None)
+            .expect("parses");
+        assert!(!named.is_local());
+        let loopback = ConnectionSettings::parse("host=db.example.com hostaddr=127.0.0.1", None)
+            .expect("parses");
+        assert!(loopback.is_local());
+    }
 
     #[test]
     fn child_programs_get_the_target_in_their_environment() {

@@ -28,15 +28,32 @@ pub enum Requirement {
     NotProduction,
 }
 
-/// The database's own mark (`dbkit.environment`), if any.
+/// The database's mark (`dbkit.environment`), if any. The database's own setting is
+/// read from the catalog, because a session value (from the role's settings or the
+/// connection's `options`) would hide it; a session value that says production counts
+/// too.
 pub fn database_mark(client: &mut Client, database: &str) -> Result<Option<String>> {
     let row = client
         .query_one(
-            "SELECT nullif(current_setting('dbkit.environment', true), '')",
+            "SELECT (SELECT nullif(substr(c, length('dbkit.environment=') + 1), '')
+                       FROM pg_db_role_setting s, unnest(s.setconfig) AS c
+                      WHERE s.setrole = 0
+                        AND s.setdatabase = (SELECT oid FROM pg_database WHERE datname = current_database())
+                        AND c LIKE 'dbkit.environment=%'),
+                    nullif(current_setting('dbkit.environment', true), '')",
             &[],
         )
         .map_err(query_error("reading the environment mark", database))?;
-    Ok(row.get(0))
+    let (own, session): (Option<String>, Option<String>) = (row.get(0), row.get(1));
+    Ok(match (own, session) {
+        (_, Some(session)) if is_production(&session) => Some(session),
+        (Some(own), _) => Some(own),
+        (None, session) => session,
+    })
+}
+
+fn is_production(mark: &str) -> bool {
+    mark.eq_ignore_ascii_case("production") || mark.eq_ignore_ascii_case("prod")
 }
 
 /// Marks the database as an environment (`production`, `staging`, ...), for every later
@@ -71,9 +88,7 @@ pub fn check(
     if confirmed == Some(dbname) {
         return Ok(());
     }
-    let production = |mark: Option<&str>| {
-        mark.is_some_and(|m| m.eq_ignore_ascii_case("production") || m.eq_ignore_ascii_case("prod"))
-    };
+    let production = |mark: Option<&str>| mark.is_some_and(is_production);
     let reason = if production(database_mark) {
         format!(
             "the database is marked as production ({SETTING} = '{}')",

@@ -475,6 +475,29 @@ fn reset_refuses_remote_production_and_unconfirmed_runs() {
         "{}",
         marked.stderr
     );
+    // A session value cannot hide the database's own mark.
+    let hidden_url = format!("{} options='-c dbkit.environment=dev'", db.url);
+    let mut command = project.command("reset");
+    command.args(["-D", &hidden_url, "--yes"]);
+    let hidden = Run::of(command).expect_code(1);
+    assert!(
+        hidden.stderr.contains("marked as production"),
+        "{}",
+        hidden.stderr
+    );
+    // hostaddr decides where a connection goes: a remote one is refused before connecting.
+    let mut command = project.command("reset");
+    command.args([
+        "-D",
+        "hostaddr=192.0.2.2 port=6543 dbname=victim user=postgres",
+        "--yes",
+    ]);
+    let by_addr = Run::of(command).expect_code(1);
+    assert!(
+        by_addr.stderr.contains("it is not on this machine"),
+        "{}",
+        by_addr.stderr
+    );
     let wrong_name = run(
         &project,
         "reset",
