@@ -69,9 +69,10 @@ pub struct Backup {
     pub database: String,
 }
 
-/// Backs up `target` into a new file (or folder) in `options.dir`. pg_dump writes to a
-/// hidden temporary name in the same folder, readable by the owner only; the result is
-/// renamed to its final name only when pg_dump succeeded and the output is complete.
+/// Backs up `target` into a new file (or folder) in `options.dir`. pg_dump writes into a
+/// hidden folder of this run's own in the same folder, readable by the owner only; the
+/// result is renamed to its final name only when pg_dump succeeded and the output is
+/// complete, and the hidden folder is removed whatever happens.
 pub fn create(
     pg_dump: &PgDump,
     target: &ConnectionSettings,
@@ -83,51 +84,48 @@ pub fn create(
         move |source| Error::Io { path, source }
     };
     std::fs::create_dir_all(&options.dir).map_err(io(&options.dir))?;
-    let final_path = free_name(&options.dir, &options.stamp, extension(options))?;
-    let file_name = final_path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let temp = options.dir.join(format!(".{file_name}.partial"));
+    // A hidden container of this run's own (unique, owner-only, removed with everything
+    // in it when dropped): concurrent backups never share or delete each other's files.
+    let container = tempfile::Builder::new()
+        .prefix(".backup_")
+        .suffix(".partial")
+        .tempdir_in(&options.dir)
+        .map_err(io(&options.dir))?;
+    let temp = container.path().join("backup");
     let mut command = pg_dump.command(target);
     command.args(arguments(options));
-    let outcome = (|| {
-        if options.format == Format::Directory {
-            command.arg(format!("--file={}", temp.display()));
-            command.stdout(Stdio::null());
-        } else {
-            let file = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&temp)
-                .map_err(io(&temp))?;
-            command.stdout(Stdio::from(file));
-        }
-        let out = command
-            .stderr(Stdio::piped())
-            .output()
-            .map_err(|source| Error::Spawn {
-                command: "pg_dump".into(),
-                source,
-            })?;
-        if !out.status.success() {
-            return Err(Error::Command {
-                command: format!("pg_dump {}", arguments(options).join(" ")),
-                status: out.status.to_string(),
-                stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-            });
-        }
-        check_complete(&temp, options)?;
-        restrict_permissions(&temp)?;
-        sync(&temp)?;
-        std::fs::rename(&temp, &final_path).map_err(io(&final_path))?;
-        sync(&options.dir)
-    })();
-    if let Err(e) = outcome {
-        remove(&temp);
-        return Err(e);
+    if options.format == Format::Directory {
+        command.arg(format!("--file={}", temp.display()));
+        command.stdout(Stdio::null());
+    } else {
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&temp)
+            .map_err(io(&temp))?;
+        command.stdout(Stdio::from(file));
     }
+    let out = command
+        .stderr(Stdio::piped())
+        .output()
+        .map_err(|source| Error::Spawn {
+            command: "pg_dump".into(),
+            source,
+        })?;
+    if !out.status.success() {
+        return Err(Error::Command {
+            command: format!("pg_dump {}", arguments(options).join(" ")),
+            status: out.status.to_string(),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
+    }
+    check_complete(&temp, options)?;
+    restrict_permissions(&temp)?;
+    sync_tree(&temp)?;
+    let final_path = place(&temp, &options.dir, &options.stamp, extension(options))?;
+    sync(&options.dir)?;
+    drop(container);
     let bytes = size(&final_path);
     let pruned = match options.keep {
         Some(keep) => prune(&options.dir, keep)?,
@@ -172,16 +170,64 @@ fn extension(options: &BackupOptions) -> &'static str {
     }
 }
 
-/// `backup_<stamp><ext>`, or `backup_<stamp>_2<ext>`, ... when a backup of that second
-/// exists.
-fn free_name(dir: &Path, stamp: &str, ext: &str) -> Result<PathBuf> {
-    (1..1000)
-        .map(|n| match n {
+/// Moves the finished backup to `backup_<stamp><ext>`, or `backup_<stamp>_2<ext>`, ...
+/// when a backup of that second exists. The rename never replaces anything, so two
+/// runs in one second each get a name of their own.
+fn place(temp: &Path, dir: &Path, stamp: &str, ext: &str) -> Result<PathBuf> {
+    for n in 1..1000 {
+        let candidate = match n {
             1 => dir.join(format!("backup_{stamp}{ext}")),
             n => dir.join(format!("backup_{stamp}_{n}{ext}")),
-        })
-        .find(|p| !p.exists())
-        .ok_or_else(|| Error::Usage(format!("too many backups named `backup_{stamp}*`")))
+        };
+        match rename_noreplace(temp, &candidate) {
+            Ok(()) => return Ok(candidate),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(source) => {
+                return Err(Error::Io {
+                    path: candidate,
+                    source,
+                })
+            }
+        }
+    }
+    Err(Error::Usage(format!(
+        "too many backups named `backup_{stamp}*`"
+    )))
+}
+
+/// `rename` that fails with `AlreadyExists` instead of replacing the target.
+#[cfg(target_os = "linux")]
+fn rename_noreplace(from: &Path, to: &Path) -> std::io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = |p: &Path| {
+        std::ffi::CString::new(p.as_os_str().as_bytes())
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))
+    };
+    let (from, to) = (c(from)?, c(to)?);
+    // SAFETY: both are valid NUL-terminated paths that outlive the call.
+    let status = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            from.as_ptr(),
+            libc::AT_FDCWD,
+            to.as_ptr(),
+            libc::RENAME_NOREPLACE,
+        )
+    };
+    if status == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// Elsewhere: check, then rename (a race between the two is possible, but only there).
+#[cfg(not(target_os = "linux"))]
+fn rename_noreplace(from: &Path, to: &Path) -> std::io::Result<()> {
+    if to.exists() {
+        return Err(std::io::ErrorKind::AlreadyExists.into());
+    }
+    std::fs::rename(from, to)
 }
 
 /// The marker pg_dump writes at the end of a plain dump.
@@ -282,6 +328,20 @@ fn restrict_permissions(path: &Path) -> Result<()> {
     }
 }
 
+/// Flushes a file, or a folder and every file in it, to disk.
+fn sync_tree(path: &Path) -> Result<()> {
+    if path.is_dir() {
+        for entry in walkdir::WalkDir::new(path).min_depth(1) {
+            let entry = entry.map_err(|e| Error::Io {
+                path: path.to_path_buf(),
+                source: e.into(),
+            })?;
+            sync(entry.path())?;
+        }
+    }
+    sync(path)
+}
+
 /// Flushes a file (or a folder's entries) to disk.
 fn sync(path: &Path) -> Result<()> {
     let open = File::open(path).and_then(|f| f.sync_all());
@@ -289,14 +349,6 @@ fn sync(path: &Path) -> Result<()> {
         path: path.to_path_buf(),
         source,
     })
-}
-
-fn remove(path: &Path) {
-    let _ = if path.is_dir() {
-        std::fs::remove_dir_all(path)
-    } else {
-        std::fs::remove_file(path)
-    };
 }
 
 fn size(path: &Path) -> u64 {

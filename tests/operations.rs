@@ -149,6 +149,37 @@ fn every_format_restores_to_an_identical_database() {
 }
 
 #[test]
+fn concurrent_backups_each_get_their_own_file() {
+    let server = require_pg!();
+    let db = TestDb::new(server, "backup_concurrent");
+    let project = Project::example();
+    project.apply(&db, &["--no-validate"]).success();
+    let children: Vec<_> = (0..4)
+        .map(|_| {
+            let mut command = project.command("backup");
+            command.args(["-D", &db.url]);
+            command
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .expect("spawns")
+        })
+        .collect();
+    for mut child in children {
+        assert!(child.wait().expect("waits").success());
+    }
+    let names = backups(&project);
+    assert_eq!(names.len(), 4, "{names:?}");
+    for name in names {
+        let text =
+            std::fs::read_to_string(project.dir.path().join("backups").join(&name)).expect("reads");
+        assert!(
+            text.contains("-- PostgreSQL database dump complete"),
+            "{name} complete"
+        );
+    }
+}
+
+#[test]
 fn keep_prunes_exactly_to_n_of_its_own_backups() {
     let server = require_pg!();
     let db = TestDb::new(server, "backup_keep");
