@@ -270,6 +270,16 @@ fn check_complete(path: &Path, options: &BackupOptions) -> Result<()> {
     Ok(())
 }
 
+/// Whether a plain backup (gzip or not) ends with pg_dump's completion line: a file cut
+/// short does not, and psql would commit the part it read.
+pub fn plain_is_complete(path: &Path, gzip: bool) -> Result<bool> {
+    let tail = tail_of(path, gzip).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(tail.contains(COMPLETE))
+}
+
 /// The last kilobyte of a file's text, decompressing gzip when asked.
 fn tail_of(path: &Path, gzip: bool) -> std::io::Result<String> {
     let file = File::open(path)?;

@@ -37,6 +37,16 @@ pub fn run(
     path: &Path,
 ) -> Result<Kind> {
     let kind = crate::backup::kind(path)?;
+    // psql commits whatever it has read when its input ends, so a plain backup cut short
+    // (or a gzip that does not decompress to its end) is refused before psql starts.
+    if matches!(kind, Kind::Plain | Kind::PlainGzip)
+        && !crate::backup::plain_is_complete(path, kind == Kind::PlainGzip)?
+    {
+        return Err(Error::Usage(format!(
+            "`{}` is not a complete pg_dump backup: it does not end with pg_dump's completion line (cut short?); nothing was restored",
+            path.display()
+        )));
+    }
     let (command, name) = match kind {
         Kind::Plain | Kind::PlainGzip => {
             let (psql, _) = client_for_server(finder, "psql", server)?;
@@ -141,7 +151,10 @@ pub fn create_database(client: &mut Client, database: &str, name: &str) -> Resul
         .is_some();
     if !exists {
         client
-            .batch_execute(&format!("CREATE DATABASE {}", quote(name)))
+            .batch_execute(&format!(
+                "CREATE DATABASE {} TEMPLATE template0",
+                quote(name)
+            ))
             .map_err(query_error(
                 &format!("creating database `{name}`"),
                 database,

@@ -329,6 +329,7 @@ fn restore_refuses_a_non_empty_target_and_stops_at_the_first_error() {
     .expect("writes");
     let line = text[..cut].lines().count() + 1;
     let into = format!("{}_broken", source.name);
+    psql(&source, &["-c", &format!("CREATE DATABASE {into}")]);
     let failed = run(
         &project,
         "restore",
@@ -349,6 +350,58 @@ fn restore_refuses_a_non_empty_target_and_stops_at_the_first_error() {
         server,
     };
     assert_eq!(copy.tables("public"), Vec::<String>::new(), "rolled back");
+    // A database the failed restore created itself does not stay behind.
+    let gone = format!("{}_gone", source.name);
+    run(
+        &project,
+        "restore",
+        &source,
+        &[&broken_path.display().to_string(), "--into", &gone],
+    )
+    .expect_code(1);
+    assert_eq!(
+        source.value(&format!(
+            "SELECT count(*) FROM pg_database WHERE datname = '{gone}'"
+        )),
+        "0"
+    );
+    // A backup cut short is refused before psql could commit the part it read.
+    let gz = run(&project, "backup", &source, &["-Z", "6"]).success();
+    let gz_path = printed_path(&project, &gz);
+    let bytes = std::fs::read(&gz_path).expect("reads");
+    let short_path = project.dir.path().join("short.sql.gz");
+    std::fs::write(&short_path, &bytes[..bytes.len() * 3 / 10]).expect("writes");
+    let short = run(
+        &project,
+        "restore",
+        &copy,
+        &[&short_path.display().to_string()],
+    )
+    .expect_code(1);
+    assert!(
+        short.stderr.contains("cut short") || short.stderr.contains("deflate"),
+        "{}",
+        short.stderr
+    );
+    let plain_short = project.dir.path().join("short.sql");
+    std::fs::write(&plain_short, &text[..text.len() / 2]).expect("writes");
+    let short = run(
+        &project,
+        "restore",
+        &copy,
+        &[&plain_short.display().to_string()],
+    )
+    .expect_code(1);
+    assert!(
+        short.stderr.contains("not a complete pg_dump backup"),
+        "{}",
+        short.stderr
+    );
+    assert_eq!(
+        copy.tables("public"),
+        Vec::<String>::new(),
+        "nothing restored"
+    );
 
     // --replace --yes on a local development database: dropped, recreated, restored.
     let replaced = run(

@@ -98,7 +98,14 @@ fn run(args: &Args) -> Result<ExitCode> {
         replaced = true;
     }
     let server = ServerVersion::query(&mut target.client, &database)?;
-    restore::run(&cli::finder(), &server, &target.settings, &args.backup)?;
+    if let Err(error) = restore::run(&cli::finder(), &server, &target.settings, &args.backup) {
+        if created {
+            // The database this run created for the restore goes with the failed restore.
+            drop(target);
+            drop_created(args, &layout);
+        }
+        return Err(error);
+    }
     let restored = Restored {
         path: args.backup.clone(),
         kind,
@@ -135,4 +142,16 @@ fn recreate(target: Target) -> Result<Target> {
         client,
         local: None,
     })
+}
+
+/// Drops the database `--into` created (best effort: the error that matters is the
+/// restore's).
+fn drop_created(args: &Args, layout: &Layout) {
+    let (Some(name), Ok(mut configured)) = (&args.into, args.connection.connect(layout)) else {
+        return;
+    };
+    let quoted = format!("\"{}\"", name.replace('"', "\"\""));
+    let _ = configured
+        .client
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {quoted}"));
 }
