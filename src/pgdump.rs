@@ -63,14 +63,14 @@ impl PgDump {
     /// Dumps the schema (no data) of `target` as SQL text.
     pub fn schema(&self, target: &ConnectionSettings, options: &DumpOptions) -> Result<String> {
         let mut command = self.command(target);
-        command.args(options.args());
+        command.args(options.args(self.version.major));
         let out = command.output().map_err(|source| Error::Spawn {
             command: "pg_dump".into(),
             source,
         })?;
         if !out.status.success() {
             return Err(Error::Command {
-                command: format!("pg_dump {}", options.args().join(" ")),
+                command: format!("pg_dump {}", options.args(self.version.major).join(" ")),
                 status: out.status.to_string(),
                 stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
             });
@@ -152,9 +152,11 @@ pub struct DumpOptions {
 }
 
 impl DumpOptions {
-    /// pg_dump's arguments. Tablespaces are always left out: they belong to a server,
-    /// not to a schema.
-    pub fn args(&self) -> Vec<String> {
+    /// pg_dump's arguments for a pg_dump of `major` version. Tablespaces are always left
+    /// out: they belong to a server, not to a schema. With chosen schemas pg_dump would
+    /// leave out every extension, which the tables may need, so extensions are asked for
+    /// (pg_dump 14 and later).
+    pub fn args(&self, major: u32) -> Vec<String> {
         let mut args = vec![
             "--schema-only".to_string(),
             "--no-tablespaces".to_string(),
@@ -171,6 +173,9 @@ impl DumpOptions {
                 .iter()
                 .map(|s| format!("--schema={}", pattern(s))),
         );
+        if !self.schemas.is_empty() && major >= 14 {
+            args.push("--extension=*".into());
+        }
         args.extend(
             self.exclude_schemas
                 .iter()
@@ -192,7 +197,7 @@ mod tests {
 
     #[test]
     fn arguments_leave_out_dbkit_owners_and_privileges_by_default() {
-        let args = DumpOptions::default().args();
+        let args = DumpOptions::default().args(15);
         assert_eq!(
             args,
             [
@@ -210,8 +215,8 @@ mod tests {
             ..DumpOptions::default()
         };
         assert_eq!(
-            picked.args()[3..],
-            ["--schema=\"App*\"".to_string()],
+            picked.args(15)[3..],
+            ["--schema=\"App*\"".to_string(), "--extension=*".to_string()],
             "names are quoted literally"
         );
     }

@@ -246,20 +246,43 @@ static DUMP_NOISE: LazyLock<Regex> = LazyLock::new(|| {
     .expect("valid regex")
 });
 
-/// pg_dump's output made the same for the same schema: no `\restrict`/`\unrestrict`
-/// lines (their key is random on every run, and only psql understands them), no
-/// pg_dump or server version lines (the header records the server's version), each
-/// removed line's following blank line gone with it, and exactly one newline at the
-/// end. Lines are otherwise kept byte for byte: a function body's whitespace is part of
-/// the function.
+static EXTENSION_IN: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r#"^CREATE EXTENSION IF NOT EXISTS \S+ WITH SCHEMA ("(?:[^"]|"")+"|[a-z_][a-z0-9_$]*);$"#,
+    )
+    .expect("valid regex")
+});
+
+/// pg_dump's output made the same for the same schema, and loadable into an empty
+/// database: no `\restrict`/`\unrestrict` lines (their key is random on every run, and
+/// only psql understands them), no pg_dump or server version lines (the header records
+/// the server's version), each removed line's following blank line gone with it, and
+/// exactly one newline at the end. A dump of chosen schemas creates `public`, which
+/// every database has, and installs extensions into schemas it does not create: those
+/// get `IF NOT EXISTS` and a `CREATE SCHEMA IF NOT EXISTS` before them. Lines are
+/// otherwise kept byte for byte: a function body's whitespace is part of the function.
 pub fn normalize_dump(dump: &str) -> String {
     let mut out = String::with_capacity(dump.len());
     let mut skip_blank = false;
+    let created: Vec<&str> = dump
+        .lines()
+        .filter_map(|l| l.strip_prefix("CREATE SCHEMA ")?.strip_suffix(';'))
+        .collect();
     for line in dump.split_inclusive('\n') {
         let content = line.trim_end_matches(['\n', '\r']);
         if DUMP_NOISE.is_match(content) {
             skip_blank = true;
             continue;
+        }
+        if content == "CREATE SCHEMA public;" {
+            out.push_str("CREATE SCHEMA IF NOT EXISTS public;\n");
+            skip_blank = false;
+            continue;
+        }
+        if let Some(caps) = EXTENSION_IN.captures(content) {
+            if !created.contains(&&caps[1]) {
+                out.push_str(&format!("CREATE SCHEMA IF NOT EXISTS {};\n", &caps[1]));
+            }
         }
         if skip_blank && content.is_empty() {
             continue;
@@ -321,6 +344,15 @@ mod tests {
         assert_eq!(
             normalize_dump(dump),
             "--\n-- PostgreSQL database dump\n--\n\nSET x = 0;\n\nCREATE FUNCTION f() RETURNS int AS $$\nselect 1;  \n\n\n$$;\n"
+        );
+    }
+
+    #[test]
+    fn a_dump_of_chosen_schemas_loads_into_an_empty_database() {
+        let dump = "CREATE SCHEMA public;\n\nCREATE SCHEMA app;\n\nCREATE EXTENSION IF NOT EXISTS pgcrypto WITH SCHEMA extensions;\n\nCREATE EXTENSION IF NOT EXISTS citext WITH SCHEMA app;\n";
+        assert_eq!(
+            normalize_dump(dump),
+            "CREATE SCHEMA IF NOT EXISTS public;\n\nCREATE SCHEMA app;\n\nCREATE SCHEMA IF NOT EXISTS extensions;\nCREATE EXTENSION IF NOT EXISTS pgcrypto WITH SCHEMA extensions;\n\nCREATE EXTENSION IF NOT EXISTS citext WITH SCHEMA app;\n"
         );
     }
 

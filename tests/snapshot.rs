@@ -496,3 +496,36 @@ fn supabase_storage_snapshot_reloads_equal() {
     assert_eq!(fresh.history().len(), 63);
     assert_eq!(schema_dump(&fresh), schema_dump(&db));
 }
+
+#[test]
+fn chosen_schemas_keep_their_extensions_and_load_into_an_empty_database() {
+    let server = require_pg!();
+    let db = TestDb::new(server, "snap_schemas");
+    let project = Project::example();
+    project.apply(&db, &["--no-validate"]).success();
+    db.client()
+        .batch_execute(
+            "CREATE SCHEMA ext; CREATE EXTENSION pgcrypto SCHEMA ext;
+             CREATE SCHEMA platform; CREATE TABLE platform.users (id int PRIMARY KEY);
+             CREATE TABLE public.tokens (id int PRIMARY KEY, secret bytea DEFAULT ext.gen_random_bytes(16));",
+        )
+        .expect("setup");
+    let run = snapshot(
+        &project,
+        &db,
+        &["v2.0", "Public only", "--schema", "public"],
+    )
+    .success();
+    assert!(
+        run.stdout.contains("identical to the source"),
+        "{}",
+        run.stdout
+    );
+    let text = project.read("versions/v2.0_public_only.sql");
+    assert!(text.contains("CREATE SCHEMA IF NOT EXISTS ext;\nCREATE EXTENSION IF NOT EXISTS pgcrypto WITH SCHEMA ext;"), "extension kept");
+    assert!(!text.contains("platform.users"), "other schemas left out");
+    let fresh = TestDb::new(server, "snap_schemas_fresh");
+    project.apply(&fresh, &["--no-validate"]).success();
+    assert!(fresh.tables("public").contains(&"tokens".to_string()));
+    assert_eq!(fresh.tables("platform"), Vec::<String>::new());
+}
