@@ -37,7 +37,7 @@ pub fn locate(layout: &Layout) -> PathBuf {
 }
 
 static HEADING: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(?m)^##\s+\[?([vV]?\d+(?:\.\d+)*)\b").expect("valid regex"));
+    LazyLock::new(|| Regex::new(r"(?m)^##\s+\[?([vV]\d+(?:\.\d+)*)\b").expect("valid regex"));
 
 /// Whether the changelog already has an entry (a `## v2.0 ...` heading) for `version`,
 /// however its heading spells it (`V2.0`, `[v2.0]`).
@@ -236,6 +236,14 @@ mod tests {
         assert!(has_entry(text, &v("v1.10")));
         assert!(!has_entry(text, &v("v1.1")));
         assert!(!has_entry(text, &v("v2.0")));
+        assert!(
+            !has_entry(
+                "## 1. Intro
+",
+                &v("v1")
+            ),
+            "a numbered heading is not an entry"
+        );
     }
 
     #[test]

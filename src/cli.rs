@@ -112,17 +112,22 @@ impl GuardArgs {
     }
 
     /// The checks that need no connection (the host, `DBKIT_ENV`), made before
-    /// connecting, so a remote database is never even reached.
+    /// connecting, so a remote database is never even reached. `dbname` is the database
+    /// acted on when it is not the configured one (`restore --into`).
     pub fn precheck(
         &self,
         action: &str,
         connection: &ConnectionArgs,
+        dbname: Option<&str>,
         requirement: crate::guard::Requirement,
     ) -> Result<()> {
         let Some(url) = connection.url() else {
             return Ok(()); // the local cluster is on this machine
         };
-        let settings = ConnectionSettings::parse(url, connection.os_user.as_deref())?;
+        let mut settings = ConnectionSettings::parse(url, connection.os_user.as_deref())?;
+        if let Some(name) = dbname {
+            settings = settings.with_dbname(name);
+        }
         crate::guard::check(
             action,
             &settings,

@@ -67,7 +67,10 @@ SELECT 'column', qname || '.' || format('%I', attname),
                  'generated ' || nullif(attgenerated::text, ''), 'collate ' || coll,
                  'comment ' || comment)
   FROM (SELECT rel.qname, a.attname, a.attnotnull, a.attidentity, a.attgenerated,
-               row_number() OVER (PARTITION BY a.attrelid ORDER BY a.attnum) AS position,
+               -- a child's column order is not kept by a dump when its parent gained
+               -- columns later: compare positions of tables without parents only
+               CASE WHEN NOT EXISTS (SELECT 1 FROM pg_inherits i WHERE i.inhrelid = rel.oid)
+                    THEN row_number() OVER (PARTITION BY a.attrelid ORDER BY a.attnum) END AS position,
                format_type(a.atttypid, a.atttypmod) AS type,
                pg_get_expr(d.adbin, d.adrelid) AS def,
                CASE WHEN a.attcollation <> t.typcollation THEN co.collname END AS coll,
@@ -89,7 +92,10 @@ SELECT 'constraint', coalesce(rel.qname, format('%I.%I', n.nspname, t.typname)) 
   LEFT JOIN rel ON rel.oid = c.conrelid
   LEFT JOIN pg_type t ON t.oid = c.contypid
   LEFT JOIN ns n ON n.oid = t.typnamespace
- WHERE rel.oid IS NOT NULL OR n.oid IS NOT NULL
+ WHERE (rel.oid IS NOT NULL OR n.oid IS NOT NULL)
+   -- a constraint a partition inherits is its parent's (compared there); a reload names
+   -- it after the parent's
+   AND c.conparentid = 0
 UNION ALL
 SELECT 'index', qname, pg_get_indexdef(oid) FROM rel WHERE relkind IN ('i', 'I')
 UNION ALL

@@ -102,14 +102,18 @@ pub fn client_for_server(
             .find(tool)
             .expect_err("nothing was found a moment ago"));
     }
-    found
-        .iter()
-        .find_map(|(path, version)| {
+    // The server's own major first: the same schema then gives the same bytes for
+    // everyone; else the first newer one.
+    let pick = |fits: &dyn Fn(u32) -> bool| {
+        found.iter().find_map(|(path, version)| {
             version
                 .as_ref()
-                .filter(|v| v.major >= server.major())
+                .filter(|v| fits(v.major))
                 .map(|v| (path.clone(), v.clone()))
         })
+    };
+    pick(&|major| major == server.major())
+        .or_else(|| pick(&|major| major > server.major()))
         .ok_or_else(|| Error::ToolTooOld {
             tool: tool.to_string(),
             found: found

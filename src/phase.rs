@@ -152,8 +152,27 @@ pub struct Cut {
 
 /// Cuts the snapshot `request` describes from `source`, which must be up to date with
 /// the catalog. Writes the snapshot and the changelog entry only when the snapshot
-/// reloads into a throwaway database with the same catalog as the source.
+/// reloads into a throwaway database with the same catalog as the source. Holds dbkit's
+/// migration lock on the source throughout, so no apply-schema changes it between the
+/// check and the dump.
 pub fn cut(
+    catalog: &Catalog,
+    request: &Request,
+    source: &mut Client,
+    settings: &ConnectionSettings,
+    options: &CutOptions,
+    fallback: Fallback<'_>,
+) -> Result<Cut> {
+    let database = settings.masked().to_string();
+    crate::lock::acquire(source, &database, std::time::Duration::from_secs(60))?;
+    let outcome = cut_locked(catalog, request, source, settings, options, fallback);
+    let released = crate::lock::release(source, &database);
+    let cut = outcome?;
+    released?;
+    Ok(cut)
+}
+
+fn cut_locked(
     catalog: &Catalog,
     request: &Request,
     source: &mut Client,
@@ -324,6 +343,18 @@ fn verify(
             same_server = false;
             let server = fallback()?;
             let mut admin = connect(&server, ConnectOptions::default())?;
+            // Definitions print differently across major versions: verifying on another
+            // major would report differences that are not there.
+            let (theirs, ours) = (
+                ServerVersion::query(&mut admin, server.masked())?,
+                ServerVersion::query(source, &database)?,
+            );
+            if theirs.major() != ours.major() {
+                return Err(Error::Usage(format!(
+                    "this role may not create a database on {database} to verify the snapshot in, and the local PostgreSQL is version {} where the source is {}; grant CREATEDB to the role, or install PostgreSQL {} locally (DBKIT_PG_BINDIR picks it)",
+                    theirs.text, ours.text, ours.major()
+                )));
+            }
             Scratch::create(&mut admin, &server, "verify")?
         }
         Err(e) => return Err(e),

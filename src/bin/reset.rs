@@ -72,8 +72,12 @@ fn run(args: &Args) -> Result<ExitCode> {
     } else {
         None
     };
-    args.guard
-        .precheck("reset", &args.connection, Requirement::LocalDevelopment)?;
+    args.guard.precheck(
+        "reset",
+        &args.connection,
+        None,
+        Requirement::LocalDevelopment,
+    )?;
     let mut target = args.connection.connect(&layout)?;
     if let Some(note) = &target.local {
         eprintln!("{note}");

@@ -59,8 +59,12 @@ fn run(args: &Args) -> Result<ExitCode> {
     let kind = dbkit::backup::kind(&args.backup)?;
     let layout = Layout::new(&args.dir.dir);
     if args.replace {
-        args.guard
-            .precheck("replace", &args.connection, Requirement::LocalDevelopment)?;
+        args.guard.precheck(
+            "replace",
+            &args.connection,
+            args.into.as_deref(),
+            Requirement::LocalDevelopment,
+        )?;
     }
     let mut configured = args.connection.connect(&layout)?;
     if let Some(note) = &configured.local {
