@@ -163,37 +163,82 @@ pub fn create_database(client: &mut Client, database: &str, name: &str) -> Resul
     Ok(!exists)
 }
 
-/// Drops database `name` (ending its sessions) and creates it again, empty, with the
-/// same owner. `client` must be connected to another database of the server.
-pub fn recreate_database(client: &mut Client, database: &str, name: &str) -> Result<()> {
-    let owner: String = client
+/// Puts a freshly loaded copy in the place of the database `target` names: creates a
+/// side database (same owner, from template0), runs `load` into it, and only when that
+/// worked drops the target (ending its sessions), renames the side database to the
+/// target's name and gives it the target's database settings (such as a
+/// `dbkit.environment` mark). When `load` fails the side database is dropped and the
+/// target is untouched. `client` must be connected to another database of the server.
+pub fn replace_database(
+    client: &mut Client,
+    database: &str,
+    target: &ConnectionSettings,
+    load: impl FnOnce(&ConnectionSettings) -> Result<()>,
+) -> Result<()> {
+    let name = target.dbname();
+    let row = client
         .query_one(
-            "SELECT pg_get_userbyid(datdba)::text FROM pg_database WHERE datname = $1",
+            "SELECT pg_get_userbyid(d.datdba)::text,
+                    coalesce((SELECT s.setconfig FROM pg_db_role_setting s WHERE s.setdatabase = d.oid AND s.setrole = 0), '{}')
+               FROM pg_database d WHERE d.datname = $1",
             &[&name],
         )
-        .map_err(query_error(
-            &format!("looking up database `{name}`"),
-            database,
-        ))?
-        .get(0);
-    let drop = format!("DROP DATABASE {}", quote(name));
-    let dropped = client
-        .batch_execute(&format!("{drop} WITH (FORCE)"))
-        .or_else(|_| client.batch_execute(&drop));
-    dropped.map_err(query_error(
-        &format!("dropping database `{name}`"),
-        database,
-    ))?;
+        .map_err(query_error(&format!("looking up database `{name}`"), database))?;
+    let (owner, settings): (String, Vec<String>) = (row.get(0), row.get(1));
+    let side = format!(
+        "{}_dbkit_restore_{}",
+        name.chars().take(30).collect::<String>(),
+        std::process::id()
+    );
     client
         .batch_execute(&format!(
             "CREATE DATABASE {} OWNER {} TEMPLATE template0",
-            quote(name),
+            quote(&side),
             quote(&owner)
         ))
         .map_err(query_error(
-            &format!("creating database `{name}`"),
+            &format!("creating database `{side}`"),
             database,
-        ))
+        ))?;
+    if let Err(error) = load(&target.with_dbname(&side)) {
+        let _ = client.batch_execute(&format!("DROP DATABASE IF EXISTS {}", quote(&side)));
+        return Err(error);
+    }
+    let drop = format!("DROP DATABASE {}", quote(name));
+    client
+        .batch_execute(&format!("{drop} WITH (FORCE)"))
+        .or_else(|_| client.batch_execute(&drop))
+        .map_err(query_error(
+            &format!("dropping database `{name}`"),
+            database,
+        ))?;
+    let mut swap = format!(
+        "ALTER DATABASE {} RENAME TO {};\n",
+        quote(&side),
+        quote(name)
+    );
+    for setting in &settings {
+        let Some((key, value)) = setting.split_once('=') else {
+            continue;
+        };
+        if !key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+        {
+            continue;
+        }
+        // search_path is stored as SQL list syntax; every other value as plain text.
+        let value = if key == "search_path" {
+            value.to_string()
+        } else {
+            crate::history::literal(value)
+        };
+        swap += &format!("ALTER DATABASE {} SET {key} = {value};\n", quote(name));
+    }
+    client.batch_execute(&swap).map_err(query_error(
+        &format!("putting the restored copy in place of `{name}`"),
+        database,
+    ))
 }
 
 fn quote(name: &str) -> String {

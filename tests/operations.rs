@@ -412,9 +412,34 @@ fn restore_refuses_a_non_empty_target_and_stops_at_the_first_error() {
     );
     let replaced = replaced.success();
     assert!(
-        !replaced.stdout.contains("dropped and recreated"),
+        !replaced.stdout.contains("(replaced)"),
         "it was empty: {}",
         replaced.stdout
+    );
+    // A replace whose restore fails leaves the target as it was.
+    let before = copy.fingerprint();
+    let failed = run(
+        &project,
+        "restore",
+        &copy,
+        &[&broken_path.display().to_string(), "--replace", "--yes"],
+    )
+    .expect_code(1);
+    assert!(
+        failed.stderr.contains("no_such_table_here"),
+        "{}",
+        failed.stderr
+    );
+    assert_eq!(copy.fingerprint(), before, "target untouched");
+    psql(
+        &source,
+        &[
+            "-c",
+            &format!(
+                "ALTER DATABASE {} SET dbkit.environment = 'staging'",
+                copy.name
+            ),
+        ],
     );
     let again = run(
         &project,
@@ -423,11 +448,12 @@ fn restore_refuses_a_non_empty_target_and_stops_at_the_first_error() {
         &[&path_text, "--replace", "--yes"],
     )
     .success();
-    assert!(
-        again.stdout.contains("(dropped and recreated)"),
-        "{}",
-        again.stdout
+    assert_eq!(
+        copy.value("SELECT current_setting('dbkit.environment')"),
+        "staging",
+        "settings kept"
     );
+    assert!(again.stdout.contains("(replaced)"), "{}", again.stdout);
     assert_eq!(full_dump(&copy), full_dump(&source));
 }
 

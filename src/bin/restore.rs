@@ -23,7 +23,7 @@ use dbkit::Result;
     after_help = "Examples:
   restore backups/backup_2026-11-22_10-00-00.sql --into scratch   # a new database beside the configured one
   restore backups/backup_2026-11-22_10-00-00.dump                 # into the configured database (must be empty)
-  restore backups/backup_2026-11-22_10-00-00.sql --replace        # drop and recreate it first (asks)"
+  restore backups/backup_2026-11-22_10-00-00.sql --replace        # replace a non-empty one (asks)"
 )]
 struct Args {
     /// The backup: a `.sql`, `.sql.gz` or `.dump` file, or a directory-format folder.
@@ -41,8 +41,9 @@ struct Args {
     /// Restore into this database on the same server, creating it when missing.
     #[arg(long, value_name = "NAME")]
     into: Option<String>,
-    /// Drop and recreate a non-empty target first (development databases only: the same
-    /// guard as reset; asks unless `--yes`).
+    /// Replace a non-empty target: restore into a side database, then swap it in, so a
+    /// failed restore changes nothing (development databases only: the same guard as
+    /// reset; asks unless `--yes`).
     #[arg(long)]
     replace: bool,
 }
@@ -86,20 +87,30 @@ fn run(args: &Args) -> Result<ExitCode> {
         _ => configured,
     };
     let database = target.settings.masked().to_string();
-    let mut replaced = false;
     if let Some(found) = restore::existing(&mut target.client, &database)? {
         if !args.replace {
             return Err(Error::RestoreTargetNotEmpty { database, found });
         }
         args.guard
             .check("replace", &mut target, Requirement::LocalDevelopment)?;
-        let question = format!("Drop and recreate {database} (it holds {found})?");
+        let question = format!("Replace {database} (it holds {found}) with the backup?");
         if !args.guard.confirm(&question)? {
             eprintln!("restore cancelled: nothing was changed");
             return Ok(ExitCode::from(exit::ERROR));
         }
-        target = recreate(target)?;
-        replaced = true;
+        let server = ServerVersion::query(&mut target.client, &database)?;
+        replace(target, |side| {
+            restore::run(&cli::finder(), &server, side, &args.backup).map(drop)
+        })?;
+        let restored = Restored {
+            path: args.backup.clone(),
+            kind,
+            database,
+            created,
+            replaced: true,
+            duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+        };
+        return finish(args, &restored);
     }
     let server = ServerVersion::query(&mut target.client, &database)?;
     if let Err(error) = restore::run(&cli::finder(), &server, &target.settings, &args.backup) {
@@ -115,19 +126,27 @@ fn run(args: &Args) -> Result<ExitCode> {
         kind,
         database,
         created,
-        replaced,
+        replaced: false,
         duration_ms: started.elapsed().as_secs_f64() * 1000.0,
     };
+    finish(args, &restored)
+}
+
+fn finish(args: &Args, restored: &Restored) -> Result<ExitCode> {
     cli::print(|w| match args.output.format {
-        Format::Text => report::operations::restored(w, &restored),
-        Format::Json => report::json(w, &restored),
+        Format::Text => report::operations::restored(w, restored),
+        Format::Json => report::json(w, restored),
     });
     Ok(ExitCode::from(exit::OK))
 }
 
-/// Drops and recreates the target from the server's maintenance database, then
-/// reconnects.
-fn recreate(target: Target) -> Result<Target> {
+/// Restores into a side database and, only when that worked, puts it in the target's
+/// place (same owner and database settings); a failed restore leaves the target as it
+/// was. Works from the server's maintenance database.
+fn replace(
+    target: Target,
+    load: impl FnOnce(&dbkit::config::ConnectionSettings) -> Result<()>,
+) -> Result<()> {
     let Target {
         settings, client, ..
     } = target;
@@ -139,13 +158,7 @@ fn recreate(target: Target) -> Result<Target> {
         .map(|db| settings.with_dbname(db))
         .expect("two names differ");
     let mut admin = connect(&maintenance, ConnectOptions::default())?;
-    restore::recreate_database(&mut admin, maintenance.masked(), &name)?;
-    let client = connect(&settings, ConnectOptions::default())?;
-    Ok(Target {
-        settings,
-        client,
-        local: None,
-    })
+    restore::replace_database(&mut admin, maintenance.masked(), &settings, load)
 }
 
 /// Drops the database `--into` created (best effort: the error that matters is the

@@ -36,7 +36,7 @@ pub fn backup(w: &mut dyn Write, backup: &Backup) -> io::Result<()> {
 /// `✓ restored backups/x.sql into postgres://...`.
 pub fn restored(w: &mut dyn Write, restored: &Restored) -> io::Result<()> {
     let how = if restored.replaced {
-        " (dropped and recreated)"
+        " (replaced)"
     } else if restored.created {
         " (created)"
     } else {
