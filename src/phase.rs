@@ -515,5 +515,13 @@ fn write_both(request: &Request, snapshot_text: &str, entry: &str) -> Result<()>
         let _ = std::fs::remove_file(&request.path);
         return Err(io(&request.changelog)(e.error));
     }
+    // The renames are durable once their folders are flushed.
+    for target in [&request.path, &request.changelog] {
+        if let Some(dir) = target.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::File::open(dir)
+                .and_then(|f| f.sync_all())
+                .map_err(io(dir))?;
+        }
+    }
     Ok(())
 }
