@@ -264,7 +264,11 @@ impl ConnectionArgs {
                 (settings, Some(note))
             }
         };
-        let client = crate::db::connect(&settings, self.options(&settings))?;
+        let options = self.options(&settings);
+        let mut settings = settings;
+        // Child programs (pg_dump, psql) read the timeout from the settings too.
+        settings.config.connect_timeout(options.timeout);
+        let client = crate::db::connect(&settings, options)?;
         Ok(Target {
             settings,
             client,
