@@ -140,9 +140,7 @@ pub fn apply(
     let current = match unlocked {
         Ok(plan) if plan.is_empty() || options.dry_run => plan,
         Err(e) if options.dry_run || !matches!(e, Error::NotEmpty { .. }) => return Err(e),
-        _ => {
-            crate::lock::acquire(client, database, options.lock_timeout)?;
-            let mut planned = None;
+        _ => crate::lock::held(client, database, options.lock_timeout, |client| {
             let outcome = (|| {
                 let (plan, has_history) = plan_now(client, catalog, database, &options.plan)?;
                 if !plan.is_empty() {
@@ -153,15 +151,11 @@ pub fn apply(
                     }
                     execute(client, catalog, database, &plan, &mut report, progress)?;
                 }
-                planned = Some(plan);
-                Ok(())
+                Ok(plan)
             })();
             flush_wal(client);
-            let released = crate::lock::release(client, database);
-            outcome?;
-            released?;
-            planned.unwrap_or_default()
-        }
+            outcome
+        })?,
     };
     if options.dry_run {
         describe(catalog, &current, &mut report, progress)?;

@@ -277,6 +277,18 @@ impl ConnectionArgs {
     }
 }
 
+impl ConnectionArgs {
+    /// Like [`ConnectionArgs::connect`], and says on stderr when dbkit chose its local
+    /// cluster (no URL configured) and what it did to it.
+    pub fn open(&self, layout: &Layout) -> Result<Target> {
+        let target = self.connect(layout)?;
+        if let Some(note) = &target.local {
+            eprintln!("{note}");
+        }
+        Ok(target)
+    }
+}
+
 /// The project's local cluster, running, with its database created.
 pub fn local_cluster(layout: &Layout) -> Result<(ConnectionSettings, String)> {
     let cluster = project_cluster(layout)?;

@@ -40,6 +40,22 @@ pub fn acquire(client: &mut Client, database: &str, timeout: Duration) -> Result
     }
 }
 
+/// Runs `work` holding the lock (waiting up to `timeout` for it), and releases it
+/// whatever `work` returned; `work`'s error wins over a failed release.
+pub fn held<T>(
+    client: &mut Client,
+    database: &str,
+    timeout: Duration,
+    work: impl FnOnce(&mut Client) -> Result<T>,
+) -> Result<T> {
+    acquire(client, database, timeout)?;
+    let outcome = work(client);
+    let released = release(client, database);
+    let value = outcome?;
+    released?;
+    Ok(value)
+}
+
 /// Releases the lock.
 pub fn release(client: &mut Client, database: &str) -> Result<()> {
     client

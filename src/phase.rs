@@ -164,12 +164,10 @@ pub fn cut(
     fallback: Fallback<'_>,
 ) -> Result<Cut> {
     let database = settings.masked().to_string();
-    crate::lock::acquire(source, &database, std::time::Duration::from_secs(60))?;
-    let outcome = cut_locked(catalog, request, source, settings, options, fallback);
-    let released = crate::lock::release(source, &database);
-    let cut = outcome?;
-    released?;
-    Ok(cut)
+    let timeout = std::time::Duration::from_secs(60);
+    crate::lock::held(source, &database, timeout, |source| {
+        cut_locked(catalog, request, source, settings, options, fallback)
+    })
 }
 
 fn cut_locked(

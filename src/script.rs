@@ -38,12 +38,7 @@ pub struct Prepared {
 
 /// Splits and checks a file, naming the file and line of anything dbkit cannot run.
 pub fn prepare(path: &Path, text: &str) -> Result<Prepared> {
-    let pieces = split(text).map_err(|e| Error::Split {
-        path: path.to_path_buf(),
-        line: e.line,
-        column: e.column,
-        what: e.kind.to_string(),
-    })?;
+    let pieces = split(text).map_err(|e| e.at(path))?;
     let (mode, wrapper) = run_mode(text, &pieces);
     let mut blank: Vec<(usize, usize)> = Vec::new();
     if text.starts_with('\u{feff}') {

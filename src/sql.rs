@@ -94,6 +94,18 @@ pub struct SplitError {
     pub kind: SplitErrorKind,
 }
 
+impl SplitError {
+    /// The error for the file at `path`.
+    pub fn at(self, path: impl Into<std::path::PathBuf>) -> crate::error::Error {
+        crate::error::Error::Split {
+            path: path.into(),
+            line: self.line,
+            column: self.column,
+            what: self.kind.to_string(),
+        }
+    }
+}
+
 /// What was left unterminated at the end of the input.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SplitErrorKind {

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use postgres::{Client, SimpleQueryMessage};
 
 use crate::db::query_error;
-use crate::error::{Error, Result, StatementFailure};
+use crate::error::{Result, StatementFailure};
 use crate::layout::Layout;
 use crate::sql::{split, Piece};
 
@@ -54,12 +54,7 @@ pub fn run(client: &mut Client, layout: &Layout, database: &str) -> Result<Valid
     let mut report = ValidationReport::default();
     for path in Layout::numbered_files(&layout.validation())? {
         let text = crate::migrations::read_sql(&path)?;
-        let pieces = split(&text).map_err(|e| Error::Split {
-            path: path.clone(),
-            line: e.line,
-            column: e.column,
-            what: e.kind.to_string(),
-        })?;
+        let pieces = split(&text).map_err(|e| e.at(&path))?;
         let mut previous_end = 0;
         for piece in &pieces {
             let Piece::Statement(statement) = piece else {

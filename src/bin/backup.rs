@@ -89,10 +89,7 @@ fn main() -> ExitCode {
 
 fn run(args: &Args, output: Format) -> Result<ExitCode> {
     let layout = Layout::new(&args.dir.dir);
-    let mut target = args.connection.connect(&layout)?;
-    if let Some(note) = &target.local {
-        eprintln!("{note}");
-    }
+    let mut target = args.connection.open(&layout)?;
     let database = target.settings.masked().to_string();
     let server = ServerVersion::query(&mut target.client, &database)?;
     let pg_dump = PgDump::for_server(&cli::finder(), &server)?;

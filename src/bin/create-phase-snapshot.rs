@@ -134,10 +134,7 @@ fn run(args: &Args) -> Result<ExitCode> {
             &local_server,
         )?
     } else {
-        let mut target = args.connection.connect(&layout)?;
-        if let Some(note) = &target.local {
-            eprintln!("{note}");
-        }
+        let mut target = args.connection.open(&layout)?;
         phase::cut(
             &catalog,
             &request,

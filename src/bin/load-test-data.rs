@@ -49,10 +49,7 @@ fn run(args: &Args) -> Result<ExitCode> {
     let text = args.output.format == Format::Text;
     let layout = Layout::new(&args.dir.dir);
     let catalog = layout.catalog()?;
-    let mut target = args.connection.connect(&layout)?;
-    if let Some(note) = &target.local {
-        eprintln!("{note}");
-    }
+    let mut target = args.connection.open(&layout)?;
     let database = target.settings.masked().to_string();
     seed::require_schema_applied(&mut target.client, &catalog, &database)?;
     if !args.reference_only {

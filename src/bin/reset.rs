@@ -78,10 +78,7 @@ fn run(args: &Args) -> Result<ExitCode> {
         None,
         Requirement::LocalDevelopment,
     )?;
-    let mut target = args.connection.connect(&layout)?;
-    if let Some(note) = &target.local {
-        eprintln!("{note}");
-    }
+    let mut target = args.connection.open(&layout)?;
     let database = target.settings.masked().to_string();
     args.guard
         .check("reset", &mut target, Requirement::LocalDevelopment)?;

@@ -67,10 +67,7 @@ fn run(args: &Args) -> Result<ExitCode> {
             Requirement::LocalDevelopment,
         )?;
     }
-    let mut configured = args.connection.connect(&layout)?;
-    if let Some(note) = &configured.local {
-        eprintln!("{note}");
-    }
+    let mut configured = args.connection.open(&layout)?;
     let mut created = false;
     let mut target = match &args.into {
         Some(name) if name != configured.settings.dbname() => {

@@ -24,7 +24,7 @@ use std::path::PathBuf;
 pub use model::Schema;
 pub use summary::{FileSummary, RiskKind};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::layout::Layout;
 use crate::migrations::MigrationFile;
 
@@ -40,12 +40,7 @@ pub struct Documented {
 /// Analyzes one file's text against `schema`, updating it. `file` is the name shown in
 /// the summary (and in errors).
 pub fn analyze_text(file: &str, text: &str, schema: &mut Schema) -> Result<FileSummary> {
-    analyze::analyze(file, text, schema).map_err(|e| Error::Split {
-        path: PathBuf::from(file),
-        line: e.line,
-        column: e.column,
-        what: e.kind.to_string(),
-    })
+    analyze::analyze(file, text, schema).map_err(|e| e.at(file))
 }
 
 /// Documents `files` in order. The model starts from the newest snapshot whose migrations

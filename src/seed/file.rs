@@ -56,12 +56,7 @@ impl Step<'_> {
 /// own `BEGIN; ... COMMIT;` wrapper are left out (the file runs in dbkit's transaction);
 /// other psql meta-commands and statements that cannot run in a transaction are refused.
 pub(super) fn steps<'t>(path: &Path, text: &'t str) -> Result<Vec<Step<'t>>> {
-    let pieces = split(text).map_err(|e| Error::Split {
-        path: path.to_path_buf(),
-        line: e.line,
-        column: e.column,
-        what: e.kind.to_string(),
-    })?;
+    let pieces = split(text).map_err(|e| e.at(path))?;
     let wrapper = match run_mode(text, &pieces) {
         (RunMode::NoTransaction(reason), _) => {
             return Err(Error::SeedNotTransactional {
