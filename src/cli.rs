@@ -13,11 +13,11 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
-use crate::cluster::{self, Cluster, Started};
-use crate::config::ConnectionSettings;
-use crate::db::ConnectOptions;
 use crate::error::{Error, Result};
-use crate::layout::Layout;
+use crate::pg::cluster::{self, Cluster, Started};
+use crate::pg::connect::ConnectOptions;
+use crate::project::layout::Layout;
+use crate::project::settings::ConnectionSettings;
 use crate::report::exit;
 
 /// Where the database is and how to reach it.
@@ -98,10 +98,10 @@ impl GuardArgs {
         &self,
         action: &str,
         target: &mut Target,
-        requirement: crate::guard::Requirement,
+        requirement: crate::ops::guard::Requirement,
     ) -> Result<()> {
-        let mark = crate::guard::database_mark(&mut target.client, target.settings.masked())?;
-        crate::guard::check(
+        let mark = crate::ops::guard::database_mark(&mut target.client, target.settings.masked())?;
+        crate::ops::guard::check(
             action,
             &target.settings,
             requirement,
@@ -119,7 +119,7 @@ impl GuardArgs {
         action: &str,
         connection: &ConnectionArgs,
         dbname: Option<&str>,
-        requirement: crate::guard::Requirement,
+        requirement: crate::ops::guard::Requirement,
     ) -> Result<()> {
         let Some(url) = connection.url() else {
             return Ok(()); // the local cluster is on this machine
@@ -128,7 +128,7 @@ impl GuardArgs {
         if let Some(name) = dbname {
             settings = settings.with_dbname(name);
         }
-        crate::guard::check(
+        crate::ops::guard::check(
             action,
             &settings,
             requirement,
@@ -268,7 +268,7 @@ impl ConnectionArgs {
         let mut settings = settings;
         // Child programs (pg_dump, psql) read the timeout from the settings too.
         settings.config.connect_timeout(options.timeout);
-        let client = crate::db::connect(&settings, options)?;
+        let client = crate::pg::connect::connect(&settings, options)?;
         Ok(Target {
             settings,
             client,
@@ -323,14 +323,14 @@ pub fn project_cluster(layout: &Layout) -> Result<Cluster> {
 
 /// Where to find PostgreSQL's programs: only in `DBKIT_PG_BINDIR` when it is set (to
 /// pick one of several installed versions), else on PATH and in the usual places.
-pub fn finder() -> crate::pgtools::Finder {
+pub fn finder() -> crate::pg::tools::Finder {
     match std::env::var_os("DBKIT_PG_BINDIR").filter(|d| !d.is_empty()) {
-        Some(dir) => crate::pgtools::Finder {
+        Some(dir) => crate::pg::tools::Finder {
             path: Some(dir),
             install_roots: Vec::new(),
             install_bins: Vec::new(),
         },
-        None => crate::pgtools::Finder::new(
+        None => crate::pg::tools::Finder::new(
             std::env::var_os("PATH").or_else(|| Some(OsString::from("/usr/bin:/bin"))),
         ),
     }

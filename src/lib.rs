@@ -4,36 +4,22 @@
 //! truth, and phase snapshots let a new environment be built quickly. This library holds
 //! everything; the programs in `src/bin/` parse arguments, call one function here and
 //! render the result.
+//!
+//! The folders, top to bottom (a module uses only those below it): `report` renders;
+//! `ops`, `phase` and `apply` are the capabilities; `ddl` analyses statements; `pg` talks
+//! to PostgreSQL; `project` reads the database folder; `sql` splits SQL text; `error` is
+//! the one error type.
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod apply;
-pub mod backup;
-pub mod changelog;
 pub mod cli;
-pub mod cluster;
-pub mod compare;
-pub mod config;
-pub mod db;
 pub mod ddl;
 pub mod error;
-pub mod guard;
-pub mod history;
-pub mod inspect;
-pub mod layout;
-pub mod lock;
-pub mod migrations;
-pub mod pgdump;
-pub mod pgtools;
+pub mod ops;
+pub mod pg;
 pub mod phase;
-pub mod plan;
+pub mod project;
 pub mod report;
-pub mod reset;
-pub mod restore;
-pub mod script;
-pub mod seed;
-pub mod snapshot;
 pub mod sql;
-pub mod status;
-pub mod validate;
 
 pub use error::{Error, Result};

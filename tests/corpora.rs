@@ -82,7 +82,7 @@ fn authelia_applies_up_files_only() {
     // The corpus creates 35 tables and 78 foreign keys over its history; renames and
     // drops leave 25 and 15, exactly what psql builds from the same files.
     let by_psql = TestDb::new(server, "authelia_psql");
-    let psql = dbkit::pgtools::Finder::new(std::env::var_os("PATH"))
+    let psql = dbkit::pg::tools::Finder::new(std::env::var_os("PATH"))
         .find("psql")
         .expect("psql");
     let mut ups: Vec<_> = std::fs::read_dir(&source)

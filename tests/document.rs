@@ -328,7 +328,7 @@ fn the_public_corpora_are_analysed_without_a_panic() {
         let Some(dir) = util::corpus(name) else {
             continue;
         };
-        let found = dbkit::migrations::discover(&dir).expect("discovers");
+        let found = dbkit::project::migrations::discover(&dir).expect("discovers");
         let mut schema = Schema::default();
         let (mut statements, mut analysed, mut not_analysed) = (0, 0, 0);
         for migration in &found.migrations {
@@ -358,7 +358,7 @@ fn the_public_corpora_are_analysed_without_a_panic() {
 /// Every example migration, documented in order, as the JSON `--format json` prints.
 #[test]
 fn the_example_migrations_as_json() {
-    let layout = dbkit::layout::Layout::new("database");
+    let layout = dbkit::project::layout::Layout::new("database");
     insta::glob!("../database/migrations", "*.sql", |path| {
         let relative = path
             .strip_prefix(env!("CARGO_MANIFEST_DIR"))

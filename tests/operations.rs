@@ -10,9 +10,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::process::Command;
 
-use dbkit::config::ConnectionSettings;
-use dbkit::pgdump::{PgDump, ServerVersion};
-use dbkit::pgtools::Finder;
+use dbkit::pg::dump::{PgDump, ServerVersion};
+use dbkit::pg::tools::Finder;
+use dbkit::project::settings::ConnectionSettings;
 use util::{Project, Run, TestDb};
 
 /// The example schema with its reference data and fixtures (loaded with psql).
@@ -21,8 +21,9 @@ fn example_with_data(server: &'static util::Server, name: &str) -> (Project, Tes
     let project = Project::example();
     project.apply(&db, &[]).success();
     for folder in ["seed/reference", "seed/fixtures"] {
-        let files = dbkit::layout::Layout::numbered_files(&project.database().join(folder))
-            .expect("seed files");
+        let files =
+            dbkit::project::layout::Layout::numbered_files(&project.database().join(folder))
+                .expect("seed files");
         for file in files {
             psql(&db, &["-f", &file.display().to_string()]);
         }
@@ -55,7 +56,7 @@ fn full_dump(db: &TestDb) -> String {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    dbkit::snapshot::normalize_dump(&String::from_utf8(out.stdout).expect("UTF-8"))
+    dbkit::project::snapshot::normalize_dump(&String::from_utf8(out.stdout).expect("UTF-8"))
 }
 
 fn run(project: &Project, program: &str, db: &TestDb, args: &[&str]) -> Run {

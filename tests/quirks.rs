@@ -10,7 +10,7 @@ use util::{Project, Run, TestDb};
 /// `pg_dump --schema-only` of a database, without dbkit's schema and without the lines
 /// that differ between two dumps of one schema.
 fn dump(db: &TestDb) -> String {
-    let pg_dump = dbkit::pgtools::Finder::new(std::env::var_os("PATH"))
+    let pg_dump = dbkit::pg::tools::Finder::new(std::env::var_os("PATH"))
         .find("pg_dump")
         .expect("pg_dump");
     let out = Command::new(pg_dump)
@@ -81,7 +81,7 @@ fn an_edited_snapshot_is_reported() {
     let db = TestDb::new(server, "edited_snapshot");
     let project = Project::empty();
     let body = "\nCREATE TABLE a (id int);\n";
-    let checksum = dbkit::migrations::checksum(body);
+    let checksum = dbkit::project::migrations::checksum(body);
     project.write("versions/v1.0_base.sql", &format!("-- Schema Version: v1.0\n-- Body Checksum: {checksum}\n{body}CREATE TABLE sneaky (id int);\n"));
     let run = project.apply(&db, &[]).success();
     assert!(
@@ -193,7 +193,7 @@ fn a_held_lock_makes_a_run_wait_then_give_up_naming_the_holder() {
     project.write("migrations/001_a.sql", "CREATE TABLE a (id int);\n");
     let mut holder = db.client();
     holder
-        .execute("SELECT pg_advisory_lock($1)", &[&dbkit::lock::KEY])
+        .execute("SELECT pg_advisory_lock($1)", &[&dbkit::pg::lock::KEY])
         .expect("locks");
     let run = project.apply(&db, &["--lock-timeout", "1"]).expect_code(1);
     assert!(
@@ -205,7 +205,7 @@ fn a_held_lock_makes_a_run_wait_then_give_up_naming_the_holder() {
     assert!(run.stderr.contains("held by pid"), "{}", run.stderr);
     assert!(db.tables("public").is_empty());
     holder
-        .execute("SELECT pg_advisory_unlock($1)", &[&dbkit::lock::KEY])
+        .execute("SELECT pg_advisory_unlock($1)", &[&dbkit::pg::lock::KEY])
         .expect("unlocks");
     project.apply(&db, &["--lock-timeout", "1"]).success();
     assert_eq!(db.history(), ["1:migration:applied"]);

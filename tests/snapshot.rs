@@ -7,9 +7,9 @@ mod util;
 
 use std::os::unix::fs::PermissionsExt;
 
-use dbkit::config::ConnectionSettings;
-use dbkit::pgdump::{DumpOptions, PgDump, ServerVersion};
-use dbkit::pgtools::Finder;
+use dbkit::pg::dump::{DumpOptions, PgDump, ServerVersion};
+use dbkit::pg::tools::Finder;
+use dbkit::project::settings::ConnectionSettings;
 use util::{copy_tree, corpus, Project, Run, TestDb};
 
 const SNAPSHOT: &str = "versions/v2.0_phase_2_contract_parsing.sql";
@@ -23,7 +23,7 @@ fn snapshot(project: &Project, db: &TestDb, args: &[&str]) -> Run {
 
 /// The body of a snapshot file (after its header).
 fn body(text: &str) -> String {
-    let header = dbkit::snapshot::parse_header(text);
+    let header = dbkit::project::snapshot::parse_header(text);
     text[header.body_start..].to_string()
 }
 
@@ -38,7 +38,7 @@ fn schema_dump(db: &TestDb) -> String {
     let dump = pg_dump
         .schema(&settings, &DumpOptions::default())
         .expect("dumps");
-    dbkit::snapshot::normalize_dump(&dump)
+    dbkit::project::snapshot::normalize_dump(&dump)
 }
 
 /// Every file under the project, with its contents: to prove a refusal wrote nothing.
@@ -79,7 +79,7 @@ fn example_snapshot_is_verified_deterministic_and_rebuilds_the_schema() {
     );
     assert!(run.stdout.contains("Next steps:"), "{}", run.stdout);
     let text = project.read(SNAPSHOT);
-    let header = dbkit::snapshot::parse_header(&text);
+    let header = dbkit::project::snapshot::parse_header(&text);
     assert_eq!(header.get("Schema Version"), Some("v2.0"));
     assert_eq!(
         header.get("Description"),
@@ -98,7 +98,7 @@ fn example_snapshot_is_verified_deterministic_and_rebuilds_the_schema() {
         .is_some_and(|v| v.starts_with(|c: char| c.is_ascii_digit())));
     assert_eq!(
         header.get("Body Checksum"),
-        Some(dbkit::migrations::checksum(&text[header.body_start..]).as_str())
+        Some(dbkit::project::migrations::checksum(&text[header.body_start..]).as_str())
     );
     let body_one = body(&text);
     assert!(!body_one.contains("\\restrict") && !body_one.contains("Dumped by pg_dump"));
@@ -225,14 +225,15 @@ fn from_migrations_gives_the_same_body_as_the_live_database() {
     assert_eq!(body(&offline.read(SNAPSHOT)), body(&live.read(SNAPSHOT)));
     // The throwaway databases are gone from the local server.
     let local = ConnectionSettings::parse(
-        &dbkit::cli::project_cluster(&dbkit::layout::Layout::new(offline.database()))
+        &dbkit::cli::project_cluster(&dbkit::project::layout::Layout::new(offline.database()))
             .expect("cluster")
             .conninfo("postgres"),
         None,
     )
     .expect("conninfo");
     let mut client =
-        dbkit::db::connect(&local, dbkit::db::ConnectOptions::default()).expect("connects");
+        dbkit::pg::connect::connect(&local, dbkit::pg::connect::ConnectOptions::default())
+            .expect("connects");
     let left: i64 = client
         .query_one(
             "SELECT count(*) FROM pg_database WHERE datname LIKE 'dbkit\\_%'",
@@ -241,8 +242,9 @@ fn from_migrations_gives_the_same_body_as_the_live_database() {
         .expect("query")
         .get(0);
     assert_eq!(left, 0);
-    let cluster = dbkit::cli::project_cluster(&dbkit::layout::Layout::new(offline.database()))
-        .expect("cluster");
+    let cluster =
+        dbkit::cli::project_cluster(&dbkit::project::layout::Layout::new(offline.database()))
+            .expect("cluster");
     cluster.stop().expect("stops");
 }
 

@@ -4,12 +4,13 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use dbkit::apply::{self, ApplyOptions, Step};
+use dbkit::apply::plan::PlanOptions;
+use dbkit::apply::run::{self, ApplyOptions, Step};
+use dbkit::apply::{history, status, validate};
 use dbkit::cli::{self, ConnectionArgs, DirArgs, Format, OutputArgs};
-use dbkit::layout::Layout;
-use dbkit::plan::PlanOptions;
+use dbkit::project::layout::Layout;
 use dbkit::report::{self, exit};
-use dbkit::{history, status, validate, Result};
+use dbkit::Result;
 
 /// Load the newest snapshot into a fresh database, then apply pending migrations.
 #[derive(Debug, Parser)]
@@ -124,7 +125,7 @@ fn run(args: &Args) -> Result<ExitCode> {
         return Ok(ExitCode::from(code));
     }
     if let (Some(environment), false) = (&args.mark_environment, args.dry_run) {
-        dbkit::guard::mark(&mut target.client, &target.settings, environment)?;
+        dbkit::ops::guard::mark(&mut target.client, &target.settings, environment)?;
         if text {
             cli::print(|w| match environment.as_str() {
                 "" => writeln!(w, "Removed the environment mark of {database}"),
@@ -154,7 +155,7 @@ fn run(args: &Args) -> Result<ExitCode> {
             cli::print(|w| report::step(w, step, args.dry_run, width));
         }
     };
-    let report = apply::apply(
+    let report = run::apply(
         &mut target.client,
         &catalog,
         &database,

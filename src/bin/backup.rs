@@ -5,10 +5,10 @@ use std::process::ExitCode;
 
 use chrono::Utc;
 use clap::{Parser, ValueEnum};
-use dbkit::backup::{self, BackupOptions, Content};
 use dbkit::cli::{self, ColorChoice, ConnectionArgs, DirArgs, Format, OutputArgs};
-use dbkit::layout::Layout;
-use dbkit::pgdump::{PgDump, ServerVersion};
+use dbkit::ops::backup::{self, BackupOptions, Content};
+use dbkit::pg::dump::{PgDump, ServerVersion};
+use dbkit::project::layout::Layout;
 use dbkit::report::{self, exit};
 use dbkit::Result;
 

@@ -6,13 +6,13 @@ use std::time::Duration;
 
 use chrono::Utc;
 use clap::Parser;
-use dbkit::apply::{self, ApplyOptions};
+use dbkit::apply::run::{self, ApplyOptions};
 use dbkit::cli::{self, ConnectionArgs, DirArgs, Format, OutputArgs};
-use dbkit::config::ConnectionSettings;
-use dbkit::db::{connect, ConnectOptions};
-use dbkit::layout::Layout;
-use dbkit::pgdump::DumpOptions;
-use dbkit::phase::{self, CutOptions, Scratch};
+use dbkit::pg::connect::{connect, ConnectOptions};
+use dbkit::pg::dump::DumpOptions;
+use dbkit::phase::cut::{self, CutOptions, Scratch};
+use dbkit::project::layout::Layout;
+use dbkit::project::settings::ConnectionSettings;
 use dbkit::report::{self, exit};
 use dbkit::Result;
 
@@ -83,7 +83,7 @@ fn run(args: &Args) -> Result<ExitCode> {
     let layout = Layout::new(&args.dir.dir);
     let catalog = layout.catalog()?;
     catalog.warnings.iter().for_each(|w| cli::warn(w));
-    let request = phase::check(
+    let request = cut::check(
         &layout,
         &catalog,
         &args.snapshot_version,
@@ -118,14 +118,14 @@ fn run(args: &Args) -> Result<ExitCode> {
             dry_run: false,
             lock_timeout: Duration::from_secs(10),
         };
-        apply::apply(
+        run::apply(
             &mut client,
             &catalog,
             build.settings.masked(),
             &options_apply,
-            &mut |_: &apply::Step| {},
+            &mut |_: &run::Step| {},
         )?;
-        phase::cut(
+        cut::cut(
             &catalog,
             &request,
             &mut client,
@@ -135,7 +135,7 @@ fn run(args: &Args) -> Result<ExitCode> {
         )?
     } else {
         let mut target = args.connection.open(&layout)?;
-        phase::cut(
+        cut::cut(
             &catalog,
             &request,
             &mut target.client,

@@ -11,9 +11,9 @@ use clap::{CommandFactory, Parser, ValueEnum};
 use colored::Colorize;
 use dbkit::cli::{self, ColorChoice, ConnectionArgs, DirArgs, Format, OutputArgs};
 use dbkit::ddl::{self, Documented, FileSummary, RiskKind};
-use dbkit::layout::Layout;
+use dbkit::project::layout::Layout;
 use dbkit::report::{self, exit, mermaid, migration};
-use dbkit::{history, Result};
+use dbkit::{apply::history, Result};
 
 /// Say what migrations change: new and modified tables, columns, relationships, indexes,
 /// types, ... and the risky operations among them.

@@ -5,10 +5,10 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use dbkit::cli::{self, ConnectionArgs, DirArgs, Format, GuardArgs, OutputArgs};
-use dbkit::guard::Requirement;
-use dbkit::layout::Layout;
+use dbkit::ops::guard::Requirement;
+use dbkit::ops::seed::{self, LoadOptions, Progress};
+use dbkit::project::layout::Layout;
 use dbkit::report::{self, exit};
-use dbkit::seed::{self, LoadOptions, Progress};
 use dbkit::{Error, Result};
 
 /// Load `seed/reference/` then `seed/fixtures/`, each file in its own transaction.

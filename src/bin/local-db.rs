@@ -5,8 +5,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use dbkit::cli::{self, DirArgs, Format, OutputArgs, LOCAL_DATABASE};
-use dbkit::cluster::ClusterState;
-use dbkit::layout::Layout;
+use dbkit::pg::cluster::ClusterState;
+use dbkit::project::layout::Layout;
 use dbkit::report::exit;
 use dbkit::Result;
 

@@ -6,14 +6,16 @@ use std::time::Duration;
 
 use chrono::Utc;
 use clap::Parser;
-use dbkit::apply::{self, ApplyOptions, Step};
-use dbkit::backup::{self, BackupOptions, Content};
+use dbkit::apply::run::{self, ApplyOptions, Step};
+use dbkit::apply::validate;
 use dbkit::cli::{self, ConnectionArgs, DirArgs, Format, GuardArgs, OutputArgs};
-use dbkit::guard::Requirement;
-use dbkit::layout::Layout;
-use dbkit::pgdump::{PgDump, ServerVersion};
+use dbkit::ops::backup::{self, BackupOptions, Content};
+use dbkit::ops::guard::Requirement;
+use dbkit::ops::{reset, seed};
+use dbkit::pg::dump::{PgDump, ServerVersion};
+use dbkit::project::layout::Layout;
 use dbkit::report::{self, exit};
-use dbkit::{reset, seed, validate, Result};
+use dbkit::Result;
 
 /// Drop the application schemas and dbkit's history, so the database is as new.
 #[derive(Debug, Parser)]
@@ -125,7 +127,7 @@ fn run(args: &Args) -> Result<ExitCode> {
                     cli::print(|w| report::step(w, step, false, width));
                 }
             };
-            let report = apply::apply(
+            let report = run::apply(
                 &mut target.client,
                 catalog,
                 &database,

@@ -6,13 +6,13 @@ use std::time::Instant;
 
 use clap::Parser;
 use dbkit::cli::{self, ConnectionArgs, DirArgs, Format, GuardArgs, OutputArgs, Target};
-use dbkit::db::{connect, ConnectOptions};
 use dbkit::error::Error;
-use dbkit::guard::Requirement;
-use dbkit::layout::Layout;
-use dbkit::pgdump::ServerVersion;
+use dbkit::ops::guard::Requirement;
+use dbkit::ops::restore::{self, Restored};
+use dbkit::pg::connect::{connect, ConnectOptions};
+use dbkit::pg::dump::ServerVersion;
+use dbkit::project::layout::Layout;
 use dbkit::report::{self, exit};
-use dbkit::restore::{self, Restored};
 use dbkit::Result;
 
 /// Load a backup (plain SQL, .sql.gz, custom or directory format) into the database.
@@ -57,7 +57,7 @@ fn main() -> ExitCode {
 
 fn run(args: &Args) -> Result<ExitCode> {
     let started = Instant::now();
-    let kind = dbkit::backup::kind(&args.backup)?;
+    let kind = dbkit::ops::backup::kind(&args.backup)?;
     let layout = Layout::new(&args.dir.dir);
     if args.replace {
         args.guard.precheck(
@@ -142,7 +142,7 @@ fn finish(args: &Args, restored: &Restored) -> Result<ExitCode> {
 /// was. Works from the server's maintenance database.
 fn replace(
     target: Target,
-    load: impl FnOnce(&dbkit::config::ConnectionSettings) -> Result<()>,
+    load: impl FnOnce(&dbkit::project::settings::ConnectionSettings) -> Result<()>,
 ) -> Result<()> {
     let Target {
         settings, client, ..

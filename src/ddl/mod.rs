@@ -25,8 +25,8 @@ pub use model::Schema;
 pub use summary::{FileSummary, RiskKind};
 
 use crate::error::Result;
-use crate::layout::Layout;
-use crate::migrations::MigrationFile;
+use crate::project::layout::Layout;
+use crate::project::migrations::MigrationFile;
 
 /// The summaries of some files, and the model after the last of them.
 #[derive(Debug, Clone)]
@@ -51,9 +51,9 @@ pub fn analyze_text(file: &str, text: &str, schema: &mut Schema) -> Result<FileS
 pub fn document(layout: &Layout, files: &[PathBuf]) -> Result<Documented> {
     let texts = files
         .iter()
-        .map(|path| crate::migrations::read_sql(path).map(|text| (path, text)))
+        .map(|path| crate::project::migrations::read_sql(path).map(|text| (path, text)))
         .collect::<Result<Vec<_>>>()?;
-    let migrations = crate::migrations::discover(&layout.migrations())?.migrations;
+    let migrations = crate::project::migrations::discover(&layout.migrations())?.migrations;
     // Canonical paths once, not once per file: documenting 500 files would otherwise
     // resolve 250,000 paths.
     let versions: std::collections::HashMap<PathBuf, u64> = migrations
@@ -86,9 +86,12 @@ fn baseline(layout: &Layout, migrations: &[MigrationFile], before: Option<u64>) 
     let mut schema = Schema::default();
     let limit = before.unwrap_or(u64::MAX);
     let mut from = 0;
-    for file in crate::snapshot::discover(&layout.versions())?.iter().rev() {
-        let text = crate::migrations::read_sql(&file.path)?;
-        let header = crate::snapshot::parse_header(&text);
+    for file in crate::project::snapshot::discover(&layout.versions())?
+        .iter()
+        .rev()
+    {
+        let text = crate::project::migrations::read_sql(&file.path)?;
+        let header = crate::project::snapshot::parse_header(&text);
         let last = header.last_migration.unwrap_or(0);
         if header.last_migration.is_none() || last < limit {
             analyze_text(&file.path.display().to_string(), &text, &mut schema)?;
@@ -100,7 +103,7 @@ fn baseline(layout: &Layout, migrations: &[MigrationFile], before: Option<u64>) 
         .iter()
         .filter(|m| m.version > from && m.version < limit)
     {
-        let text = crate::migrations::read_sql(&migration.path)?;
+        let text = crate::project::migrations::read_sql(&migration.path)?;
         analyze_text(&migration.path.display().to_string(), &text, &mut schema)?;
     }
     Ok(schema)

@@ -7,10 +7,10 @@ use std::io::{self, Write};
 
 use colored::Colorize;
 
-use crate::apply::{ApplyReport, Step};
-use crate::history::Source;
-use crate::status::{SnapshotState, State, Status};
-use crate::validate::ValidationReport;
+use crate::apply::history::Source;
+use crate::apply::run::{ApplyReport, Step};
+use crate::apply::status::{SnapshotState, State, Status};
+use crate::apply::validate::ValidationReport;
 
 /// Process exit codes, documented in the README.
 pub mod exit {
@@ -57,7 +57,7 @@ fn versions(list: &[u64]) -> String {
 
 /// The width file names are padded to in step lines: the longest migration name, up to
 /// 60 characters.
-pub fn step_width(migrations: &[crate::layout::Migration]) -> usize {
+pub fn step_width(migrations: &[crate::project::layout::Migration]) -> usize {
     migrations
         .iter()
         .map(|m| m.name().len())

@@ -5,9 +5,9 @@ use std::io::{self, Write};
 
 use colored::Colorize;
 
-use crate::backup::{Backup, Content, Format};
-use crate::reset::ResetPlan;
-use crate::restore::Restored;
+use crate::ops::backup::{Backup, Content, Format};
+use crate::ops::reset::ResetPlan;
+use crate::ops::restore::Restored;
 
 /// `✓ backup → backups/backup_2026-11-22_10-00-00.sql (1.2 MB, 340 ms)`.
 pub fn backup(w: &mut dyn Write, backup: &Backup) -> io::Result<()> {

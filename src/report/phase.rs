@@ -6,7 +6,7 @@ use std::path::Path;
 
 use colored::Colorize;
 
-use crate::phase::Cut;
+use crate::phase::cut::Cut;
 
 /// The snapshot's summary and the next steps. `diagrams` is the ER diagram folder, when
 /// the project has one.

@@ -9,7 +9,7 @@ use colored::Colorize;
 
 use super::duration;
 use crate::error::Error;
-use crate::seed::{Folder, FolderState, Kind, LoadReport, LoadedFile, Progress};
+use crate::ops::seed::{Folder, FolderState, Kind, LoadReport, LoadedFile, Progress};
 
 /// The first line: what loads into which database.
 pub fn header(w: &mut dyn Write, seed_dir: &Path, database: &str) -> io::Result<()> {

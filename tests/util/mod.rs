@@ -12,9 +12,9 @@ use std::process::{Child, ChildStdin, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 
-use dbkit::cluster::{default_run_as, Cluster};
-use dbkit::config::ConnectionSettings;
-use dbkit::pgtools::Finder;
+use dbkit::pg::cluster::{default_run_as, Cluster};
+use dbkit::pg::tools::Finder;
+use dbkit::project::settings::ConnectionSettings;
 
 /// The shared server of this test binary.
 pub struct Server {
@@ -87,7 +87,7 @@ fn start_server() -> Result<Server, String> {
     let cluster = Cluster {
         dir: root.join("pg"),
         bindir,
-        port: tls_port.unwrap_or(dbkit::cluster::PORT),
+        port: tls_port.unwrap_or(dbkit::pg::cluster::PORT),
         run_as: default_run_as(),
         throwaway: true,
         settings,
@@ -187,7 +187,8 @@ fn free_port() -> u16 {
 /// Connects with a conninfo string.
 pub fn connect_conninfo(conninfo: &str) -> postgres::Client {
     let settings = ConnectionSettings::parse(conninfo, None).expect("valid conninfo");
-    dbkit::db::connect(&settings, dbkit::db::ConnectOptions::default()).expect("connects")
+    dbkit::pg::connect::connect(&settings, dbkit::pg::connect::ConnectOptions::default())
+        .expect("connects")
 }
 
 /// A database of its own for one test.

@@ -1,0 +1,423 @@
+//! Carrying out a plan: taking the lock, loading a snapshot, recording and running
+//! migrations, and reporting each step as it happens. Each transactional file goes to the
+//! server as one message (`BEGIN`, the file, its history row, `COMMIT`) so a migration
+//! costs one round trip and commits together with its record; a file that cannot run in
+//! a transaction goes statement by statement. Deciding what to do is `plan`'s job.
+
+use std::time::{Duration, Instant};
+
+use postgres::Client;
+
+use crate::apply::history::{self, NewRow, Source};
+use crate::apply::plan::{plan, ChosenSnapshot, Plan, PlanOptions};
+use crate::apply::script::{self, Script};
+use crate::error::{Error, Result};
+use crate::pg::connect::query_error;
+use crate::project::layout::{Catalog, Migration};
+
+/// Everything `apply` needs besides the connection and the files.
+#[derive(Debug, Clone)]
+pub struct ApplyOptions {
+    pub plan: PlanOptions,
+    /// Show what would happen and change nothing.
+    pub dry_run: bool,
+    /// How long to wait for another run's lock.
+    pub lock_timeout: Duration,
+}
+
+/// One thing applying did (or, in a dry run, would do).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(tag = "step", rename_all = "snake_case")]
+pub enum Step {
+    /// An edited applied migration's new checksum was accepted.
+    ChecksumAccepted {
+        version: u64,
+        file: String,
+        old: String,
+        new: String,
+    },
+    /// A snapshot was loaded (or, with `--baseline`, recorded as already there).
+    Snapshot {
+        version: String,
+        file: String,
+        baseline: bool,
+        last_migration: Option<u64>,
+        duration_ms: f64,
+    },
+    /// Migrations recorded without running (included in the snapshot, baseline, manual).
+    Recorded { source: Source, versions: Vec<u64> },
+    /// A migration ran.
+    Migration {
+        version: u64,
+        file: String,
+        transaction: bool,
+        /// Why it ran outside a transaction.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+        duration_ms: f64,
+    },
+}
+
+impl Step {
+    fn snapshot(plan: &Plan, snapshot: &ChosenSnapshot, duration_ms: f64) -> Step {
+        Step::Snapshot {
+            version: snapshot.file.version.to_string(),
+            file: snapshot.file.file.clone(),
+            baseline: plan.snapshot_is_baseline,
+            last_migration: snapshot.header.last_migration,
+            duration_ms,
+        }
+    }
+
+    fn migration(migration: &Migration, no_transaction: Option<String>, duration_ms: f64) -> Step {
+        Step::Migration {
+            version: migration.version(),
+            file: migration.name().to_string(),
+            transaction: no_transaction.is_none(),
+            reason: no_transaction,
+            duration_ms,
+        }
+    }
+}
+
+/// Receives each step as it completes, so a long run shows progress.
+pub trait Progress {
+    /// Called once per step, in order.
+    fn step(&mut self, step: &Step);
+}
+
+impl<F: FnMut(&Step)> Progress for F {
+    fn step(&mut self, step: &Step) {
+        self(step)
+    }
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct ApplyReport {
+    pub database: String,
+    pub dry_run: bool,
+    /// The database had no history before this run.
+    pub fresh: bool,
+    pub steps: Vec<Step>,
+    pub warnings: Vec<String>,
+    pub duration_ms: f64,
+}
+
+impl ApplyReport {
+    /// Migrations that ran (or would run).
+    pub fn migrations_run(&self) -> usize {
+        self.steps
+            .iter()
+            .filter(|s| matches!(s, Step::Migration { .. }))
+            .count()
+    }
+
+    /// True when the run changed (or would change) nothing.
+    pub fn is_noop(&self) -> bool {
+        self.steps.is_empty()
+    }
+}
+
+/// Brings the database up to date with the catalog (or, in a dry run, says how it would).
+pub fn apply(
+    client: &mut Client,
+    catalog: &Catalog,
+    database: &str,
+    options: &ApplyOptions,
+    progress: &mut dyn Progress,
+) -> Result<ApplyReport> {
+    let started = Instant::now();
+    let mut report = ApplyReport {
+        database: database.to_string(),
+        dry_run: options.dry_run,
+        ..ApplyReport::default()
+    };
+    // Plan without the lock first: a run with nothing to do never waits or writes. A
+    // database that looks non-empty without history may be another run's work in
+    // progress, so that verdict is only final under the lock.
+    let unlocked = plan_now(client, catalog, database, &options.plan).map(|(plan, _)| plan);
+    let current = match unlocked {
+        Ok(plan) if plan.is_empty() || options.dry_run => plan,
+        Err(e) if options.dry_run || !matches!(e, Error::NotEmpty { .. }) => return Err(e),
+        _ => crate::pg::lock::held(client, database, options.lock_timeout, |client| {
+            let outcome = (|| {
+                let (plan, has_history) = plan_now(client, catalog, database, &options.plan)?;
+                if !plan.is_empty() {
+                    if !has_history {
+                        client
+                            .batch_execute(history::CREATE)
+                            .map_err(query_error("creating the dbkit history schema", database))?;
+                    }
+                    execute(client, catalog, database, &plan, &mut report, progress)?;
+                }
+                Ok(plan)
+            })();
+            flush_wal(client);
+            outcome
+        })?,
+    };
+    if options.dry_run {
+        describe(catalog, &current, &mut report, progress)?;
+    }
+    report.fresh = current.fresh;
+    report
+        .warnings
+        .splice(0..0, current.warnings.iter().cloned());
+    report.duration_ms = ms(started.elapsed());
+    Ok(report)
+}
+
+/// The plan for the database as it is now, and whether its history tables exist.
+fn plan_now(
+    client: &mut Client,
+    catalog: &Catalog,
+    database: &str,
+    options: &PlanOptions,
+) -> Result<(Plan, bool)> {
+    let history = history::read(client, database)?;
+    let objects = match &history {
+        Some(h) if !h.is_empty() => None,
+        _ => crate::pg::inspect::existing_objects(client, database)?,
+    };
+    let plan = plan(
+        catalog,
+        history.as_ref(),
+        objects.as_deref(),
+        database,
+        options,
+    )?;
+    Ok((plan, history.is_some()))
+}
+
+/// Makes everything committed so far durable. Migrations commit with
+/// `synchronous_commit = off` (the run does not wait for a disk flush per file); one
+/// synchronous commit at the end flushes the write-ahead log up to it, and so every
+/// earlier commit. A failure here is harmless: the server flushes on its own within
+/// a fraction of a second.
+fn flush_wal(client: &mut Client) {
+    let _ = client.batch_execute("SELECT pg_catalog.txid_current()");
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn emit(report: &mut ApplyReport, progress: &mut dyn Progress, step: Step) {
+    progress.step(&step);
+    report.steps.push(step);
+}
+
+fn emit_accepted(plan: &Plan, report: &mut ApplyReport, progress: &mut dyn Progress) {
+    for change in &plan.accept {
+        let step = Step::ChecksumAccepted {
+            version: change.version,
+            file: change.file.clone(),
+            old: change.recorded.clone(),
+            new: change.current.clone(),
+        };
+        emit(report, progress, step);
+    }
+}
+
+/// One step per way of recording (snapshot, baseline, manual), listing the versions.
+fn emit_recorded(plan: &Plan, report: &mut ApplyReport, progress: &mut dyn Progress) {
+    for source in [Source::Snapshot, Source::Baseline, Source::Manual] {
+        let versions: Vec<u64> = plan
+            .record
+            .iter()
+            .filter(|(_, s)| *s == source)
+            .map(|(v, _)| *v)
+            .collect();
+        if !versions.is_empty() {
+            emit(report, progress, Step::Recorded { source, versions });
+        }
+    }
+}
+
+fn execute(
+    client: &mut Client,
+    catalog: &Catalog,
+    database: &str,
+    plan: &Plan,
+    report: &mut ApplyReport,
+    progress: &mut dyn Progress,
+) -> Result<()> {
+    let mut fixups = String::new();
+    for change in &plan.accept {
+        fixups += &history::accept_checksum_sql(
+            change.version,
+            &change.file,
+            &change.recorded,
+            &change.current,
+        );
+    }
+    for version in &plan.forget_failed {
+        fixups += &history::forget_sql(*version);
+    }
+    if !fixups.is_empty() {
+        client
+            .batch_execute(&format!("BEGIN;\n{fixups}COMMIT;"))
+            .map_err(query_error("updating dbkit history", database))?;
+    }
+    emit_accepted(plan, report, progress);
+    record_start(client, catalog, database, plan, report, progress)?;
+    for version in &plan.run {
+        let migration = catalog
+            .migration(*version)
+            .expect("planned migrations exist");
+        let script = Script {
+            path: &migration.file.path,
+            text: &migration.text,
+            migration: Some(migration.name()),
+            database,
+        };
+        let row = NewRow {
+            version: *version,
+            file: migration.name(),
+            checksum: &migration.checksum,
+            source: Source::Migration,
+            snapshot: None,
+        };
+        let record = |duration: &str| history::insert_sql(std::slice::from_ref(&row), duration);
+        let ran = script::run(client, &script, &record, Some(&row))
+            .map_err(|e| with_applied(e, applied_files(report)))?;
+        emit(
+            report,
+            progress,
+            Step::migration(migration, ran.no_transaction, ms(ran.duration)),
+        );
+    }
+    Ok(())
+}
+
+/// Loads or records the snapshot and records the migrations the plan records.
+fn record_start(
+    client: &mut Client,
+    catalog: &Catalog,
+    database: &str,
+    plan: &Plan,
+    report: &mut ApplyReport,
+    progress: &mut dyn Progress,
+) -> Result<()> {
+    let rows: Vec<NewRow<'_>> = plan
+        .record
+        .iter()
+        .map(|(version, source)| {
+            let migration = catalog
+                .migration(*version)
+                .expect("recorded migrations exist");
+            NewRow {
+                version: *version,
+                file: migration.name(),
+                checksum: &migration.checksum,
+                source: *source,
+                snapshot: plan
+                    .snapshot
+                    .as_ref()
+                    .filter(|_| *source != Source::Manual)
+                    .map(|s| s.file.file.as_str()),
+            }
+        })
+        .collect();
+    if let Some(snapshot) = &plan.snapshot {
+        let (source, text) = if plan.snapshot_is_baseline {
+            (Source::Baseline, "")
+        } else {
+            (Source::Snapshot, snapshot.text.as_str())
+        };
+        let checksum = crate::project::migrations::checksum(&snapshot.text);
+        let version = snapshot.file.version.to_string();
+        let record = |duration: &str| {
+            history::snapshot_sql(&version, &snapshot.file.file, &checksum, source, duration)
+                + &history::insert_sql(&rows, "0")
+        };
+        let script = Script {
+            path: &snapshot.file.path,
+            text,
+            migration: None,
+            database,
+        };
+        let duration = script::run(client, &script, &record, None)?.duration;
+        emit(
+            report,
+            progress,
+            Step::snapshot(plan, snapshot, ms(duration)),
+        );
+    } else if !rows.is_empty() {
+        let sql = history::insert_sql(&rows, "0");
+        client
+            .batch_execute(&format!("BEGIN;\n{sql}COMMIT;"))
+            .map_err(query_error(
+                "recording migrations in dbkit history",
+                database,
+            ))?;
+    }
+    emit_recorded(plan, report, progress);
+    Ok(())
+}
+
+fn applied_files(report: &ApplyReport) -> Vec<String> {
+    report
+        .steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::Migration { file, .. }
+            | Step::Snapshot {
+                file,
+                baseline: false,
+                ..
+            } => Some(file.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn with_applied(error: Error, applied: Vec<String>) -> Error {
+    match error {
+        Error::Statement {
+            failure,
+            migration,
+            database,
+            statements_done,
+            ..
+        } => Error::Statement {
+            failure,
+            migration,
+            database,
+            applied_before: applied,
+            statements_done,
+        },
+        other => other,
+    }
+}
+
+/// A dry run: the steps the plan would take, with files checked (split, meta-commands,
+/// transaction mode) but nothing sent.
+fn describe(
+    catalog: &Catalog,
+    plan: &Plan,
+    report: &mut ApplyReport,
+    progress: &mut dyn Progress,
+) -> Result<()> {
+    emit_accepted(plan, report, progress);
+    if let Some(snapshot) = &plan.snapshot {
+        if !plan.snapshot_is_baseline {
+            script::prepare(&snapshot.file.path, &snapshot.text)?;
+        }
+        emit(report, progress, Step::snapshot(plan, snapshot, 0.0));
+    }
+    emit_recorded(plan, report, progress);
+    for version in &plan.run {
+        let migration = catalog
+            .migration(*version)
+            .expect("planned migrations exist");
+        let prepared = script::prepare(&migration.file.path, &migration.text)?;
+        let reason = match prepared.mode {
+            crate::project::migrations::RunMode::Transaction => None,
+            crate::project::migrations::RunMode::NoTransaction(reason) => Some(reason),
+        };
+        emit(report, progress, Step::migration(migration, reason, 0.0));
+    }
+    Ok(())
+}

@@ -1,0 +1,235 @@
+//! A database's schema read from its catalogs as comparable items, and the differences
+//! between two such descriptions: what `create-phase-snapshot` uses to prove that a new
+//! snapshot rebuilds its source. Items are named by schema-qualified names, never OIDs,
+//! and column positions count live columns only, so a database built by migrations that
+//! dropped columns compares equal to one built from its snapshot. Owners and privileges
+//! are left out (snapshots leave them out by default). It reads and never writes.
+
+use std::collections::BTreeMap;
+
+use postgres::Client;
+
+use crate::error::Result;
+use crate::pg::connect::query_error;
+
+/// One object's definition, by `(kind, qualified name)`.
+pub type Description = BTreeMap<(String, String), String>;
+
+/// Which schemas to describe: the same choice the dump made.
+#[derive(Debug, Clone, Default)]
+pub struct Scope {
+    /// Only these; empty for every schema but the system's and dbkit's.
+    pub schemas: Vec<String>,
+    pub exclude_schemas: Vec<String>,
+}
+
+/// Every item, as `(kind, name, definition)`. `pg_get_*def` qualify names that are not
+/// visible on the search path, so the search path is emptied first to make every name
+/// qualified. Objects that belong to an extension are described by the extension.
+const ITEMS: &str = r#"
+WITH ns AS (
+  SELECT oid, nspname FROM pg_namespace
+   WHERE nspname NOT IN ('pg_catalog', 'information_schema', 'dbkit')
+     AND nspname !~ '^pg_(toast|temp_|toast_temp_)'
+     AND (cardinality($1::text[]) = 0 OR nspname = ANY ($1))
+     AND nspname <> ALL ($2::text[])
+), member AS (
+  SELECT classid, objid FROM pg_depend WHERE deptype = 'e'
+), rel AS (
+  SELECT c.*, n.nspname, format('%I.%I', n.nspname, c.relname) AS qname
+    FROM pg_class c JOIN ns n ON n.oid = c.relnamespace
+   WHERE NOT EXISTS (SELECT 1 FROM member m WHERE m.classid = 'pg_class'::regclass AND m.objid = c.oid)
+)
+SELECT 'schema', format('%I', nspname), coalesce(obj_description(oid, 'pg_namespace'), '') FROM ns
+UNION ALL
+SELECT 'extension', format('%I', e.extname), format('schema %I', n.nspname)
+  FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname <> 'plpgsql'
+UNION ALL
+SELECT CASE relkind WHEN 'r' THEN 'table' WHEN 'p' THEN 'table' WHEN 'v' THEN 'view'
+                    WHEN 'm' THEN 'materialized view' WHEN 'S' THEN 'sequence'
+                    WHEN 'f' THEN 'foreign table' ELSE 'composite type' END,
+       qname,
+       concat_ws(' | ', 'kind ' || relkind::text, 'persistence ' || relpersistence::text,
+                 CASE WHEN relrowsecurity THEN 'row level security' END,
+                 CASE WHEN relforcerowsecurity THEN 'forced row level security' END,
+                 'partitioned by ' || pg_get_partkeydef(oid),
+                 'partition ' || pg_get_expr(relpartbound, oid),
+                 'inherits ' || (SELECT string_agg(i.inhparent::regclass::text, ', ' ORDER BY i.inhseqno)
+                                   FROM pg_inherits i WHERE i.inhrelid = rel.oid),
+                 'options ' || array_to_string(reloptions, ','),
+                 CASE WHEN relkind IN ('v', 'm') THEN pg_get_viewdef(oid) END,
+                 'comment ' || obj_description(oid, 'pg_class'))
+  FROM rel WHERE relkind IN ('r', 'p', 'v', 'm', 'S', 'f', 'c')
+UNION ALL
+SELECT 'column', qname || '.' || format('%I', attname),
+       concat_ws(' | ', 'position ' || position, type, CASE WHEN attnotnull THEN 'not null' END,
+                 'default ' || def, 'identity ' || nullif(attidentity::text, ''),
+                 'generated ' || nullif(attgenerated::text, ''), 'collate ' || coll,
+                 'comment ' || comment)
+  FROM (SELECT rel.qname, a.attname, a.attnotnull, a.attidentity, a.attgenerated,
+               -- a child's column order is not kept by a dump when its parent gained
+               -- columns later: compare positions of tables without parents only
+               CASE WHEN NOT EXISTS (SELECT 1 FROM pg_inherits i WHERE i.inhrelid = rel.oid)
+                    THEN row_number() OVER (PARTITION BY a.attrelid ORDER BY a.attnum) END AS position,
+               format_type(a.atttypid, a.atttypmod) AS type,
+               pg_get_expr(d.adbin, d.adrelid) AS def,
+               CASE WHEN a.attcollation <> t.typcollation THEN co.collname END AS coll,
+               col_description(a.attrelid, a.attnum) AS comment
+          FROM rel JOIN pg_attribute a ON a.attrelid = rel.oid
+          JOIN pg_type t ON t.oid = a.atttypid
+          LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+          LEFT JOIN pg_collation co ON co.oid = a.attcollation
+         WHERE rel.relkind IN ('r', 'p', 'v', 'm', 'f', 'c') AND a.attnum > 0 AND NOT a.attisdropped) cols
+UNION ALL
+SELECT 'sequence settings', qname,
+       concat_ws(' ', format_type(s.seqtypid, NULL), 'start', s.seqstart, 'increment', s.seqincrement,
+                 'min', s.seqmin, 'max', s.seqmax, 'cache', s.seqcache, CASE WHEN s.seqcycle THEN 'cycle' END)
+  FROM rel JOIN pg_sequence s ON s.seqrelid = rel.oid
+UNION ALL
+SELECT 'constraint', coalesce(rel.qname, format('%I.%I', n.nspname, t.typname)) || '.' || format('%I', c.conname),
+       pg_get_constraintdef(c.oid)
+  FROM pg_constraint c
+  LEFT JOIN rel ON rel.oid = c.conrelid
+  LEFT JOIN pg_type t ON t.oid = c.contypid
+  LEFT JOIN ns n ON n.oid = t.typnamespace
+ WHERE (rel.oid IS NOT NULL OR n.oid IS NOT NULL)
+   -- a constraint a partition inherits is its parent's (compared there); a reload names
+   -- it after the parent's
+   AND c.conparentid = 0
+UNION ALL
+SELECT 'index', qname, pg_get_indexdef(oid) FROM rel WHERE relkind IN ('i', 'I')
+UNION ALL
+SELECT 'trigger', rel.qname || '.' || format('%I', tg.tgname),
+       pg_get_triggerdef(tg.oid) || CASE tg.tgenabled WHEN 'O' THEN '' ELSE ' (enabled ' || tg.tgenabled::text || ')' END
+  FROM pg_trigger tg JOIN rel ON rel.oid = tg.tgrelid WHERE NOT tg.tgisinternal
+UNION ALL
+SELECT 'policy', rel.qname || '.' || format('%I', p.polname),
+       concat_ws(' | ', CASE WHEN p.polpermissive THEN 'permissive' ELSE 'restrictive' END,
+                 'for ' || p.polcmd::text,
+                 'to ' || (SELECT string_agg(CASE r WHEN 0 THEN 'public' ELSE r::regrole::text END, ', ' ORDER BY 1)
+                             FROM unnest(p.polroles) r),
+                 'using ' || pg_get_expr(p.polqual, p.polrelid),
+                 'with check ' || pg_get_expr(p.polwithcheck, p.polrelid))
+  FROM pg_policy p JOIN rel ON rel.oid = p.polrelid
+UNION ALL
+SELECT CASE p.prokind WHEN 'a' THEN 'aggregate' WHEN 'p' THEN 'procedure' ELSE 'function' END,
+       format('%I.%I(%s)', n.nspname, p.proname, pg_get_function_identity_arguments(p.oid)),
+       concat_ws(' | ',
+                 CASE WHEN p.prokind = 'a'
+                      THEN (SELECT concat_ws(' ', 'transition', a.aggtransfn::regproc::text,
+                                             'state', format_type(a.aggtranstype, NULL),
+                                             'final', nullif(a.aggfinalfn::oid, 0)::regproc::text,
+                                             'initial', a.agginitval)
+                              FROM pg_aggregate a WHERE a.aggfnoid = p.oid)
+                      ELSE pg_get_functiondef(p.oid) END,
+                 'comment ' || obj_description(p.oid, 'pg_proc'))
+  FROM pg_proc p JOIN ns n ON n.oid = p.pronamespace
+ WHERE NOT EXISTS (SELECT 1 FROM member m WHERE m.classid = 'pg_proc'::regclass AND m.objid = p.oid)
+UNION ALL
+SELECT CASE t.typtype WHEN 'e' THEN 'enum' WHEN 'd' THEN 'domain' WHEN 'r' THEN 'range' ELSE 'type' END,
+       format('%I.%I', n.nspname, t.typname),
+       concat_ws(' | ',
+                 CASE t.typtype
+                   WHEN 'e' THEN (SELECT string_agg(quote_literal(e.enumlabel), ', ' ORDER BY e.enumsortorder)
+                                    FROM pg_enum e WHERE e.enumtypid = t.oid)
+                   WHEN 'd' THEN concat_ws(' ', format_type(t.typbasetype, t.typtypmod),
+                                           CASE WHEN t.typnotnull THEN 'not null' END,
+                                           'default ' || t.typdefault)
+                   WHEN 'r' THEN (SELECT format_type(r.rngsubtype, NULL) FROM pg_range r WHERE r.rngtypid = t.oid)
+                 END,
+                 'comment ' || obj_description(t.oid, 'pg_type'))
+  FROM pg_type t JOIN ns n ON n.oid = t.typnamespace
+ WHERE t.typtype IN ('e', 'd', 'r', 'b')
+   AND (t.typtype <> 'b' OR t.typelem = 0 OR NOT EXISTS (SELECT 1 FROM pg_type el WHERE el.oid = t.typelem AND el.typarray = t.oid))
+   AND NOT EXISTS (SELECT 1 FROM member m WHERE m.classid = 'pg_type'::regclass AND m.objid = t.oid)
+"#;
+
+/// Reads the schema of the database `client` is connected to. `database` is for errors.
+pub fn describe(client: &mut Client, scope: &Scope, database: &str) -> Result<Description> {
+    let what = "reading the schema from the catalogs";
+    let mut transaction = client.transaction().map_err(query_error(what, database))?;
+    transaction
+        .batch_execute("SET LOCAL search_path = pg_catalog")
+        .map_err(query_error(what, database))?;
+    let rows = transaction
+        .query(ITEMS, &[&scope.schemas, &scope.exclude_schemas])
+        .map_err(query_error(what, database))?;
+    transaction.commit().map_err(query_error(what, database))?;
+    Ok(rows
+        .into_iter()
+        .map(|row| ((row.get(0), row.get(1)), row.get(2)))
+        .collect())
+}
+
+/// The differences between a source and its copy, one phrase each, in a stable order:
+/// ``index `public.idx` is missing from the snapshot``.
+pub fn differences(source: &Description, copy: &Description, copy_name: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for ((kind, name), definition) in source {
+        match copy.get(&(kind.clone(), name.clone())) {
+            None => found.push(format!("{kind} `{name}` is missing from the {copy_name}")),
+            Some(other) if other != definition => found.push(format!(
+                "{kind} `{name}` differs: `{}` in the source, `{}` in the {copy_name}",
+                shorten(definition),
+                shorten(other)
+            )),
+            Some(_) => {}
+        }
+    }
+    for (kind, name) in copy.keys() {
+        if !source.contains_key(&(kind.clone(), name.clone())) {
+            found.push(format!(
+                "{kind} `{name}` is in the {copy_name} but not in the source"
+            ));
+        }
+    }
+    found
+}
+
+/// A definition on one line, cut to a length a terminal shows.
+fn shorten(definition: &str) -> String {
+    let flat = definition.split_whitespace().collect::<Vec<_>>().join(" ");
+    match flat.char_indices().nth(160) {
+        Some((cut, _)) => format!("{}...", &flat[..cut]),
+        None => flat,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn description(items: &[(&str, &str, &str)]) -> Description {
+        items
+            .iter()
+            .map(|(k, n, d)| ((k.to_string(), n.to_string()), d.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn differences_name_what_is_missing_extra_or_changed() {
+        let source = description(&[
+            ("table", "public.a", "kind r"),
+            (
+                "index",
+                "public.a_idx",
+                "CREATE INDEX a_idx ON public.a USING btree (x)",
+            ),
+            ("column", "public.a.x", "position 1 | integer"),
+        ]);
+        let copy = description(&[
+            ("table", "public.a", "kind r"),
+            ("column", "public.a.x", "position 1 | bigint"),
+            ("view", "public.v", " SELECT 1"),
+        ]);
+        assert_eq!(
+            differences(&source, &copy, "snapshot"),
+            [
+                "column `public.a.x` differs: `position 1 | integer` in the source, `position 1 | bigint` in the snapshot",
+                "index `public.a_idx` is missing from the snapshot",
+                "view `public.v` is in the snapshot but not in the source",
+            ]
+        );
+        assert!(differences(&source, &source, "snapshot").is_empty());
+    }
+}

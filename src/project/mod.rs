@@ -1,0 +1,8 @@
+//! The project on disk: the database folder and what it holds (`layout`), migration files
+//! (`migrations`), snapshot files and their headers (`snapshot`), and the connection
+//! settings a project configures (`settings`). Nothing here talks to a database.
+
+pub mod layout;
+pub mod migrations;
+pub mod settings;
+pub mod snapshot;
