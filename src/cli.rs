@@ -152,12 +152,13 @@ impl GuardArgs {
         eprint!("{question} [y/N] ");
         let _ = std::io::stderr().flush();
         let mut answer = String::new();
-        std::io::stdin()
-            .read_line(&mut answer)
-            .map_err(|source| Error::Io {
-                path: PathBuf::from("<stdin>"),
-                source,
-            })?;
+        crate::pg::interrupt::prompting(true);
+        let read = std::io::stdin().read_line(&mut answer);
+        crate::pg::interrupt::prompting(false);
+        read.map_err(|source| Error::Io {
+            path: PathBuf::from("<stdin>"),
+            source,
+        })?;
         Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
     }
 }
@@ -345,81 +346,44 @@ pub fn relative_to_cwd(path: PathBuf) -> PathBuf {
         .unwrap_or(path)
 }
 
-/// Prints an error (its cause chain once, then hints) and returns the exit code. In
-/// JSON mode, stdout also gets `{"error": ..., "hint": ...}`.
-pub fn fail(error: &Error, format: Format) -> ExitCode {
-    use colored::Colorize;
-    if let Error::SeedFailed { .. } = error {
-        // A seed file failed: its rolled-back line, what stayed loaded, the hints.
-        if format == Format::Text {
-            print(|w| crate::report::seed::failed_file(w, error));
-        }
-        let _ = crate::report::seed::error(&mut std::io::stderr().lock(), error);
-        if format == Format::Json {
-            print(|w| crate::report::json(w, &crate::report::seed::error_json(error)));
-        }
-        return ExitCode::from(exit::ERROR);
+/// Prints an error (its cause chain once, where it happened, then hints) on stderr, and
+/// in JSON mode `{"error", "hint", ...}` on stdout too; returns the error's exit code.
+pub fn fail(error: Error, format: Format) -> ExitCode {
+    // Work stopped by an interrupt fails in whatever way it was stopped; say so, and
+    // exit 130 as shells expect.
+    let error = crate::pg::interrupt::explain(error, || {
+        "stopped by the user; what was running was rolled back".to_string()
+    });
+    let error = &error;
+    if format == Format::Text && matches!(error, Error::SeedFailed { .. }) {
+        // The load's progress lines are on stdout: close them with the rolled-back file.
+        print(|w| crate::report::seed::failed_file(w, error));
     }
-    let message = chain(error);
-    eprintln!("{} {message}", "error:".red().bold());
-    let mut hints = Vec::new();
-    if let Error::Statement {
-        failure,
-        migration,
-        database,
-        applied_before,
-        ..
-    } = error
-    {
-        let what = migration
-            .as_deref()
-            .map_or("snapshot".to_string(), |m| format!("migration `{m}`"));
-        eprintln!("  in {what} on {database}");
-        if !applied_before.is_empty() {
-            eprintln!(
-                "  applied before it in this run: {}",
-                applied_before.join(", ")
-            );
-        }
-        hints.extend(failure.hint.clone());
-    }
-    hints.extend(error.hint());
-    for hint in &hints {
-        eprintln!("{} {hint}", "hint:".cyan().bold());
-    }
+    let _ = crate::report::error::text(&mut std::io::stderr().lock(), error);
     if format == Format::Json {
-        let mut value = serde_json::json!({ "error": message, "hint": hints });
-        if let Error::Statement {
-            failure,
-            migration,
-            applied_before,
-            statements_done,
-            ..
-        } = error
-        {
-            value["failure"] = serde_json::json!(failure);
-            value["migration"] = serde_json::json!(migration);
-            value["applied_before"] = serde_json::json!(applied_before);
-            value["statements_done"] = serde_json::json!(statements_done);
-        }
-        let _ = crate::report::json(&mut std::io::stdout().lock(), &value);
+        print(|w| crate::report::json(w, &crate::report::error::json(error)));
     }
-    ExitCode::from(exit::ERROR)
+    ExitCode::from(error.exit_code())
 }
 
-/// The error and its causes, each once: `postgres::Error` repeats its cause in its own
-/// message, so a cause already shown is skipped.
+/// The error and its causes, each once (see [`crate::report::error::chain`]).
 pub fn chain(error: &Error) -> String {
-    let mut message = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !message.contains(&text) {
-            message = format!("{message}: {text}");
-        }
-        source = cause.source();
-    }
-    message
+    crate::report::error::chain(error)
+}
+
+/// Prints a notice about waiting or stopping on stderr (a program's notice sink).
+pub fn notice(message: &str) {
+    use colored::Colorize;
+    eprintln!("{} {message}", "note:".cyan().bold());
+}
+
+/// Listens for Ctrl-C and SIGTERM: the first cancels the running statement and stops the
+/// work (exit 130), the second exits at once. Every program that runs SQL calls this.
+pub fn install_interrupts() {
+    crate::pg::interrupt::install(|notice| {
+        use colored::Colorize;
+        eprintln!("{} {notice}", "interrupt:".yellow().bold());
+    });
 }
 
 /// Writes to stdout, exiting quietly when the reader went away (`| head`).

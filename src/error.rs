@@ -165,8 +165,9 @@ pub enum Error {
     #[error("{} applied migration(s) changed since they were applied: {}", changed.len(), changed.iter().map(|c| format!("`{}` (recorded {}, now {})", c.file, short(&c.recorded), short(&c.current))).collect::<Vec<_>>().join(", "))]
     ChecksumMismatch { changed: Vec<ChangedMigration> },
 
-    /// A migration run outside a transaction failed part-way in an earlier run.
-    #[error("migration `{file}` failed part-way on {when}: {statements_done} statement(s) committed, then line {line}: {message}")]
+    /// A migration run outside a transaction failed part-way in an earlier run, or that
+    /// run ended in the middle of it (`cut_off`: killed, disconnected) without saying how.
+    #[error("{}", failed_earlier(file, when, *statements_done, *line, message, *cut_off))]
     FailedEarlier {
         file: String,
         version: u64,
@@ -174,7 +175,13 @@ pub enum Error {
         statements_done: usize,
         line: usize,
         message: String,
+        cut_off: bool,
     },
+
+    /// Pending files with the content of applied migrations whose files are gone:
+    /// `(new file, its version, old file)`.
+    #[error("{}", files.iter().map(|(new, _, old)| format!("`{new}` has the same content as `{old}`, which was applied and whose file is gone: renamed from it?")).collect::<Vec<_>>().join("; "))]
+    Renamed { files: Vec<(String, u64, String)> },
 
     /// Pending migrations older than the newest applied one.
     #[error("migration(s) {} are older than the newest applied migration {newest}", files.iter().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(", "))]
@@ -204,9 +211,15 @@ pub enum Error {
     #[error("`{tool}` not found (looked in {searched})")]
     MissingTool { tool: String, searched: String },
 
-    /// Options that contradict each other or the database's state.
+    /// Options that contradict each other or the database's state: the command line
+    /// must change (exit code 2).
     #[error("{0}")]
     Usage(String),
+
+    /// Input dbkit will not work with (an incomplete backup, a folder that is not a
+    /// backup, a server it cannot verify on); the message says why.
+    #[error("{0}")]
+    Refused(String),
 
     /// A child process failed.
     #[error("`{command}` failed ({status}){}", if stderr.is_empty() { String::new() } else { format!(": {stderr}") })]
@@ -237,12 +250,14 @@ pub enum Error {
     #[error("cannot create snapshot {version}: {reason}")]
     SnapshotRefused { version: String, reason: String },
 
-    /// The database to snapshot is not up to date with the migrations folder.
+    /// The database is not up to date with the migrations folder, and the work asked for
+    /// (cutting a snapshot of it, loading seed data into it) needs it to be.
     #[error("{database} is not up to date with `{}`: {}", dir.display(), problems.join("; "))]
     NotUpToDate {
         database: String,
         dir: PathBuf,
         problems: Vec<String>,
+        purpose: Purpose,
     },
 
     /// A new snapshot did not reproduce its source when loaded.
@@ -280,13 +295,13 @@ pub enum Error {
     #[error("local PostgreSQL under `{}`: {reason}", dir.display())]
     Cluster { dir: PathBuf, reason: String },
 
-    /// Seed data was asked for on a database whose schema is not applied or not up to
-    /// date with the migrations folder.
-    #[error("the schema of {database} is not up to date with `{}`: {}", dir.display(), problems.join("; "))]
-    SchemaNotApplied {
-        database: String,
-        dir: PathBuf,
-        problems: Vec<String>,
+    /// The user interrupted the work (Ctrl-C, SIGTERM); `what` says what stopped and
+    /// what state it leaves. `source` is an error that was not the interrupt's own doing.
+    #[error("interrupted: {what}")]
+    Interrupted {
+        what: String,
+        #[source]
+        source: Option<Box<Error>>,
     },
 
     /// A seed file holds a statement that cannot run inside a transaction.
@@ -305,6 +320,15 @@ pub enum Error {
     },
 }
 
+/// What needed an up-to-date database, for the hint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// create-phase-snapshot's source.
+    Snapshot,
+    /// load-test-data's target.
+    Seed,
+}
+
 /// An applied migration whose file no longer matches its recorded checksum.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ChangedMigration {
@@ -314,11 +338,36 @@ pub struct ChangedMigration {
     pub current: String,
 }
 
+fn failed_earlier(
+    file: &str,
+    when: &str,
+    done: usize,
+    line: usize,
+    message: &str,
+    cut_off: bool,
+) -> String {
+    if cut_off {
+        format!("migration `{file}` was started on {when} outside a transaction and its run ended part-way (killed or disconnected): {done} statement(s) committed and stay applied")
+    } else {
+        format!("migration `{file}` failed part-way on {when}: {done} statement(s) committed, then line {line}: {message}")
+    }
+}
+
 fn short(checksum: &str) -> &str {
     &checksum[..checksum.len().min(12)]
 }
 
 impl Error {
+    /// The process exit code for this error (see the README's table): 2 for bad usage,
+    /// 130 for an interrupt, 1 for everything else.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Usage(_) => 2,
+            Error::Interrupted { .. } => crate::pg::interrupt::EXIT_CODE,
+            _ => 1,
+        }
+    }
+
     /// The next step for the user, where there is one.
     pub fn hint(&self) -> Option<String> {
         let hint = match self {
@@ -353,6 +402,10 @@ impl Error {
             Error::FailedEarlier { version, .. } => format!(
                 "finish or undo the file's work by hand, then rerun with `--retry-failed` to run the whole file again, or `--mark-applied {version}` to record it as done"
             ),
+            Error::Renamed { files } => format!(
+                "applying it would run the migration a second time: if it is the same migration, record the new name with {} (history moves it to the new number), or give the file its old name back",
+                files.iter().map(|(_, v, _)| format!("`--mark-applied {v}`")).collect::<Vec<_>>().join(" ")
+            ),
             Error::OutOfOrder { .. } => {
                 "renumber the files after the newest applied migration, or pass `--out-of-order` to apply them anyway".into()
             }
@@ -368,8 +421,17 @@ impl Error {
             Error::ToolTooOld { tool, server_major, .. } => format!(
                 "install the PostgreSQL {server_major} client (Debian/Ubuntu: `apt-get install postgresql-client-{server_major}`; macOS: `brew install postgresql@{server_major}`) or put a newer `{tool}` first on PATH"
             ),
-            Error::NotUpToDate { .. } => {
+            Error::NotUpToDate {
+                purpose: Purpose::Snapshot,
+                ..
+            } => {
                 "run apply-schema first (a snapshot must hold exactly the migrations it names), or build the schema from the files alone with `--from-migrations`".into()
+            }
+            Error::NotUpToDate {
+                purpose: Purpose::Seed,
+                ..
+            } => {
+                "run apply-schema first (`apply-schema --status` shows where the database stands), then load the seed data again".into()
             }
             Error::SnapshotMismatch { .. } => {
                 "nothing was written; objects pg_dump leaves out (an invalid index from a failed CONCURRENTLY build, objects in schemas not dumped) cause this: fix the database or pick the schemas with `--schema`".into()
@@ -386,13 +448,13 @@ impl Error {
             Error::MetaCommand { .. } => {
                 "dbkit runs SQL only; apart from `\\restrict`/`\\unrestrict` (written by pg_dump), remove psql meta-commands from the file".into()
             }
-            Error::SchemaNotApplied { .. } => {
-                "run apply-schema first (`apply-schema --status` shows where the database stands), then load the seed data again".into()
-            }
             Error::SeedNotTransactional { .. } => {
                 "each seed file loads in one transaction, so a failure leaves nothing of it behind; move that statement to a migration".into()
             }
             Error::SeedFailed { failure, .. } => seed_hint(&failure.code),
+            Error::Interrupted { .. } => {
+                "run the same command again to carry on from where it stopped".into()
+            }
             _ => return None,
         };
         Some(hint)

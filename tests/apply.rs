@@ -357,8 +357,42 @@ fn an_edited_applied_migration_is_refused_until_accepted() {
     let json = status.json();
     assert_eq!(json["migrations"][0]["state"], "modified");
     assert_eq!(json["migrations"][2]["state"], "pending");
-    project.apply(&db, &["--accept-checksum", "1"]).success();
+    // Accepting a pending file is a mistake: there is nothing recorded to accept.
+    let run = project
+        .apply(&db, &["--accept-checksum", "3"])
+        .expect_code(2);
+    assert!(
+        run.stderr.contains("`003_c.sql` is pending"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        db.fingerprint(),
+        fingerprint,
+        "a refused run changes nothing"
+    );
+    // Accepting records the new checksum and stops: the edit is not run, 003 stays
+    // pending, validation does not run.
+    let run = project.apply(&db, &["--accept-checksum", "1"]).success();
+    assert!(
+        run.stdout.contains("the edit itself was NOT run"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("no migration was run"),
+        "{}",
+        run.stdout
+    );
     assert_eq!(db.value("SELECT count(*) FROM dbkit.checksum_acceptances WHERE version = 1 AND old_checksum <> new_checksum"), "1");
+    assert_eq!(db.history(), ["1:migration:applied", "2:migration:applied"]);
+    assert_eq!(
+        db.value("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'a'::regclass AND attname = 'id'"),
+        "integer",
+        "the edit itself was not run"
+    );
+    project.apply(&db, &["--status"]).expect_code(3);
+    project.apply(&db, &[]).success();
     assert_eq!(
         db.history(),
         [
@@ -397,7 +431,7 @@ fn a_non_empty_database_without_history_is_refused_unless_baselined() {
     );
     project.apply(&db, &["--baseline", "1"]).success();
     assert_eq!(db.history(), ["1:baseline:applied", "2:migration:applied"]);
-    let run = project.apply(&db, &["--baseline", "1"]).expect_code(1);
+    let run = project.apply(&db, &["--baseline", "1"]).expect_code(2);
     assert!(run.stderr.contains("has history"), "{}", run.stderr);
 }
 
@@ -459,7 +493,8 @@ fn status_exit_codes_and_json() {
     project.apply(&db, &[]).success();
     project.apply(&db, &["--status"]).success();
     project.remove("migrations/003_create_contract_clause.sql");
-    let run = project.apply(&db, &["--status"]).success();
+    // A file dbkit applied that is gone is a problem, not a healthy database.
+    let run = project.apply(&db, &["--status"]).expect_code(4);
     assert!(
         run.stdout.contains("applied, file missing"),
         "{}",
@@ -491,9 +526,18 @@ fn out_of_order_and_mark_applied() {
         run.stderr
     );
     project.write("migrations/004_d.sql", "CREATE TABLE d (id int);\n");
-    project
-        .apply(&db, &["--out-of-order", "--mark-applied", "4"])
-        .success();
+    // Marking records and stops: the pending 002 is not applied with it.
+    project.apply(&db, &["--mark-applied", "4"]).success();
+    assert_eq!(
+        db.history(),
+        [
+            "1:migration:applied",
+            "3:migration:applied",
+            "4:manual:applied"
+        ]
+    );
+    assert_eq!(db.tables("public"), ["a", "c"]);
+    project.apply(&db, &["--out-of-order"]).success();
     assert_eq!(
         db.history(),
         [

@@ -307,7 +307,7 @@ fn restore_refuses_a_non_empty_target_and_stops_at_the_first_error() {
     );
     assert!(refused.stderr.contains("--into NAME"), "{}", refused.stderr);
     // --replace without a terminal and without --yes: refused, unchanged.
-    let refused = run(&project, "restore", &source, &[&path_text, "--replace"]).expect_code(1);
+    let refused = run(&project, "restore", &source, &[&path_text, "--replace"]).expect_code(2);
     assert!(
         refused.stderr.contains("pass `--yes`"),
         "{}",
@@ -555,7 +555,7 @@ fn reset_refuses_remote_production_and_unconfirmed_runs() {
     command
         .args(["-D", &db.url])
         .stdin(std::process::Stdio::null());
-    let unconfirmed = Run::of(command).expect_code(1);
+    let unconfirmed = Run::of(command).expect_code(2);
     assert!(
         unconfirmed.stderr.contains("stdin is not a terminal"),
         "{}",

@@ -25,7 +25,7 @@ CREATE TABLE IF NOT EXISTS dbkit.schema_history (
     checksum        text NOT NULL,
     source          text NOT NULL CHECK (source IN ('migration', 'snapshot', 'baseline', 'manual')),
     snapshot        text,
-    status          text NOT NULL DEFAULT 'applied' CHECK (status IN ('applied', 'failed')),
+    status          text NOT NULL DEFAULT 'applied' CHECK (status IN ('applied', 'failed', 'running')),
     applied_at      timestamptz NOT NULL DEFAULT now(),
     applied_by      text NOT NULL DEFAULT current_user,
     duration_ms     double precision NOT NULL DEFAULT 0,
@@ -54,6 +54,24 @@ CREATE TABLE IF NOT EXISTS dbkit.checksum_acceptances (
     accepted_at  timestamptz NOT NULL DEFAULT now(),
     accepted_by  text NOT NULL DEFAULT current_user
 );
+";
+
+/// Brings history tables made by an older dbkit up to this one's: the `running` status
+/// (a file run outside a transaction, recorded before its first statement). Changes
+/// nothing, and needs no ownership, when they are current.
+pub const UPGRADE: &str = "
+DO $dbkit$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_constraint
+                   WHERE conrelid = 'dbkit.schema_history'::regclass
+                     AND conname = 'schema_history_status_check'
+                     AND pg_catalog.pg_get_constraintdef(oid) LIKE '%running%') THEN
+        ALTER TABLE dbkit.schema_history DROP CONSTRAINT IF EXISTS schema_history_status_check;
+        ALTER TABLE dbkit.schema_history ADD CONSTRAINT schema_history_status_check
+            CHECK (status IN ('applied', 'failed', 'running'));
+    END IF;
+END
+$dbkit$;
 ";
 
 /// How a migration came to be recorded.
@@ -91,6 +109,20 @@ impl Source {
     }
 }
 
+/// Where a recorded migration's run got to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunState {
+    /// It ran to the end (or was recorded as done).
+    Applied,
+    /// A file run outside a transaction failed part-way.
+    Failed,
+    /// A file run outside a transaction started and has not finished: a live run is
+    /// applying it, or the run that was ended without a trace of how (`kill -9`, a lost
+    /// connection), which makes it a failed file.
+    Running,
+}
+
 /// One row of `dbkit.schema_history`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Recorded {
@@ -99,8 +131,7 @@ pub struct Recorded {
     pub checksum: String,
     pub source: Source,
     pub snapshot: Option<String>,
-    /// False for a file run outside a transaction that failed part-way.
-    pub succeeded: bool,
+    pub state: RunState,
     pub applied_at: DateTime<Utc>,
     pub applied_by: String,
     pub duration_ms: f64,
@@ -129,6 +160,13 @@ pub struct History {
 }
 
 impl History {
+    /// Migrations recorded as started but not finished (`RunState::Running`).
+    pub fn running(&self) -> impl Iterator<Item = &Recorded> {
+        self.migrations
+            .values()
+            .filter(|r| r.state == RunState::Running)
+    }
+
     /// True when nothing at all is recorded (the tables may exist, e.g. after a failed
     /// first snapshot load).
     pub fn is_empty(&self) -> bool {
@@ -150,7 +188,7 @@ pub fn read(client: &mut Client, database: &str) -> Result<Option<History>> {
     }
     let messages = client
         .simple_query(
-            "SELECT version, file, checksum, source, snapshot, status = 'applied', to_json(applied_at) #>> '{}', \
+            "SELECT version, file, checksum, source, snapshot, status, to_json(applied_at) #>> '{}', \
                     applied_by, duration_ms, statements_done, error, error_line \
                FROM dbkit.schema_history ORDER BY version;
              SELECT version, file, checksum, source, to_json(loaded_at) #>> '{}', loaded_by, duration_ms \
@@ -167,7 +205,11 @@ pub fn read(client: &mut Client, database: &str) -> Result<Option<History>> {
                     checksum: text(row.get(2)),
                     source: Source::parse(row.get(3).unwrap_or("")),
                     snapshot: row.get(4).map(str::to_string),
-                    succeeded: row.get(5) == Some("t"),
+                    state: match row.get(5) {
+                        Some("failed") => RunState::Failed,
+                        Some("running") => RunState::Running,
+                        _ => RunState::Applied,
+                    },
                     applied_at: timestamp(row.get(6)),
                     applied_by: text(row.get(7)),
                     duration_ms: row.get(8).and_then(|v| v.parse().ok()).unwrap_or(0.0),
@@ -273,7 +315,36 @@ pub fn snapshot_sql(
 pub const BATCH_ELAPSED_MS: &str =
     "extract(epoch FROM clock_timestamp() - statement_timestamp()) * 1000";
 
-/// Records a file that failed part-way outside a transaction.
+/// SQL that records a file run outside a transaction as started, before its first
+/// statement runs (and commits on its own), so a run that dies mid-file leaves a trace.
+pub fn running_sql(row: &NewRow<'_>) -> String {
+    format!(
+        "INSERT INTO dbkit.schema_history (version, file, checksum, source, status, statements_done, dbkit_version) \
+         VALUES ({}, {}, {}, '{}', 'running', 0, '{}');\n",
+        row.version,
+        literal(row.file),
+        literal(row.checksum),
+        row.source.as_str(),
+        env!("CARGO_PKG_VERSION"),
+    )
+}
+
+/// SQL that counts the statements of a running file that have committed.
+pub fn progress_sql(version: u64, statements_done: usize) -> String {
+    format!(
+        "UPDATE dbkit.schema_history SET statements_done = {statements_done}, duration_ms = \
+         extract(epoch FROM clock_timestamp() - applied_at) * 1000 \
+         WHERE version = {version} AND status = 'running'"
+    )
+}
+
+/// SQL that removes the started-row of a running file, to be replaced by its final one.
+pub fn finish_running_sql(version: u64) -> String {
+    format!("DELETE FROM dbkit.schema_history WHERE version = {version} AND status = 'running';\n")
+}
+
+/// Records a file that failed part-way outside a transaction, in place of its started
+/// row.
 pub fn record_failure(
     client: &mut Client,
     database: &str,
@@ -283,12 +354,21 @@ pub fn record_failure(
     error: &str,
     error_line: usize,
 ) -> Result<()> {
-    client
+    let mut transaction = client
+        .transaction()
+        .map_err(query_error("recording a failed migration", database))?;
+    transaction
+        .batch_execute(&finish_running_sql(row.version))
+        .map_err(query_error("recording a failed migration", database))?;
+    transaction
         .execute(
             "INSERT INTO dbkit.schema_history (version, file, checksum, source, status, duration_ms, statements_done, error, error_line, dbkit_version) \
              VALUES ($1, $2, $3, $4, 'failed', $5, $6, $7, $8, $9)",
             &[&(row.version as i64), &row.file, &row.checksum, &row.source.as_str(), &duration_ms, &(statements_done as i32), &error, &(error_line as i32), &env!("CARGO_PKG_VERSION")],
         )
+        .map_err(query_error("recording a failed migration", database))?;
+    transaction
+        .commit()
         .map_err(query_error("recording a failed migration", database))?;
     Ok(())
 }
@@ -306,10 +386,20 @@ pub fn accept_checksum_sql(version: u64, file: &str, old: &str, new: &str) -> St
     )
 }
 
-/// Removes the row of a migration that failed part-way, before it runs again or is
-/// recorded by hand.
+/// Removes the row of a migration that failed (or was cut off) part-way, before it runs
+/// again or is recorded by hand.
 pub fn forget_sql(version: u64) -> String {
-    format!("DELETE FROM dbkit.schema_history WHERE version = {version} AND status = 'failed';\n")
+    format!(
+        "DELETE FROM dbkit.schema_history WHERE version = {version} AND status IN ('failed', 'running');\n"
+    )
+}
+
+/// Moves an applied migration's record to the version and name its file was renamed to.
+pub fn rename_sql(old: u64, new: u64, file: &str) -> String {
+    format!(
+        "UPDATE dbkit.schema_history SET version = {new}, file = {} WHERE version = {old};\n",
+        literal(file)
+    )
 }
 
 /// Quotes text as an SQL literal, whatever `standard_conforming_strings` is.

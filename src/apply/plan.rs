@@ -6,10 +6,10 @@
 
 use std::collections::BTreeSet;
 
-use crate::apply::history::{History, Recorded, Source};
+use crate::apply::history::{History, Recorded, RunState, Source};
 use crate::error::{ChangedMigration, Error, Result};
 use crate::project::layout::{Catalog, Migration};
-use crate::project::snapshot::{parse_header, Header, SnapshotFile, SnapshotVersion};
+use crate::project::snapshot::{SnapshotFile, SnapshotVersion};
 
 /// What the user asked for beyond "bring it up to date".
 #[derive(Debug, Clone, Default)]
@@ -28,12 +28,12 @@ pub struct PlanOptions {
     pub target: Option<u64>,
 }
 
-/// A snapshot chosen for loading or baselining, with its header.
-#[derive(Debug, Clone)]
-pub struct ChosenSnapshot {
-    pub file: SnapshotFile,
-    pub header: Header,
-    pub text: String,
+impl PlanOptions {
+    /// True when the user asked to record something (`--mark-applied`,
+    /// `--accept-checksum`): such a run records and stops, and runs no migration.
+    pub fn records_only(&self) -> bool {
+        !self.mark_applied.is_empty() || !self.accept_checksums.is_empty()
+    }
 }
 
 /// What applying will do, in order.
@@ -45,8 +45,11 @@ pub struct Plan {
     pub accept: Vec<ChangedMigration>,
     /// Failed rows to clear (for a retry or a manual record).
     pub forget_failed: Vec<u64>,
+    /// Applied migrations whose file was renamed, to move to the new version:
+    /// `(old version, old file, new version, new file)`.
+    pub renames: Vec<(u64, String, u64, String)>,
     /// Snapshot to load (fresh database) or to record as the baseline.
-    pub snapshot: Option<ChosenSnapshot>,
+    pub snapshot: Option<SnapshotFile>,
     /// True when `snapshot` is recorded, not loaded (`--baseline vX.Y`).
     pub snapshot_is_baseline: bool,
     /// Migrations recorded without running, with how.
@@ -55,6 +58,9 @@ pub struct Plan {
     pub run: Vec<u64>,
     /// Things worth a warning.
     pub warnings: Vec<String>,
+    /// The run only records (`--mark-applied`, `--accept-checksum`); pending
+    /// migrations are left for a later run.
+    pub records_only: bool,
 }
 
 impl Plan {
@@ -62,6 +68,7 @@ impl Plan {
     pub fn is_empty(&self) -> bool {
         self.accept.is_empty()
             && self.forget_failed.is_empty()
+            && self.renames.is_empty()
             && self.snapshot.is_none()
             && self.record.is_empty()
             && self.run.is_empty()
@@ -77,12 +84,7 @@ pub fn plan(
     database: &str,
     options: &PlanOptions,
 ) -> Result<Plan> {
-    let mut plan = match history.filter(|h| !h.is_empty()) {
-        None => plan_fresh(catalog, objects, database, options)?,
-        Some(history) => plan_touched(catalog, history, options)?,
-    };
-    let marked: BTreeSet<u64> = options.mark_applied.iter().copied().collect();
-    for version in &marked {
+    for version in options.mark_applied.iter().chain(&options.accept_checksums) {
         if catalog.migration(*version).is_none() {
             return Err(Error::UnknownVersion {
                 what: "migration",
@@ -91,10 +93,74 @@ pub fn plan(
             });
         }
     }
-    let (manual, run): (Vec<u64>, Vec<u64>) = plan.run.iter().partition(|v| marked.contains(v));
-    plan.record
-        .extend(manual.into_iter().map(|v| (v, Source::Manual)));
-    plan.run = run;
+    if options.records_only() {
+        return match history.filter(|h| !h.is_empty()) {
+            Some(history) => plan_records(catalog, history, options),
+            None => Err(Error::Usage(format!(
+                "`--mark-applied` and `--accept-checksum` record in a database that has dbkit history, and {database} has none; say where it stands with `--baseline VERSION` instead"
+            ))),
+        };
+    }
+    let plan = match history.filter(|h| !h.is_empty()) {
+        None => plan_fresh(catalog, objects, database, options)?,
+        Some(history) => plan_touched(catalog, history, options)?,
+    };
+    Ok(plan)
+}
+
+/// A run that only records: accepted checksums and migrations marked as applied, each
+/// checked against the history, and nothing else (no snapshot, no migration runs).
+fn plan_records(catalog: &Catalog, history: &History, options: &PlanOptions) -> Result<Plan> {
+    let mut plan = Plan {
+        records_only: true,
+        ..Plan::default()
+    };
+    for &version in &options.accept_checksums {
+        let migration = catalog.migration(version).expect("checked above");
+        match history.migrations.get(&version) {
+            None => {
+                return Err(Error::Usage(format!(
+                    "`--accept-checksum {version}`: `{}` is pending, not applied, so there is no recorded checksum to accept; apply-schema runs it as the file is now",
+                    migration.name()
+                )))
+            }
+            Some(recorded) if recorded.checksum == migration.checksum => {
+                plan.warnings.push(format!(
+                    "`--accept-checksum {version}`: `{}` is unchanged since it was applied; nothing to accept",
+                    migration.name()
+                ));
+            }
+            Some(recorded) => plan.accept.push(ChangedMigration {
+                version,
+                file: migration.name().to_string(),
+                recorded: recorded.checksum.clone(),
+                current: migration.checksum.clone(),
+            }),
+        }
+    }
+    let marked: BTreeSet<u64> = options.mark_applied.iter().copied().collect();
+    let renames = crate::apply::status::renamed(catalog, history);
+    for version in marked {
+        if let Some((_, old)) = renames.iter().find(|(v, _)| *v == version) {
+            let file = catalog.migration(version).expect("checked above").name();
+            plan.renames
+                .push((old.version, old.file.clone(), version, file.to_string()));
+            continue;
+        }
+        match history.migrations.get(&version) {
+            Some(recorded) if recorded.state == RunState::Applied => {
+                plan.warnings.push(format!(
+                    "`--mark-applied {version}`: `{}` is already recorded as applied; nothing to record",
+                    recorded.file
+                ));
+            }
+            Some(_) => {
+                plan.forget_failed.push(version);
+                plan.record.push((version, Source::Manual));
+            }
+            None => plan.record.push((version, Source::Manual)),
+        }
+    }
     Ok(plan)
 }
 
@@ -125,7 +191,7 @@ fn plan_fresh(
                     found: found.to_string(),
                 });
             }
-            let snapshot = newest_usable_snapshot(catalog, options)?;
+            let snapshot = newest_usable_snapshot(catalog, options);
             let upto = snapshot.as_ref().and_then(|s| s.header.last_migration);
             (snapshot, upto, Source::Snapshot)
         }
@@ -136,7 +202,7 @@ fn plan_fresh(
         });
     }
     if let Some(chosen) = &snapshot {
-        plan.warnings.extend(snapshot_warnings(catalog, chosen));
+        plan.warnings.extend(included_warnings(catalog, chosen));
     }
     for migration in &catalog.migrations {
         let version = migration.version();
@@ -152,7 +218,7 @@ fn plan_fresh(
 
 /// Where `--baseline` says the database stands: a snapshot (and the migrations it
 /// includes) or a migration number.
-fn baseline_point(catalog: &Catalog, given: &str) -> Result<(Option<ChosenSnapshot>, Option<u64>)> {
+fn baseline_point(catalog: &Catalog, given: &str) -> Result<(Option<SnapshotFile>, Option<u64>)> {
     if given.starts_with(['v', 'V']) {
         let version: SnapshotVersion = given.parse()?;
         let file = catalog
@@ -164,9 +230,7 @@ fn baseline_point(catalog: &Catalog, given: &str) -> Result<(Option<ChosenSnapsh
                 version: given.to_string(),
                 dir: catalog.root.join("versions"),
             })?;
-        let chosen = choose(file)?;
-        let upto = chosen.header.last_migration;
-        return Ok((Some(chosen), upto));
+        return Ok((Some(file.clone()), file.header.last_migration));
     }
     let upto: u64 = given.parse().map_err(|_| Error::BadVersion {
         given: given.to_string(),
@@ -174,48 +238,36 @@ fn baseline_point(catalog: &Catalog, given: &str) -> Result<(Option<ChosenSnapsh
     Ok((None, Some(upto)))
 }
 
-fn choose(file: &SnapshotFile) -> Result<ChosenSnapshot> {
-    let text = crate::project::migrations::read_sql(&file.path)?;
-    Ok(ChosenSnapshot {
-        file: file.clone(),
-        header: parse_header(&text),
-        text,
-    })
-}
-
 /// The newest snapshot, or with `--target` the newest that includes nothing above it.
-fn newest_usable_snapshot(
-    catalog: &Catalog,
-    options: &PlanOptions,
-) -> Result<Option<ChosenSnapshot>> {
-    for file in catalog.snapshots.iter().rev() {
-        let chosen = choose(file)?;
-        let fits = match (options.target, chosen.header.last_migration) {
+fn newest_usable_snapshot(catalog: &Catalog, options: &PlanOptions) -> Option<SnapshotFile> {
+    catalog
+        .snapshots
+        .iter()
+        .rev()
+        .find(|file| match (options.target, file.header.last_migration) {
             (Some(target), Some(last)) => last <= target,
             _ => true,
-        };
-        if fits {
-            return Ok(Some(chosen));
-        }
-    }
-    Ok(None)
+        })
+        .cloned()
 }
 
-/// Warnings about a snapshot's header: an edited body, or included migrations whose files
-/// changed since it was cut.
-pub fn snapshot_warnings(catalog: &Catalog, chosen: &ChosenSnapshot) -> Vec<String> {
+/// A warning when a snapshot's body was edited after it was generated (its text is
+/// read only when it is loaded, so this is checked then).
+pub fn body_warning(chosen: &SnapshotFile, text: &str) -> Option<String> {
+    let recorded = chosen.header.get("Body Checksum")?;
+    let actual = crate::project::migrations::checksum(text.get(chosen.header.body_start..)?);
+    (recorded != actual).then(|| format!(
+        "snapshot `{}` was edited after it was generated (body checksum {} in its header, {} now); snapshots are read-only",
+        chosen.file,
+        &recorded[..recorded.len().min(12)],
+        &actual[..12]
+    ))
+}
+
+/// A warning when migrations a snapshot includes changed after it was cut from them.
+fn included_warnings(catalog: &Catalog, chosen: &SnapshotFile) -> Vec<String> {
     let mut warnings = Vec::new();
-    let name = &chosen.file.file;
-    if let Some(recorded) = chosen.header.get("Body Checksum") {
-        let actual = crate::project::migrations::checksum(&chosen.text[chosen.header.body_start..]);
-        if recorded != actual {
-            warnings.push(format!(
-                "snapshot `{name}` was edited after it was generated (body checksum {} in its header, {} now); snapshots are read-only",
-                &recorded[..recorded.len().min(12)],
-                &actual[..12]
-            ));
-        }
-    }
+    let name = &chosen.file;
     if let (Some(recorded), Some(last)) = (
         chosen.header.get("Migrations Checksum"),
         chosen.header.last_migration,
@@ -253,7 +305,7 @@ fn plan_touched(catalog: &Catalog, history: &History, options: &PlanOptions) -> 
             }
             continue;
         };
-        if !recorded.succeeded {
+        if recorded.state != RunState::Applied {
             plan_failed(&mut plan, recorded, options)?;
         } else if recorded.checksum != migration.checksum {
             let change = ChangedMigration {
@@ -262,22 +314,23 @@ fn plan_touched(catalog: &Catalog, history: &History, options: &PlanOptions) -> 
                 recorded: recorded.checksum.clone(),
                 current: migration.checksum.clone(),
             };
-            if options.accept_checksums.contains(&recorded.version) {
-                plan.accept.push(change);
-            } else {
-                changed.push(change);
-            }
+            changed.push(change);
         }
     }
     if !changed.is_empty() {
         return Err(Error::ChecksumMismatch { changed });
     }
-    for version in &options.accept_checksums {
-        if !plan.accept.iter().any(|c| c.version == *version) {
-            plan.warnings.push(format!(
-                "`--accept-checksum {version}`: migration {version} is not an applied migration with a changed file; nothing to accept"
-            ));
-        }
+    let renames = crate::apply::status::renamed(catalog, history);
+    if !renames.is_empty() {
+        return Err(Error::Renamed {
+            files: renames
+                .iter()
+                .map(|(version, old)| {
+                    let new = catalog.migration(*version).expect("renamed files exist");
+                    (new.name().to_string(), *version, old.file.clone())
+                })
+                .collect(),
+        });
     }
     let newest = history.migrations.keys().next_back().copied().unwrap_or(0);
     let pending: Vec<&Migration> = catalog
@@ -307,9 +360,6 @@ fn plan_failed(plan: &mut Plan, recorded: &Recorded, options: &PlanOptions) -> R
     if options.retry_failed {
         plan.forget_failed.push(version);
         plan.run.push(version);
-    } else if options.mark_applied.contains(&version) {
-        plan.forget_failed.push(version);
-        plan.record.push((version, Source::Manual));
     } else {
         return Err(Error::FailedEarlier {
             file: recorded.file.clone(),
@@ -321,6 +371,7 @@ fn plan_failed(plan: &mut Plan, recorded: &Recorded, options: &PlanOptions) -> R
             statements_done: recorded.statements_done.unwrap_or(0),
             line: recorded.error_line.unwrap_or(0),
             message: recorded.error.clone().unwrap_or_default(),
+            cut_off: recorded.state == RunState::Running,
         });
     }
     Ok(())

@@ -9,20 +9,41 @@ use std::time::{Duration, Instant};
 use postgres::Client;
 
 use crate::apply::history::{self, NewRow, Source};
-use crate::apply::plan::{plan, ChosenSnapshot, Plan, PlanOptions};
+use crate::apply::plan::{body_warning, plan, Plan, PlanOptions};
 use crate::apply::script::{self, Script};
 use crate::error::{Error, Result};
 use crate::pg::connect::query_error;
 use crate::project::layout::{Catalog, Migration};
+use crate::project::settings::ConnectionSettings;
+use crate::project::snapshot::SnapshotFile;
 
 /// Everything `apply` needs besides the connection and the files.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct ApplyOptions {
     pub plan: PlanOptions,
     /// Show what would happen and change nothing.
     pub dry_run: bool,
     /// How long to wait for another run's lock.
     pub lock_timeout: Duration,
+    /// `lock_timeout` for the migrations' statements (`--ddl-lock-timeout`): a statement
+    /// that waits longer for another session's lock fails instead of queueing everyone
+    /// behind it. `None`: the server's setting.
+    pub ddl_lock_timeout: Option<Duration>,
+    /// Where to say why the run is waiting (for the migration lock, or for another
+    /// session's lock a migration needs).
+    pub notice: Option<fn(&str)>,
+    /// The connection, to open a second session that watches for blocked migrations;
+    /// `None`: not watched.
+    pub watch: Option<ConnectionSettings>,
+}
+
+impl ApplyOptions {
+    /// The `SET` statements every migration runs with.
+    fn session_settings(&self) -> String {
+        self.ddl_lock_timeout.map_or(String::new(), |t| {
+            format!("SET lock_timeout = '{}ms'; ", t.as_millis())
+        })
+    }
 }
 
 /// One thing applying did (or, in a dry run, would do).
@@ -46,6 +67,13 @@ pub enum Step {
     },
     /// Migrations recorded without running (included in the snapshot, baseline, manual).
     Recorded { source: Source, versions: Vec<u64> },
+    /// An applied migration's record moved to the file it was renamed to.
+    Renamed {
+        from_version: u64,
+        from_file: String,
+        version: u64,
+        file: String,
+    },
     /// A migration ran.
     Migration {
         version: u64,
@@ -59,10 +87,10 @@ pub enum Step {
 }
 
 impl Step {
-    fn snapshot(plan: &Plan, snapshot: &ChosenSnapshot, duration_ms: f64) -> Step {
+    fn snapshot(plan: &Plan, snapshot: &SnapshotFile, duration_ms: f64) -> Step {
         Step::Snapshot {
-            version: snapshot.file.version.to_string(),
-            file: snapshot.file.file.clone(),
+            version: snapshot.version.to_string(),
+            file: snapshot.file.clone(),
             baseline: plan.snapshot_is_baseline,
             last_migration: snapshot.header.last_migration,
             duration_ms,
@@ -137,19 +165,41 @@ pub fn apply(
     // database that looks non-empty without history may be another run's work in
     // progress, so that verdict is only final under the lock.
     let unlocked = plan_now(client, catalog, database, &options.plan).map(|(plan, _)| plan);
+    let notice = options.notice.unwrap_or(|_| {});
     let current = match unlocked {
         Ok(plan) if plan.is_empty() || options.dry_run => plan,
-        Err(e) if options.dry_run || !matches!(e, Error::NotEmpty { .. }) => return Err(e),
-        _ => crate::pg::lock::held(client, database, options.lock_timeout, |client| {
+        // A file recorded as running may be another run's work in progress: only under
+        // the lock is it known to be cut off.
+        Err(e)
+            if options.dry_run
+                || !matches!(
+                    e,
+                    Error::NotEmpty { .. } | Error::FailedEarlier { cut_off: true, .. }
+                ) =>
+        {
+            return Err(e)
+        }
+        _ => crate::pg::lock::held(client, database, options.lock_timeout, &notice, |client| {
             let outcome = (|| {
                 let (plan, has_history) = plan_now(client, catalog, database, &options.plan)?;
                 if !plan.is_empty() {
-                    if !has_history {
-                        client
-                            .batch_execute(history::CREATE)
-                            .map_err(query_error("creating the dbkit history schema", database))?;
-                    }
-                    execute(client, catalog, database, &plan, &mut report, progress)?;
+                    let (sql, what) = if has_history {
+                        (history::UPGRADE, "upgrading the dbkit history tables")
+                    } else {
+                        (history::CREATE, "creating the dbkit history schema")
+                    };
+                    client
+                        .batch_execute(sql)
+                        .map_err(query_error(what, database))?;
+                    let watcher = watcher(client, options, &plan);
+                    let session = options.session_settings();
+                    let run = Run {
+                        catalog,
+                        database,
+                        session: &session,
+                        watcher: watcher.as_ref(),
+                    };
+                    execute(client, &run, &plan, &mut report, progress)?;
                 }
                 Ok(plan)
             })();
@@ -166,6 +216,32 @@ pub fn apply(
         .splice(0..0, current.warnings.iter().cloned());
     report.duration_ms = ms(started.elapsed());
     Ok(report)
+}
+
+/// What every file of a run shares.
+struct Run<'a> {
+    catalog: &'a Catalog,
+    database: &'a str,
+    /// `SET` statements each file starts with.
+    session: &'a str,
+    watcher: Option<&'a crate::pg::blocking::Watcher>,
+}
+
+/// A watcher for blocked migrations, when the plan runs any and the caller wants one.
+fn watcher(
+    client: &mut Client,
+    options: &ApplyOptions,
+    plan: &Plan,
+) -> Option<crate::pg::blocking::Watcher> {
+    let (settings, notice) = (options.watch.as_ref()?, options.notice?);
+    if plan.run.is_empty() && plan.snapshot.is_none() {
+        return None;
+    }
+    let pid: i32 = client
+        .query_one("SELECT pg_catalog.pg_backend_pid()", &[])
+        .ok()?
+        .get(0);
+    Some(crate::pg::blocking::Watcher::start(settings, pid, notice))
 }
 
 /// The plan for the database as it is now, and whether its history tables exist.
@@ -209,6 +285,15 @@ fn emit(report: &mut ApplyReport, progress: &mut dyn Progress, step: Step) {
 }
 
 fn emit_accepted(plan: &Plan, report: &mut ApplyReport, progress: &mut dyn Progress) {
+    for (from_version, from_file, version, file) in &plan.renames {
+        let step = Step::Renamed {
+            from_version: *from_version,
+            from_file: from_file.clone(),
+            version: *version,
+            file: file.clone(),
+        };
+        emit(report, progress, step);
+    }
     for change in &plan.accept {
         let step = Step::ChecksumAccepted {
             version: change.version,
@@ -237,12 +322,12 @@ fn emit_recorded(plan: &Plan, report: &mut ApplyReport, progress: &mut dyn Progr
 
 fn execute(
     client: &mut Client,
-    catalog: &Catalog,
-    database: &str,
+    run: &Run<'_>,
     plan: &Plan,
     report: &mut ApplyReport,
     progress: &mut dyn Progress,
 ) -> Result<()> {
+    let (catalog, database) = (run.catalog, run.database);
     let mut fixups = String::new();
     for change in &plan.accept {
         fixups += &history::accept_checksum_sql(
@@ -255,22 +340,36 @@ fn execute(
     for version in &plan.forget_failed {
         fixups += &history::forget_sql(*version);
     }
+    for (old, _, new, file) in &plan.renames {
+        fixups += &history::rename_sql(*old, *new, file);
+    }
     if !fixups.is_empty() {
         client
             .batch_execute(&format!("BEGIN;\n{fixups}COMMIT;"))
             .map_err(query_error("updating dbkit history", database))?;
     }
     emit_accepted(plan, report, progress);
-    record_start(client, catalog, database, plan, report, progress)?;
+    record_start(client, run, plan, report, progress)?;
     for version in &plan.run {
         let migration = catalog
             .migration(*version)
             .expect("planned migrations exist");
+        crate::pg::interrupt::check(|| {
+            format!(
+                "stopped before `{}`{}",
+                migration.name(),
+                done_so_far(report)
+            )
+        })?;
+        if let Some(watcher) = run.watcher {
+            watcher.set_current(migration.name());
+        }
         let script = Script {
             path: &migration.file.path,
             text: &migration.text,
             migration: Some(migration.name()),
             database,
+            settings: run.session,
         };
         let row = NewRow {
             version: *version,
@@ -294,12 +393,12 @@ fn execute(
 /// Loads or records the snapshot and records the migrations the plan records.
 fn record_start(
     client: &mut Client,
-    catalog: &Catalog,
-    database: &str,
+    run: &Run<'_>,
     plan: &Plan,
     report: &mut ApplyReport,
     progress: &mut dyn Progress,
 ) -> Result<()> {
+    let (catalog, database) = (run.catalog, run.database);
     let rows: Vec<NewRow<'_>> = plan
         .record
         .iter()
@@ -316,27 +415,33 @@ fn record_start(
                     .snapshot
                     .as_ref()
                     .filter(|_| *source != Source::Manual)
-                    .map(|s| s.file.file.as_str()),
+                    .map(|s| s.file.as_str()),
             }
         })
         .collect();
     if let Some(snapshot) = &plan.snapshot {
+        let full = crate::project::migrations::read_sql(&snapshot.path)?;
         let (source, text) = if plan.snapshot_is_baseline {
             (Source::Baseline, "")
         } else {
-            (Source::Snapshot, snapshot.text.as_str())
+            report.warnings.extend(body_warning(snapshot, &full));
+            (Source::Snapshot, full.as_str())
         };
-        let checksum = crate::project::migrations::checksum(&snapshot.text);
-        let version = snapshot.file.version.to_string();
+        let checksum = crate::project::migrations::checksum(&full);
+        let version = snapshot.version.to_string();
         let record = |duration: &str| {
-            history::snapshot_sql(&version, &snapshot.file.file, &checksum, source, duration)
+            history::snapshot_sql(&version, &snapshot.file, &checksum, source, duration)
                 + &history::insert_sql(&rows, "0")
         };
+        if let Some(watcher) = run.watcher {
+            watcher.set_current(&snapshot.file);
+        }
         let script = Script {
-            path: &snapshot.file.path,
+            path: &snapshot.path,
             text,
             migration: None,
             database,
+            settings: "",
         };
         let duration = script::run(client, &script, &record, None)?.duration;
         emit(
@@ -373,8 +478,29 @@ fn applied_files(report: &ApplyReport) -> Vec<String> {
         .collect()
 }
 
+/// "; applied before it in this run: a, b", or nothing when nothing was.
+fn done_so_far(report: &ApplyReport) -> String {
+    let applied = applied_files(report);
+    if applied.is_empty() {
+        "; nothing was applied in this run".to_string()
+    } else {
+        format!("; applied before it in this run: {}", applied.join(", "))
+    }
+}
+
 fn with_applied(error: Error, applied: Vec<String>) -> Error {
     match error {
+        Error::Interrupted { what, source } => Error::Interrupted {
+            what: if applied.is_empty() {
+                what
+            } else {
+                format!(
+                    "{what}; applied before it in this run: {}",
+                    applied.join(", ")
+                )
+            },
+            source: source.map(|s| Box::new(with_applied(*s, applied))),
+        },
         Error::Statement {
             failure,
             migration,
@@ -403,7 +529,9 @@ fn describe(
     emit_accepted(plan, report, progress);
     if let Some(snapshot) = &plan.snapshot {
         if !plan.snapshot_is_baseline {
-            script::prepare(&snapshot.file.path, &snapshot.text)?;
+            let text = crate::project::migrations::read_sql(&snapshot.path)?;
+            report.warnings.extend(body_warning(snapshot, &text));
+            script::prepare(&snapshot.path, &text)?;
         }
         emit(report, progress, Step::snapshot(plan, snapshot, 0.0));
     }

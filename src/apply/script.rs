@@ -23,6 +23,9 @@ pub struct Script<'a> {
     pub migration: Option<&'a str>,
     /// The database, password masked, for errors.
     pub database: &'a str,
+    /// Session settings the file runs with, as `SET` statements (`SET lock_timeout =
+    /// '5s';`), applied after the session is reset and before the file's own.
+    pub settings: &'a str,
 }
 
 /// A file made ready to send: psql meta-commands pg_dump writes (`\restrict`,
@@ -33,7 +36,38 @@ pub struct Prepared {
     pub sendable: String,
     /// Byte ranges of the statements to run one at a time, wrapper excluded.
     pub statements: Vec<(usize, usize)>,
+    /// For each statement, whether it opens or closes a transaction block of the file's
+    /// own (which matters only when the file runs statement by statement).
+    pub control: Vec<Option<Control>>,
     pub mode: RunMode,
+}
+
+/// A statement that opens or closes a transaction block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    /// `BEGIN`, `START TRANSACTION`.
+    Begin,
+    /// `COMMIT`, `END`, `ROLLBACK`, `ABORT` (not `... PREPARED`, which ends no block).
+    End,
+}
+
+fn control(statement: &crate::sql::Statement<'_>) -> Option<Control> {
+    let words = statement.leading_keywords(2);
+    match words
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        ["BEGIN"]
+        | ["BEGIN", "WORK" | "TRANSACTION" | "ISOLATION" | "READ" | "NOT" | "DEFERRABLE"] => {
+            Some(Control::Begin)
+        }
+        ["START", "TRANSACTION"] => Some(Control::Begin),
+        [_, "PREPARED"] => None,
+        ["COMMIT" | "END" | "ROLLBACK" | "ABORT", ..] => Some(Control::End),
+        _ => None,
+    }
 }
 
 /// Splits and checks a file, naming the file and line of anything dbkit cannot run.
@@ -45,6 +79,7 @@ pub fn prepare(path: &Path, text: &str) -> Result<Prepared> {
         blank.push((0, '\u{feff}'.len_utf8()));
     }
     let mut statements = Vec::new();
+    let mut controls = Vec::new();
     for piece in &pieces {
         match piece {
             Piece::Meta(meta) if matches!(meta.name, "restrict" | "unrestrict") => {
@@ -66,16 +101,27 @@ pub fn prepare(path: &Path, text: &str) -> Result<Prepared> {
                 })
             }
             Piece::Statement(s) if s.is_empty() => {}
-            Piece::Statement(s) => statements.push((s.start, s.end)),
+            Piece::Statement(s) => {
+                statements.push((s.start, s.end));
+                controls.push(control(s));
+            }
         }
     }
     if let Some(w) = wrapper {
         blank.extend([w.begin, w.commit]);
-        statements.retain(|&range| range != w.begin && range != w.commit);
+        let keep: Vec<bool> = statements
+            .iter()
+            .map(|&range| range != w.begin && range != w.commit)
+            .collect();
+        let mut keep_iter = keep.iter();
+        statements.retain(|_| *keep_iter.next().unwrap_or(&true));
+        let mut keep_iter = keep.iter();
+        controls.retain(|_| *keep_iter.next().unwrap_or(&true));
     }
     Ok(Prepared {
         sendable: blank_out(text, &blank),
         statements,
+        control: controls,
         mode,
     })
 }
@@ -138,9 +184,12 @@ pub fn run(
         RunMode::NoTransaction(reason) => {
             run_statements(client, script, &prepared, started, failed_row)?;
             let ms = started.elapsed().as_secs_f64() * 1000.0;
+            let finish = failed_row.map_or(String::new(), |row| {
+                history::finish_running_sql(row.version)
+            });
             let sql = record(&format!("{ms:.3}"));
             client
-                .batch_execute(&format!("BEGIN;\n{sql}COMMIT;"))
+                .batch_execute(&format!("BEGIN;\n{finish}{sql}COMMIT;"))
                 .map_err(crate::pg::connect::query_error(
                     "recording a migration in dbkit history",
                     script.database,
@@ -156,7 +205,12 @@ pub fn run(
 /// Session settings a file or a dump changed (pg_dump empties `search_path`) are reset
 /// first, so every file starts from the connection's own settings whatever ran before.
 /// Commits do not wait for a disk flush; `apply` makes the run durable at its end.
-const PREFIX: &str = "BEGIN; RESET ALL; SET LOCAL synchronous_commit TO off;\n";
+fn prefix(script: &Script<'_>) -> String {
+    format!(
+        "BEGIN; RESET ALL; {}SET LOCAL synchronous_commit TO off;\n",
+        script.settings
+    )
+}
 
 fn run_in_transaction(
     client: &mut Client,
@@ -164,11 +218,21 @@ fn run_in_transaction(
     prepared: &Prepared,
     record: &str,
 ) -> Result<()> {
-    let batch = format!("{PREFIX}{}\n;\n{record}COMMIT;", prepared.sendable);
+    let prefix = prefix(script);
+    let batch = format!("{prefix}{}\n;\n{record}COMMIT;", prepared.sendable);
     let Err(error) = client.batch_execute(&batch) else {
         return Ok(());
     };
     let _ = client.batch_execute("ROLLBACK");
+    if crate::pg::interrupt::requested() {
+        let name = script
+            .migration
+            .map_or_else(|| script.path.display().to_string(), str::to_string);
+        return Err(crate::pg::interrupt::explain(
+            statement_error(script, error, 0, usize::MAX, None),
+            || format!("`{name}` was rolled back; nothing of it stays applied"),
+        ));
+    }
     let positioned = error.as_db_error().is_some_and(|db| {
         db.position().is_some()
             && !matches!(
@@ -181,7 +245,7 @@ fn run_in_transaction(
             script,
             error,
             0,
-            PREFIX.chars().count(),
+            prefix.chars().count(),
             None,
         ));
     }
@@ -192,7 +256,9 @@ fn run_in_transaction(
 }
 
 fn diagnose(client: &mut Client, script: &Script<'_>, prepared: &Prepared) -> Option<Error> {
-    client.batch_execute("BEGIN; RESET ALL;").ok()?;
+    client
+        .batch_execute(&format!("BEGIN; RESET ALL; {}", script.settings))
+        .ok()?;
     let found = prepared.statements.iter().find_map(|&(start, end)| {
         client
             .batch_execute(&prepared.sendable[start..end])
@@ -203,39 +269,129 @@ fn diagnose(client: &mut Client, script: &Script<'_>, prepared: &Prepared) -> Op
     found
 }
 
+/// Runs a file statement by statement. With `row` (a migration), the file is recorded
+/// as running before its first statement, the count of committed statements is kept up
+/// to date, and a failure is recorded in place of that row; a failure inside the file's
+/// own `BEGIN ... COMMIT` block rolls the block back first, so the real error is
+/// reported and recorded.
 fn run_statements(
     client: &mut Client,
     script: &Script<'_>,
     prepared: &Prepared,
     started: Instant,
-    failed_row: Option<&NewRow<'_>>,
+    row: Option<&NewRow<'_>>,
 ) -> Result<()> {
+    let start_sql = row.map_or(String::new(), history::running_sql);
     client
-        .batch_execute("RESET ALL")
+        .batch_execute(&format!("RESET ALL; {}\n{start_sql}", script.settings))
         .map_err(crate::pg::connect::query_error(
-            "resetting session settings",
+            "recording the start of a migration run outside a transaction",
             script.database,
         ))?;
-    for (done, &(start, end)) in prepared.statements.iter().enumerate() {
-        let Err(error) = client.batch_execute(&prepared.sendable[start..end]) else {
-            continue;
+    // Statements that committed and stay applied, and where an open block began.
+    let mut committed = 0;
+    let mut block: Option<usize> = None;
+    for (index, &(start, end)) in prepared.statements.iter().enumerate() {
+        let outcome = if crate::pg::interrupt::requested() {
+            Err(None)
+        } else {
+            client
+                .batch_execute(&prepared.sendable[start..end])
+                .map_err(Some)
         };
-        let error = statement_error(script, error, start, 0, Some(done));
-        if let (Some(row), Error::Statement { failure, .. }) = (failed_row, &error) {
-            let ms = started.elapsed().as_secs_f64() * 1000.0;
-            history::record_failure(
-                client,
-                script.database,
-                row,
-                ms,
-                done,
-                &failure.message,
-                failure.line,
-            )?;
+        match outcome {
+            Ok(()) => {
+                match prepared.control[index] {
+                    Some(Control::Begin) => block = block.or(Some(index)),
+                    Some(Control::End) => block = None,
+                    None => {}
+                }
+                if block.is_none() {
+                    committed = index + 1;
+                    if let Some(row) = row {
+                        client
+                            .batch_execute(&history::progress_sql(row.version, committed))
+                            .map_err(crate::pg::connect::query_error(
+                                "counting the statements a migration has run",
+                                script.database,
+                            ))?;
+                    }
+                }
+            }
+            Err(error) => {
+                if block.is_some() {
+                    // The file's own transaction is aborted: end it, or nothing else
+                    // (not even the failure's record) can run on this session.
+                    let _ = client.batch_execute("ROLLBACK");
+                }
+                let error = match error {
+                    Some(error) => statement_error(script, error, start, 0, Some(committed)),
+                    None => interrupted_before(script, start, committed),
+                };
+                if let Some(row) = row {
+                    let (message, line) = match &error {
+                        Error::Statement { failure, .. } => (failure.message.clone(), failure.line),
+                        _ => (
+                            "interrupted".to_string(),
+                            crate::sql::line_col(script.text, start).0,
+                        ),
+                    };
+                    let ms = started.elapsed().as_secs_f64() * 1000.0;
+                    let message = if crate::pg::interrupt::requested() {
+                        format!("interrupted: {message}")
+                    } else {
+                        message
+                    };
+                    history::record_failure(
+                        client,
+                        script.database,
+                        row,
+                        ms,
+                        committed,
+                        &message,
+                        line,
+                    )?;
+                }
+                return Err(crate::pg::interrupt::explain(error, || {
+                    let begin = block.map(|b| {
+                        let (s, _) = prepared.statements[b];
+                        crate::sql::line_col(script.text, s).0
+                    });
+                    stopped_outside_transaction(script, committed, begin)
+                }));
+            }
         }
-        return Err(error);
     }
     Ok(())
+}
+
+/// The error for an interrupt that came between two statements of a file run outside a
+/// transaction.
+fn interrupted_before(script: &Script<'_>, start: usize, committed: usize) -> Error {
+    let line = crate::sql::line_col(script.text, start).0;
+    Error::Interrupted {
+        what: format!(
+            "{} (stopped before the statement on line {line})",
+            stopped_outside_transaction(script, committed, None)
+        ),
+        source: None,
+    }
+}
+
+fn stopped_outside_transaction(
+    script: &Script<'_>,
+    committed: usize,
+    block_line: Option<usize>,
+) -> String {
+    let name = script
+        .migration
+        .map_or_else(|| script.path.display().to_string(), str::to_string);
+    let block = block_line.map_or(String::new(), |line| {
+        format!(", its open `BEGIN` block (line {line}) was rolled back")
+    });
+    format!(
+        "`{name}` runs outside a transaction: {committed} statement(s) committed and stay applied{block}; it is recorded as failed"
+    )
 }
 
 /// `prefix_chars == usize::MAX` means the position is unusable: place the error at `base`.

@@ -1,12 +1,16 @@
 //! Where a database stands: every snapshot and migration with its state (applied, from
-//! snapshot, pending, modified, failed, missing file), when and how long. Computed from
-//! the catalog and the history alone; rendering is `report`'s job.
+//! snapshot, pending, modified, failed, running, missing file, renamed), when and how
+//! long, and whether applying would refuse. This is the one answer to "is this database
+//! up to date": `apply-schema --status`, create-phase-snapshot's check of its source,
+//! load-test-data's schema check and `document-migration --pending` all ask it.
+//! [`read`] gathers the facts from the database; [`status`] is a pure function of them.
 
 use chrono::{DateTime, Utc};
+use postgres::Client;
 
-use crate::apply::history::{History, Source};
-use crate::project::layout::Catalog;
-use crate::project::snapshot::parse_header;
+use crate::apply::history::{History, Recorded, RunState, Source};
+use crate::error::Result;
+use crate::project::layout::{Catalog, Migration};
 
 /// A migration's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -24,8 +28,11 @@ pub enum State {
     Pending,
     /// Applied, but the file changed since.
     Modified,
-    /// Ran outside a transaction and failed part-way.
+    /// Ran outside a transaction and failed part-way, or its run ended mid-file (killed,
+    /// disconnected) without finishing.
     Failed,
+    /// Running outside a transaction right now, in a live run that holds the lock.
+    Running,
     /// Recorded as applied, but the file is gone.
     MissingFile,
 }
@@ -39,6 +46,10 @@ pub struct MigrationStatus {
     /// Pending but older than the newest applied migration.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub out_of_order: bool,
+    /// Pending, with the content of an applied migration whose file is gone: probably
+    /// that migration renamed (applying refuses to run it a second time).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub renamed_from: Option<String>,
     pub applied_at: Option<DateTime<Utc>>,
     pub applied_by: Option<String>,
     pub duration_ms: Option<f64>,
@@ -48,8 +59,28 @@ pub struct MigrationStatus {
     /// The checksum recorded when it was applied, where it differs from the file's.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub recorded_checksum: Option<String>,
+    /// For a file run outside a transaction that did not finish: statements committed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub statements_done: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+impl MigrationStatus {
+    /// True when this line keeps applying from going ahead (or, for a missing file of a
+    /// migration dbkit ran, means the folder no longer describes the database).
+    pub fn needs_attention(&self) -> bool {
+        matches!(
+            self.state,
+            State::Modified | State::Failed | State::MissingFile
+        ) || self.out_of_order
+            || self.renamed_from.is_some()
+    }
+
+    /// True when the database still has to run this file (pending, or failed part-way).
+    pub fn to_apply(&self) -> bool {
+        matches!(self.state, State::Pending | State::Failed | State::Running)
+    }
 }
 
 /// A snapshot's state for this database.
@@ -83,10 +114,19 @@ pub struct Status {
     pub database: String,
     /// The database has dbkit history.
     pub initialized: bool,
+    /// Without history: what the database already holds. apply-schema refuses such a
+    /// database unless told where it stands (`--baseline`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_empty: Option<String>,
+    /// A run holding the migration lock now (pid, user, application, since when).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub live_run: Option<String>,
     pub snapshots: Vec<SnapshotStatus>,
     pub migrations: Vec<MigrationStatus>,
     pub pending: usize,
-    /// Modified, failed, or out-of-order migrations: applying would refuse.
+    /// Lines that need attention (modified, failed, missing file, renamed, out of
+    /// order), plus one for a non-empty database without history: applying would
+    /// refuse, or the folder no longer describes the database.
     pub problems: usize,
     pub warnings: Vec<String>,
 }
@@ -96,18 +136,130 @@ impl Status {
     pub fn up_to_date(&self) -> bool {
         self.pending == 0 && self.problems == 0
     }
+
+    /// Migrations the database still has to run (pending or failed part-way), in order.
+    pub fn to_apply(&self) -> impl Iterator<Item = &MigrationStatus> {
+        self.migrations.iter().filter(|m| m.to_apply())
+    }
+
+    /// What keeps this database from being up to date, one line per kind, files named
+    /// (the first five of each), for errors that refuse to work on it.
+    pub fn problem_lines(&self) -> Vec<String> {
+        if !self.initialized {
+            let mut line = "it has no dbkit history (apply-schema has not run on it)".to_string();
+            if let Some(found) = &self.not_empty {
+                line += &format!(", yet it is not empty ({found})");
+            }
+            return vec![line];
+        }
+        type Picks = dyn Fn(&MigrationStatus) -> bool;
+        let kinds: [(&str, &Picks); 7] = [
+            ("pending", &|m| {
+                m.state == State::Pending && m.renamed_from.is_none()
+            }),
+            ("renamed (same content as an applied migration)", &|m| {
+                m.renamed_from.is_some()
+            }),
+            ("changed since applied", &|m| m.state == State::Modified),
+            ("failed part-way", &|m| m.state == State::Failed),
+            ("running now", &|m| m.state == State::Running),
+            ("applied but not in the folder", &|m| {
+                m.state == State::MissingFile
+            }),
+            ("older than the newest applied one", &|m| m.out_of_order),
+        ];
+        kinds
+            .iter()
+            .filter_map(|(what, picks)| {
+                let files: Vec<String> = self
+                    .migrations
+                    .iter()
+                    .filter(|m| picks(m))
+                    .map(|m| format!("`{}`", m.file))
+                    .collect();
+                list(&files).map(|listed| format!("{what}: {listed}"))
+            })
+            .collect()
+    }
 }
 
-/// Compares the folder with the history. `history` is `None` (or empty) for a database
-/// dbkit has never touched.
-pub fn status(catalog: &Catalog, history: Option<&History>, database: &str) -> Status {
+/// The first five, then how many more.
+fn list(items: &[String]) -> Option<String> {
+    let (shown, rest) = items.split_at(items.len().min(5));
+    match (shown, rest.len()) {
+        ([], _) => None,
+        (_, 0) => Some(shown.join(", ")),
+        (_, more) => Some(format!("{} and {more} more", shown.join(", "))),
+    }
+}
+
+/// What the database says, besides the files: the input of [`status`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Facts<'a> {
+    /// dbkit's history; `None` (or empty) for a database dbkit has never touched.
+    pub history: Option<&'a History>,
+    /// Without history: what the database holds (`None` when empty).
+    pub objects: Option<&'a str>,
+    /// The run holding the migration lock now, if any.
+    pub live_run: Option<&'a str>,
+}
+
+/// Reads what [`status`] needs from the database: history, and what it holds when it has
+/// none, and who holds the migration lock when a file is recorded as running.
+pub fn read(client: &mut Client, catalog: &Catalog, database: &str) -> Result<Status> {
+    let history = crate::apply::history::read(client, database)?;
+    let initialized = history.as_ref().is_some_and(|h| !h.is_empty());
+    let objects = if initialized {
+        None
+    } else {
+        crate::pg::inspect::existing_objects(client, database)?
+    };
+    let live_run = if history
+        .as_ref()
+        .is_some_and(|h| h.running().next().is_some())
+    {
+        crate::pg::lock::holder(client)
+    } else {
+        None
+    };
+    let facts = Facts {
+        history: history.as_ref(),
+        objects: objects.as_deref(),
+        live_run: live_run.as_deref(),
+    };
+    Ok(status(catalog, &facts, database))
+}
+
+/// Pending files whose content is an applied migration's whose file is gone: the same
+/// migration under a new number. Returns `(new version, the old record)`.
+pub fn renamed<'a>(catalog: &'a Catalog, history: &'a History) -> Vec<(u64, &'a Recorded)> {
+    let gone: Vec<&Recorded> = history
+        .migrations
+        .values()
+        .filter(|r| r.state == RunState::Applied && catalog.migration(r.version).is_none())
+        .collect();
+    if gone.is_empty() {
+        return Vec::new();
+    }
+    catalog
+        .migrations
+        .iter()
+        .filter(|m| !history.migrations.contains_key(&m.version()))
+        .filter_map(|m| {
+            gone.iter()
+                .find(|r| r.checksum == m.checksum)
+                .map(|r| (m.version(), *r))
+        })
+        .collect()
+}
+
+/// Compares the folder with what the database says.
+pub fn status(catalog: &Catalog, facts: &Facts<'_>, database: &str) -> Status {
     let empty = History::default();
-    let history = history.unwrap_or(&empty);
+    let history = facts.history.unwrap_or(&empty);
     let initialized = !history.is_empty();
     let would_load = (!initialized).then(|| catalog.newest_snapshot()).flatten();
-    let would_include = would_load
-        .and_then(|s| crate::project::migrations::read_sql(&s.path).ok())
-        .and_then(|text| parse_header(&text).last_migration);
+    let would_include = would_load.and_then(|s| s.header.last_migration);
     let snapshots = catalog
         .snapshots
         .iter()
@@ -123,86 +275,140 @@ pub fn status(catalog: &Catalog, history: Option<&History>, database: &str) -> S
                 version: file.version.to_string(),
                 file: file.file.clone(),
                 state,
-                last_migration: crate::project::migrations::read_sql(&file.path)
-                    .ok()
-                    .and_then(|t| parse_header(&t).last_migration),
+                last_migration: file.header.last_migration,
                 loaded_at: load.map(|l| l.loaded_at),
                 duration_ms: load.map(|l| l.duration_ms),
             }
         })
         .collect();
-    let newest = history.migrations.keys().next_back().copied().unwrap_or(0);
+    let newest = history
+        .migrations
+        .values()
+        .filter(|r| r.state == RunState::Applied)
+        .map(|r| r.version)
+        .next_back()
+        .unwrap_or(0);
+    let renames = renamed(catalog, history);
     let mut migrations: Vec<MigrationStatus> = catalog
         .migrations
         .iter()
         .map(|m| {
             let recorded = history.migrations.get(&m.version());
-            let state = match recorded {
-                None => State::Pending,
-                Some(r) if !r.succeeded => State::Failed,
-                Some(r) if r.checksum != m.checksum => State::Modified,
-                Some(r) => match r.source {
-                    Source::Migration => State::Applied,
-                    Source::Snapshot => State::FromSnapshot,
-                    Source::Baseline => State::Baseline,
-                    Source::Manual => State::Manual,
-                },
-            };
-            let in_snapshot = would_include.is_some_and(|last| m.version() <= last);
-            MigrationStatus {
-                version: m.version(),
-                file: m.name().to_string(),
-                state,
-                out_of_order: state == State::Pending && initialized && m.version() < newest,
-                applied_at: recorded.map(|r| r.applied_at),
-                applied_by: recorded.map(|r| r.applied_by.clone()),
-                duration_ms: recorded.map(|r| r.duration_ms),
-                snapshot: recorded.and_then(|r| r.snapshot.clone()).or_else(|| {
-                    in_snapshot
-                        .then(|| would_load.map(|s| s.file.clone()))
-                        .flatten()
-                }),
-                checksum: Some(m.checksum.clone()),
-                recorded_checksum: recorded
-                    .filter(|r| r.checksum != m.checksum)
-                    .map(|r| r.checksum.clone()),
-                error: recorded.and_then(|r| r.error.clone()),
+            let mut line = line(m, recorded, facts.live_run.is_some());
+            line.out_of_order = line.state == State::Pending && initialized && m.version() < newest;
+            line.renamed_from = renames
+                .iter()
+                .find(|(v, _)| *v == m.version())
+                .map(|(_, r)| r.file.clone());
+            if recorded.is_none() && would_include.is_some_and(|last| m.version() <= last) {
+                line.snapshot = would_load.map(|s| s.file.clone());
             }
+            line
         })
         .collect();
-    for recorded in history.migrations.values() {
-        if catalog.migration(recorded.version).is_none() {
-            migrations.push(MigrationStatus {
-                version: recorded.version,
-                file: recorded.file.clone(),
-                state: State::MissingFile,
-                out_of_order: false,
-                applied_at: Some(recorded.applied_at),
-                applied_by: Some(recorded.applied_by.clone()),
-                duration_ms: Some(recorded.duration_ms),
-                snapshot: recorded.snapshot.clone(),
-                checksum: None,
-                recorded_checksum: Some(recorded.checksum.clone()),
-                error: recorded.error.clone(),
-            });
-        }
-    }
+    migrations.extend(
+        history
+            .migrations
+            .values()
+            .filter(|r| catalog.migration(r.version).is_none())
+            .map(missing),
+    );
     migrations.sort_by_key(|m| m.version);
     let pending = migrations
         .iter()
-        .filter(|m| m.state == State::Pending)
+        .filter(|m| m.state == State::Pending && m.renamed_from.is_none())
         .count();
-    let problems = migrations
-        .iter()
-        .filter(|m| matches!(m.state, State::Modified | State::Failed) || m.out_of_order)
-        .count();
+    let problems = migrations.iter().filter(|m| m.needs_attention()).count()
+        + usize::from(!initialized && facts.objects.is_some());
     Status {
         database: database.to_string(),
         initialized,
+        not_empty: facts.objects.filter(|_| !initialized).map(str::to_string),
+        live_run: facts.live_run.map(str::to_string),
         snapshots,
         migrations,
         pending,
         problems,
         warnings: catalog.warnings.clone(),
+    }
+}
+
+/// A file's line, from its record (if any).
+fn line(m: &Migration, recorded: Option<&Recorded>, live_run: bool) -> MigrationStatus {
+    let state = match recorded {
+        None => State::Pending,
+        Some(r) if r.state == RunState::Running && live_run => State::Running,
+        Some(r) if r.state != RunState::Applied => State::Failed,
+        Some(r) if r.checksum != m.checksum => State::Modified,
+        Some(r) => match r.source {
+            Source::Migration => State::Applied,
+            Source::Snapshot => State::FromSnapshot,
+            Source::Baseline => State::Baseline,
+            Source::Manual => State::Manual,
+        },
+    };
+    let error = recorded.and_then(|r| match (r.state, &r.error) {
+        (RunState::Running, _) if state == State::Failed => {
+            Some("its run ended part-way (killed or disconnected) without finishing it".to_string())
+        }
+        (_, error) => error.clone(),
+    });
+    MigrationStatus {
+        version: m.version(),
+        file: m.name().to_string(),
+        state,
+        out_of_order: false,
+        renamed_from: None,
+        applied_at: recorded.map(|r| r.applied_at),
+        applied_by: recorded.map(|r| r.applied_by.clone()),
+        duration_ms: recorded.map(|r| r.duration_ms),
+        snapshot: recorded.and_then(|r| r.snapshot.clone()),
+        checksum: Some(m.checksum.clone()),
+        recorded_checksum: recorded
+            .filter(|r| r.checksum != m.checksum)
+            .map(|r| r.checksum.clone()),
+        statements_done: recorded
+            .filter(|r| r.state != RunState::Applied)
+            .and_then(|r| r.statements_done),
+        error,
+    }
+}
+
+/// The line of a recorded migration whose file is gone. A migration recorded from a
+/// snapshot or a baseline may be pruned from the folder once a snapshot holds it, so
+/// only those dbkit ran or was told were run by hand count as missing.
+fn missing(recorded: &Recorded) -> MigrationStatus {
+    let state = match recorded.source {
+        Source::Snapshot => State::FromSnapshot,
+        Source::Baseline => State::Baseline,
+        Source::Migration | Source::Manual => State::MissingFile,
+    };
+    MigrationStatus {
+        version: recorded.version,
+        file: recorded.file.clone(),
+        state,
+        out_of_order: false,
+        renamed_from: None,
+        applied_at: Some(recorded.applied_at),
+        applied_by: Some(recorded.applied_by.clone()),
+        duration_ms: Some(recorded.duration_ms),
+        snapshot: recorded.snapshot.clone(),
+        checksum: None,
+        recorded_checksum: Some(recorded.checksum.clone()),
+        statements_done: None,
+        error: recorded.error.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_at_most_five() {
+        let items: Vec<String> = (1..=7).map(|i| i.to_string()).collect();
+        assert_eq!(list(&items).as_deref(), Some("1, 2, 3, 4, 5 and 2 more"));
+        assert_eq!(list(&items[..2]).as_deref(), Some("1, 2"));
+        assert_eq!(list(&[]), None);
     }
 }

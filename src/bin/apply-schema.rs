@@ -6,7 +6,7 @@ use std::time::Duration;
 use clap::Parser;
 use dbkit::apply::plan::PlanOptions;
 use dbkit::apply::run::{self, ApplyOptions, Step};
-use dbkit::apply::{history, status, validate};
+use dbkit::apply::{status, validate};
 use dbkit::cli::{self, ConnectionArgs, DirArgs, Format, OutputArgs};
 use dbkit::project::layout::Layout;
 use dbkit::report::{self, exit};
@@ -47,10 +47,12 @@ struct Args {
     /// `--validate` is given: its checks are written for the whole schema).
     #[arg(long, value_name = "VERSION")]
     target: Option<u64>,
-    /// Accept the edit of an applied migration (recorded with the old checksum).
+    /// Accept the edit of an applied migration (recorded with the old checksum), and stop:
+    /// the edit itself is not run, and nothing else is applied.
     #[arg(long, value_name = "VERSION")]
     accept_checksum: Vec<u64>,
-    /// Record a migration as applied without running it (e.g. finished by hand).
+    /// Record a migration as applied without running it (e.g. finished by hand), and
+    /// stop: nothing else is applied.
     #[arg(long, value_name = "VERSION")]
     mark_applied: Vec<u64>,
     /// Run again a file that failed part-way outside a transaction.
@@ -62,6 +64,11 @@ struct Args {
     /// Seconds to wait for another run's migration lock.
     #[arg(long, value_name = "SECS", default_value_t = 60)]
     lock_timeout: u64,
+    /// Give up on a migration statement that waits this long for another session's lock
+    /// (sets `lock_timeout` for the migrations), instead of queueing every query on the
+    /// table behind it. Off unless given.
+    #[arg(long, value_name = "SECS", env = "DBKIT_DDL_LOCK_TIMEOUT")]
+    ddl_lock_timeout: Option<f64>,
     /// Skip `sql/validation/*.sql` after applying.
     #[arg(long, conflicts_with = "validate")]
     no_validate: bool,
@@ -71,6 +78,7 @@ struct Args {
     /// Mark the database as this environment (`production`, `staging`, ...; `""`
     /// removes the mark), stored in the database as `dbkit.environment`. reset,
     /// restore --replace and fixture loading refuse a database marked `production`.
+    /// Records the mark and stops: nothing is applied.
     #[arg(long, value_name = "NAME")]
     mark_environment: Option<String>,
 }
@@ -78,8 +86,9 @@ struct Args {
 fn main() -> ExitCode {
     cli::load_env_files();
     let args = Args::parse();
+    cli::install_interrupts();
     args.output.init_color();
-    run(&args).unwrap_or_else(|e| cli::fail(&e, args.output.format))
+    run(&args).unwrap_or_else(|e| cli::fail(e, args.output.format))
 }
 
 fn run(args: &Args) -> Result<ExitCode> {
@@ -108,8 +117,7 @@ fn run(args: &Args) -> Result<ExitCode> {
     }
     let database = target.settings.masked().to_string();
     if args.status {
-        let history = history::read(&mut target.client, &database)?;
-        let status = status::status(&catalog, history.as_ref(), &database);
+        let status = status::read(&mut target.client, &catalog, &database)?;
         cli::print(|w| {
             if text {
                 report::status(w, &status)
@@ -124,17 +132,39 @@ fn run(args: &Args) -> Result<ExitCode> {
         };
         return Ok(ExitCode::from(code));
     }
-    if let (Some(environment), false) = (&args.mark_environment, args.dry_run) {
-        dbkit::ops::guard::mark(&mut target.client, &target.settings, environment)?;
+    let records_only = !args.mark_applied.is_empty() || !args.accept_checksum.is_empty();
+    if let Some(environment) = &args.mark_environment {
+        if !args.dry_run {
+            dbkit::ops::guard::mark(&mut target.client, &target.settings, environment)?;
+        }
         if text {
+            let verb = if args.dry_run { "Would mark" } else { "Marked" };
             cli::print(|w| match environment.as_str() {
+                "" if args.dry_run => {
+                    writeln!(w, "Would remove the environment mark of {database}")
+                }
                 "" => writeln!(w, "Removed the environment mark of {database}"),
-                name => writeln!(w, "Marked {database} as `{name}`"),
+                name => writeln!(w, "{verb} {database} as `{name}`"),
             });
+        }
+        if !records_only {
+            if text {
+                cli::print(|w| {
+                    writeln!(
+                        w,
+                        "Nothing was applied (`--mark-environment` only records the mark)."
+                    )
+                });
+            }
+            return Ok(ExitCode::from(exit::OK));
         }
     }
     if text {
-        let verb = if args.dry_run { "Checking" } else { "Applying" };
+        let verb = match (args.dry_run, records_only) {
+            (true, _) => "Checking",
+            (false, true) => "Recording in",
+            (false, false) => "Applying",
+        };
         cli::print(|w| writeln!(w, "{verb} `{}` → {database}", layout.root.display()));
     }
     let options = ApplyOptions {
@@ -148,6 +178,9 @@ fn run(args: &Args) -> Result<ExitCode> {
         },
         dry_run: args.dry_run,
         lock_timeout: Duration::from_secs(args.lock_timeout),
+        ddl_lock_timeout: args.ddl_lock_timeout.map(Duration::from_secs_f64),
+        notice: Some(cli::notice),
+        watch: Some(target.settings.clone()),
     };
     let width = report::step_width(&catalog.migrations);
     let mut progress = |step: &Step| {
@@ -164,6 +197,7 @@ fn run(args: &Args) -> Result<ExitCode> {
     )?;
     report.warnings.iter().for_each(|w| cli::warn(w));
     let validate = !args.dry_run
+        && !records_only
         && !args.no_validate
         && (args.validate || (!report.is_noop() && args.target.is_none()));
     let validation = if validate {

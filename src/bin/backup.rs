@@ -74,6 +74,7 @@ enum BackupFormat {
 fn main() -> ExitCode {
     cli::load_env_files();
     let args = Args::parse();
+    cli::install_interrupts();
     let output = OutputArgs {
         format: if args.json {
             Format::Json
@@ -84,7 +85,7 @@ fn main() -> ExitCode {
         no_color: args.no_color.clone(),
     };
     output.init_color();
-    run(&args, output.format).unwrap_or_else(|e| cli::fail(&e, output.format))
+    run(&args, output.format).unwrap_or_else(|e| cli::fail(e, output.format))
 }
 
 fn run(args: &Args, output: Format) -> Result<ExitCode> {

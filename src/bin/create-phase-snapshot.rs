@@ -75,8 +75,9 @@ struct Args {
 fn main() -> ExitCode {
     cli::load_env_files();
     let args = Args::parse();
+    cli::install_interrupts();
     args.output.init_color();
-    run(&args).unwrap_or_else(|e| cli::fail(&e, args.output.format))
+    run(&args).unwrap_or_else(|e| cli::fail(e, args.output.format))
 }
 
 fn run(args: &Args) -> Result<ExitCode> {
@@ -115,8 +116,9 @@ fn run(args: &Args) -> Result<ExitCode> {
         let mut client = connect(&build.settings, ConnectOptions::default())?;
         let options_apply = ApplyOptions {
             plan: Default::default(),
-            dry_run: false,
             lock_timeout: Duration::from_secs(10),
+            notice: Some(cli::notice),
+            ..ApplyOptions::default()
         };
         run::apply(
             &mut client,

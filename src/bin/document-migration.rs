@@ -9,11 +9,12 @@ use clap::builder::PossibleValuesParser;
 use clap::error::ErrorKind;
 use clap::{CommandFactory, Parser, ValueEnum};
 use colored::Colorize;
+use dbkit::apply::status;
 use dbkit::cli::{self, ColorChoice, ConnectionArgs, DirArgs, Format, OutputArgs};
 use dbkit::ddl::{self, Documented, FileSummary, RiskKind};
 use dbkit::project::layout::Layout;
 use dbkit::report::{self, exit, mermaid, migration};
-use dbkit::{apply::history, Result};
+use dbkit::Result;
 
 /// Say what migrations change: new and modified tables, columns, relationships, indexes,
 /// types, ... and the risky operations among them.
@@ -95,7 +96,7 @@ fn main() -> ExitCode {
         no_color: args.no_color.clone(),
     };
     output.init_color();
-    run(&args).unwrap_or_else(|e| cli::fail(&e, format))
+    run(&args).unwrap_or_else(|e| cli::fail(e, format))
 }
 
 fn run(args: &Args) -> Result<ExitCode> {
@@ -191,17 +192,11 @@ fn pending(connection: &ConnectionArgs, layout: &Layout) -> Result<(Vec<PathBuf>
         eprintln!("{note}");
     }
     let database = target.settings.masked().to_string();
-    let history = history::read(&mut target.client, &database)?.unwrap_or_default();
-    let files = catalog
-        .migrations
-        .iter()
-        // Not applied, or failed part-way outside a transaction: both still to come.
-        .filter(|m| {
-            history
-                .migrations
-                .get(&m.version())
-                .is_none_or(|r| !r.succeeded)
-        })
+    let status = status::read(&mut target.client, &catalog, &database)?;
+    // Not applied, or failed part-way outside a transaction: both still to come.
+    let files = status
+        .to_apply()
+        .filter_map(|m| catalog.migration(m.version))
         .map(|m| m.file.path.clone())
         .collect();
     Ok((files, database))

@@ -9,7 +9,7 @@ use dbkit::ops::guard::Requirement;
 use dbkit::ops::seed::{self, LoadOptions, Progress};
 use dbkit::project::layout::Layout;
 use dbkit::report::{self, exit};
-use dbkit::{Error, Result};
+use dbkit::Result;
 
 /// Load `seed/reference/` then `seed/fixtures/`, each file in its own transaction.
 #[derive(Debug, Parser)]
@@ -41,8 +41,9 @@ struct Args {
 fn main() -> ExitCode {
     cli::load_env_files();
     let args = Args::parse();
+    cli::install_interrupts();
     args.output.init_color();
-    run(&args).unwrap_or_else(|e| fail(&e, args.output.format))
+    run(&args).unwrap_or_else(|e| cli::fail(e, args.output.format))
 }
 
 fn run(args: &Args) -> Result<ExitCode> {
@@ -77,16 +78,4 @@ fn run(args: &Args) -> Result<ExitCode> {
         false => report::json(w, &report),
     });
     Ok(ExitCode::from(exit::OK))
-}
-
-/// Like `cli::fail`, plus the failing file's line and what stayed loaded.
-fn fail(error: &Error, format: Format) -> ExitCode {
-    if format == Format::Text {
-        cli::print(|w| report::seed::failed_file(w, error));
-    }
-    let _ = report::seed::error(&mut std::io::stderr().lock(), error);
-    if format == Format::Json {
-        cli::print(|w| report::json(w, &report::seed::error_json(error)));
-    }
-    ExitCode::from(exit::ERROR)
 }

@@ -45,7 +45,7 @@ enum Command {
 fn main() -> ExitCode {
     let args = Args::parse();
     args.output.init_color();
-    run(&args).unwrap_or_else(|e| cli::fail(&e, args.output.format))
+    run(&args).unwrap_or_else(|e| cli::fail(e, args.output.format))
 }
 
 fn run(args: &Args) -> Result<ExitCode> {

@@ -61,8 +61,9 @@ struct Args {
 fn main() -> ExitCode {
     cli::load_env_files();
     let args = Args::parse();
+    cli::install_interrupts();
     args.output.init_color();
-    run(&args).unwrap_or_else(|e| cli::fail(&e, args.output.format))
+    run(&args).unwrap_or_else(|e| cli::fail(e, args.output.format))
 }
 
 fn run(args: &Args) -> Result<ExitCode> {
@@ -118,8 +119,10 @@ fn run(args: &Args) -> Result<ExitCode> {
         Some(catalog) => {
             let options = ApplyOptions {
                 plan: Default::default(),
-                dry_run: false,
                 lock_timeout: Duration::from_secs(60),
+                notice: Some(cli::notice),
+                watch: Some(target.settings.clone()),
+                ..ApplyOptions::default()
             };
             let width = report::step_width(&catalog.migrations);
             let mut progress = |step: &Step| {

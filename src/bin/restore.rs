@@ -51,8 +51,9 @@ struct Args {
 fn main() -> ExitCode {
     cli::load_env_files();
     let args = Args::parse();
+    cli::install_interrupts();
     args.output.init_color();
-    run(&args).unwrap_or_else(|e| cli::fail(&e, args.output.format))
+    run(&args).unwrap_or_else(|e| cli::fail(e, args.output.format))
 }
 
 fn run(args: &Args) -> Result<ExitCode> {

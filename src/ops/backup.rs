@@ -190,7 +190,7 @@ fn place(temp: &Path, dir: &Path, stamp: &str, ext: &str) -> Result<PathBuf> {
             }
         }
     }
-    Err(Error::Usage(format!(
+    Err(Error::Refused(format!(
         "too many backups named `backup_{stamp}*`"
     )))
 }
@@ -449,7 +449,7 @@ pub fn kind(path: &Path) -> Result<Kind> {
         return if path.join("toc.dat").is_file() {
             Ok(Kind::Directory)
         } else {
-            Err(Error::Usage(format!(
+            Err(Error::Refused(format!(
                 "`{}` is a folder without `toc.dat`: not a directory-format backup",
                 path.display()
             )))

@@ -75,15 +75,21 @@ pub fn plan(client: &mut Client, database: &str, schemas: &[String]) -> Result<R
 /// `initdb` makes it, in one transaction, holding dbkit's migration lock so a reset
 /// never runs under an apply-schema.
 pub fn reset(client: &mut Client, database: &str, plan: &ResetPlan) -> Result<()> {
-    crate::pg::lock::held(client, database, Duration::from_secs(10), |client| {
-        let server: i32 = client
-            .query_one("SELECT current_setting('server_version_num')::int", &[])
-            .map_err(query_error("reading the server version", database))?
-            .get(0);
-        client
-            .batch_execute(&reset_sql(plan, server))
-            .map_err(query_error("resetting the schemas", database))
-    })
+    crate::pg::lock::held(
+        client,
+        database,
+        Duration::from_secs(10),
+        &crate::pg::interrupt::notice,
+        |client| {
+            let server: i32 = client
+                .query_one("SELECT current_setting('server_version_num')::int", &[])
+                .map_err(query_error("reading the server version", database))?
+                .get(0);
+            client
+                .batch_execute(&reset_sql(plan, server))
+                .map_err(query_error("resetting the schemas", database))
+        },
+    )
 }
 
 fn reset_sql(plan: &ResetPlan, server_version_num: i32) -> String {

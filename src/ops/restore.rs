@@ -42,7 +42,7 @@ pub fn run(
     if matches!(kind, Kind::Plain | Kind::PlainGzip)
         && !crate::ops::backup::plain_is_complete(path, kind == Kind::PlainGzip)?
     {
-        return Err(Error::Usage(format!(
+        return Err(Error::Refused(format!(
             "`{}` is not a complete pg_dump backup: it does not end with pg_dump's completion line (cut short?); nothing was restored",
             path.display()
         )));

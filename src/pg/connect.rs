@@ -54,7 +54,10 @@ pub fn connect(settings: &ConnectionSettings, options: ConnectOptions) -> Result
             None => config.connect(NoTls),
         };
         match attempt {
-            Ok(client) => return Ok(client),
+            Ok(client) => {
+                crate::pg::interrupt::watch(&client, tls.clone());
+                return Ok(client);
+            }
             Err(source) if Instant::now() < deadline && is_transient(&source) => {
                 std::thread::sleep(Duration::from_millis(250));
             }

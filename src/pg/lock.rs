@@ -14,12 +14,26 @@ use crate::pg::connect::query_error;
 /// The advisory lock key: the bytes of "dbkitmig" as a big-endian integer.
 pub const KEY: i64 = i64::from_be_bytes(*b"dbkitmig");
 
-/// Takes the lock, waiting at most `timeout`. The lock is released by [`release`] or
-/// when the session ends.
-pub fn acquire(client: &mut Client, database: &str, timeout: Duration) -> Result<()> {
+/// How soon a waiting run first says who holds the lock, and how often it says so again.
+const FIRST_NOTICE: Duration = Duration::from_millis(900);
+const REPEAT_NOTICE: Duration = Duration::from_secs(10);
+
+/// Takes the lock, waiting at most `timeout`. While it waits, `notice` hears within a
+/// second who holds the lock, and again every ten seconds. The lock is released by
+/// [`release`] or when the session ends.
+pub fn acquire(
+    client: &mut Client,
+    database: &str,
+    timeout: Duration,
+    notice: &dyn Fn(&str),
+) -> Result<()> {
     let started = Instant::now();
     let mut pause = Duration::from_millis(50);
+    let mut next_notice = FIRST_NOTICE;
     loop {
+        crate::pg::interrupt::check(|| {
+            "stopped while waiting for the migration lock; nothing was applied".to_string()
+        })?;
         let got: bool = client
             .query_one("SELECT pg_try_advisory_lock($1)", &[&KEY])
             .map_err(query_error("taking the migration lock", database))?
@@ -28,6 +42,15 @@ pub fn acquire(client: &mut Client, database: &str, timeout: Duration) -> Result
             return Ok(());
         }
         let waited = started.elapsed();
+        if waited >= next_notice && waited < timeout {
+            let who = holder(client).unwrap_or_else(|| "a session that just ended".into());
+            notice(&format!(
+                "waiting for the migration lock on {database} ({}s of {}s): held by {who}",
+                waited.as_secs(),
+                timeout.as_secs()
+            ));
+            next_notice = waited + REPEAT_NOTICE;
+        }
         if waited >= timeout {
             return Err(Error::LockTimeout {
                 database: database.to_string(),
@@ -36,7 +59,7 @@ pub fn acquire(client: &mut Client, database: &str, timeout: Duration) -> Result
             });
         }
         std::thread::sleep(pause.min(timeout - waited));
-        pause = (pause * 2).min(Duration::from_millis(500));
+        pause = (pause * 2).min(Duration::from_millis(250));
     }
 }
 
@@ -46,9 +69,10 @@ pub fn held<T>(
     client: &mut Client,
     database: &str,
     timeout: Duration,
+    notice: &dyn Fn(&str),
     work: impl FnOnce(&mut Client) -> Result<T>,
 ) -> Result<T> {
-    acquire(client, database, timeout)?;
+    acquire(client, database, timeout, notice)?;
     let outcome = work(client);
     let released = release(client, database);
     let value = outcome?;
@@ -64,8 +88,9 @@ pub fn release(client: &mut Client, database: &str) -> Result<()> {
     Ok(())
 }
 
-/// Who holds the lock, for the error message: pid, user, application and since when.
-fn holder(client: &mut Client) -> Option<String> {
+/// Who holds the lock: pid, user, application, where from and since when; `None` when
+/// nobody does (or the catalog cannot be read).
+pub fn holder(client: &mut Client) -> Option<String> {
     let (high, low) = ((KEY >> 32) as u32, KEY as u32);
     let row = client
         .query_opt(

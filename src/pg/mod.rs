@@ -3,10 +3,12 @@
 //! (`tools`, `dump`), the migration lock (`lock`), and reading or comparing catalogs
 //! (`inspect`, `compare`).
 
+pub mod blocking;
 pub mod cluster;
 pub mod compare;
 pub mod connect;
 pub mod dump;
 pub mod inspect;
+pub mod interrupt;
 pub mod lock;
 pub mod tools;

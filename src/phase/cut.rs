@@ -11,8 +11,7 @@ use std::time::Instant;
 use postgres::Client;
 
 use crate::apply::script::{self, Script};
-use crate::apply::status::State;
-use crate::error::{Error, Result};
+use crate::error::{Error, Purpose, Result};
 use crate::pg::compare::{self, Scope};
 use crate::pg::connect::{connect, query_error, ConnectOptions};
 use crate::pg::dump::{DumpOptions, PgDump, ServerVersion};
@@ -165,9 +164,13 @@ pub fn cut(
 ) -> Result<Cut> {
     let database = settings.masked().to_string();
     let timeout = std::time::Duration::from_secs(60);
-    crate::pg::lock::held(source, &database, timeout, |source| {
-        cut_locked(catalog, request, source, settings, options, fallback)
-    })
+    crate::pg::lock::held(
+        source,
+        &database,
+        timeout,
+        &crate::pg::interrupt::notice,
+        |source| cut_locked(catalog, request, source, settings, options, fallback),
+    )
 }
 
 fn cut_locked(
@@ -278,45 +281,15 @@ fn relative(path: &Path, root: &Path) -> PathBuf {
 /// Refuses a source without history, or whose history differs from the folder: a
 /// snapshot must hold exactly the migrations its header names.
 fn require_up_to_date(catalog: &Catalog, source: &mut Client, database: &str) -> Result<()> {
-    let history = crate::apply::history::read(source, database)?;
-    let status = crate::apply::status::status(catalog, history.as_ref(), database);
-    let mut problems = Vec::new();
-    if !status.initialized {
-        problems.push("it has no dbkit history (apply-schema has not run on it)".to_string());
-    }
-    let listed = |state: State| -> Vec<String> {
-        status
-            .migrations
-            .iter()
-            .filter(|m| m.state == state)
-            .map(|m| format!("`{}`", m.file))
-            .collect()
-    };
-    for (state, what) in [
-        (State::Pending, "pending"),
-        (State::Modified, "changed since applied"),
-        (State::Failed, "failed part-way"),
-        (State::MissingFile, "applied but not in the folder"),
-    ] {
-        let files = listed(state);
-        if !files.is_empty() && status.initialized {
-            let shown: Vec<String> = files.iter().take(5).cloned().collect();
-            let more = files.len().saturating_sub(shown.len());
-            let more = if more > 0 {
-                format!(" and {more} more")
-            } else {
-                String::new()
-            };
-            problems.push(format!("{what}: {}{more}", shown.join(", ")));
-        }
-    }
-    if problems.is_empty() {
+    let status = crate::apply::status::read(source, catalog, database)?;
+    if status.initialized && status.up_to_date() {
         return Ok(());
     }
     Err(Error::NotUpToDate {
         database: database.to_string(),
         dir: catalog.root.clone(),
-        problems,
+        problems: status.problem_lines(),
+        purpose: Purpose::Snapshot,
     })
 }
 
@@ -348,7 +321,7 @@ fn verify(
                 ServerVersion::query(source, &database)?,
             );
             if theirs.major() != ours.major() {
-                return Err(Error::Usage(format!(
+                return Err(Error::Refused(format!(
                     "this role may not create a database on {database} to verify the snapshot in, and the local PostgreSQL is version {} where the source is {}; grant CREATEDB to the role, or install PostgreSQL {} locally (DBKIT_PG_BINDIR picks it)",
                     theirs.text, ours.text, ours.major()
                 )));
@@ -373,6 +346,7 @@ fn verify(
             text,
             migration: None,
             database: &shown,
+            settings: "",
         };
         script::run(&mut copy, &script, &|_| String::new(), None).map_err(|e| {
             Error::SnapshotDoesNotLoad {

@@ -106,6 +106,9 @@ pub struct SnapshotFile {
     /// The file name, e.g. `v2.0_phase_2.sql`.
     pub file: String,
     pub path: PathBuf,
+    /// Its header, read when the folder is read (`body_start` counts from the file's
+    /// first byte, so it indexes the whole text too).
+    pub header: Header,
 }
 
 static FILE_NAME: LazyLock<Regex> =
@@ -132,6 +135,7 @@ pub fn discover(dir: &Path) -> Result<Vec<SnapshotFile>> {
             SnapshotFile {
                 version,
                 file,
+                header: read_header(&path)?,
                 path,
             },
         );
@@ -163,6 +167,32 @@ impl Header {
 static FIELD: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"^--\s*([A-Za-z][A-Za-z ]*?)\s*:\s*(.*?)\s*$").expect("valid regex")
 });
+
+/// Reads only the header of a snapshot file: the leading comment lines, not the body,
+/// which may be megabytes.
+pub fn read_header(path: &Path) -> Result<Header> {
+    use std::io::BufRead;
+    let io = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut reader = std::io::BufReader::new(std::fs::File::open(path).map_err(io)?);
+    let mut prefix = Vec::new();
+    loop {
+        let before = prefix.len();
+        if reader.read_until(b'\n', &mut prefix).map_err(io)? == 0 {
+            break;
+        }
+        let line = &prefix[before..];
+        let line = line.strip_prefix("\u{feff}".as_bytes()).unwrap_or(line);
+        if !line.starts_with(b"--") {
+            prefix.truncate(before);
+            break;
+        }
+    }
+    let text = String::from_utf8_lossy(&prefix);
+    Ok(parse_header(&text))
+}
 
 /// Reads the header at the top of a snapshot's text.
 pub fn parse_header(text: &str) -> Header {

@@ -73,9 +73,16 @@ pub fn step(w: &mut dyn Write, step: &Step, dry_run: bool, width: usize) -> io::
     match step {
         Step::ChecksumAccepted { file, old, new, .. } => writeln!(
             w,
-            "  {mark} accepted the edit of {file} (checksum {} → {})",
+            "  {mark} accepted the edit of {file} (checksum {} → {}); {}",
             &old[..12.min(old.len())],
-            &new[..12.min(new.len())]
+            &new[..12.min(new.len())],
+            "the edit itself was NOT run: put schema changes in a new migration".yellow()
+        ),
+        Step::Renamed {
+            from_file, file, ..
+        } => writeln!(
+            w,
+            "  {mark} recorded {file} as applied: it is {from_file} renamed (same content, not run again)"
         ),
         Step::Snapshot {
             file,
@@ -183,6 +190,14 @@ pub fn apply_summary(w: &mut dyn Write, report: &ApplyReport) -> io::Result<()> 
             duration(report.duration_ms)
         );
     }
+    if run == 0 && snapshot.is_none() {
+        return writeln!(
+            w,
+            "{} recorded only; no migration was run ({})",
+            "Done:".green().bold(),
+            duration(report.duration_ms)
+        );
+    }
     writeln!(
         w,
         "{} {} in {}",
@@ -265,11 +280,27 @@ pub fn validation(w: &mut dyn Write, report: &ValidationReport) -> io::Result<()
 /// The status as a table of snapshots and migrations.
 pub fn status(w: &mut dyn Write, status: &Status) -> io::Result<()> {
     writeln!(w, "Database: {}", status.database)?;
-    if !status.initialized {
-        writeln!(
+    match (&status.not_empty, status.initialized) {
+        (Some(found), false) => writeln!(
+            w,
+            "{}",
+            format!(
+                "No dbkit history, but not empty ({found}): apply-schema would refuse it. If its schema matches a snapshot or migration, say so with `apply-schema --baseline VERSION`."
+            )
+            .red()
+        )?,
+        (None, false) => writeln!(
             w,
             "{}",
             "No dbkit history: apply-schema would build this database from scratch.".yellow()
+        )?,
+        _ => {}
+    }
+    if let Some(run) = &status.live_run {
+        writeln!(
+            w,
+            "{}",
+            format!("A run is applying migrations now: {run}").cyan()
         )?;
     }
     if !status.snapshots.is_empty() {
@@ -310,15 +341,30 @@ pub fn status(w: &mut dyn Write, status: &Status) -> io::Result<()> {
                 short(m.checksum.as_deref())
             )
             .red(),
-            State::Failed => format!("failed part-way: {}", m.error.as_deref().unwrap_or("")).red(),
-            State::MissingFile => "applied, file missing".magenta(),
+            State::Failed => format!(
+                "failed part-way{}: {}",
+                m.statements_done
+                    .map_or(String::new(), |n| format!(" after {n} statement(s)")),
+                m.error.as_deref().unwrap_or("")
+            )
+            .red(),
+            State::Running => format!(
+                "running now ({} statement(s) done)",
+                m.statements_done.unwrap_or(0)
+            )
+            .cyan(),
+            State::MissingFile => "applied, file missing from the folder".red(),
+        };
+        let label = match &m.renamed_from {
+            Some(old) => format!("pending — renamed from {old}? (same content)").red(),
+            None => label,
         };
         writeln!(w, "  {:>5}  {:<width$}  {label}", m.version, m.file)?;
     }
     let applied = status
         .migrations
         .iter()
-        .filter(|m| !matches!(m.state, State::Pending))
+        .filter(|m| !matches!(m.state, State::Pending | State::Failed | State::Running))
         .count();
     let summary = format!(
         "{applied} applied, {} pending, {} need attention",
@@ -354,6 +400,7 @@ pub fn json(w: &mut dyn Write, value: &impl serde::Serialize) -> io::Result<()> 
     writeln!(w)
 }
 
+pub mod error;
 pub mod mermaid;
 pub mod migration;
 pub mod operations;

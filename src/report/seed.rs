@@ -120,65 +120,6 @@ pub fn failed_file(w: &mut dyn Write, error: &Error) -> io::Result<()> {
     writeln!(w, "  {} {name}  {}", "✗".red(), "rolled back".red())
 }
 
-/// The hints for an error: the server's own, then dbkit's next step.
-pub fn hints(error: &Error) -> Vec<String> {
-    let mut hints = Vec::new();
-    if let Error::SeedFailed { failure, .. } = error {
-        hints.extend(failure.hint.clone());
-    }
-    hints.extend(error.hint());
-    if let Error::Guarded { .. } = error {
-        hints.push("reference data alone is production-safe: `--reference-only`".into());
-    }
-    hints
-}
-
-/// An error for people (on stderr): the message and its causes, where the load stopped
-/// and what stayed loaded, then the hints.
-pub fn error(w: &mut dyn Write, error: &Error) -> io::Result<()> {
-    writeln!(w, "{} {}", "error:".red().bold(), crate::cli::chain(error))?;
-    if let Error::SeedFailed {
-        database,
-        loaded_before,
-        ..
-    } = error
-    {
-        writeln!(w, "  on {database}")?;
-        match loaded_before.as_slice() {
-            [] => writeln!(w, "  nothing was loaded before it")?,
-            files => writeln!(
-                w,
-                "  loaded before it, and still loaded: {}",
-                files.join(", ")
-            )?,
-        }
-    }
-    for hint in hints(error) {
-        writeln!(w, "{} {hint}", "hint:".cyan().bold())?;
-    }
-    Ok(())
-}
-
-/// An error for programs: `{"error", "hint"}`, plus `failure`, `database` and
-/// `loaded_before` when a seed file failed.
-pub fn error_json(error: &Error) -> serde_json::Value {
-    let mut value = serde_json::json!({
-        "error": crate::cli::chain(error),
-        "hint": hints(error),
-    });
-    if let Error::SeedFailed {
-        failure,
-        database,
-        loaded_before,
-    } = error
-    {
-        value["failure"] = serde_json::json!(failure);
-        value["database"] = serde_json::json!(database);
-        value["loaded_before"] = serde_json::json!(loaded_before);
-    }
-    value
-}
-
 #[cfg(test)]
 mod tests {
     use std::path::PathBuf;
@@ -269,7 +210,8 @@ mod tests {
             database: "host=/tmp dbname=dev".into(),
             loaded_before: vec!["reference/01_a.sql".into()],
         };
-        let text = render(|w| failed_file(w, &error).and_then(|()| self::error(w, &error)));
+        let text =
+            render(|w| failed_file(w, &error).and_then(|()| crate::report::error::text(w, &error)));
         assert!(text.starts_with("  ✗ 02_b.sql  rolled back\nerror: database/seed/fixtures/02_b.sql:4:1: insert or update"), "{text}");
         assert!(text.contains("\n  detail: Key (a_id)=(9)"), "{text}");
         assert!(
@@ -277,7 +219,7 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("hint: a row this file refers to is not loaded: the referenced rows must be loaded by an earlier file"), "{text}");
-        let json = error_json(&error);
+        let json = crate::report::error::json(&error);
         assert_eq!(json["failure"]["line"], 4);
         assert_eq!(json["loaded_before"][0], "reference/01_a.sql");
     }

@@ -17,8 +17,7 @@ use std::time::Instant;
 
 use postgres::Client;
 
-use crate::apply::status::State;
-use crate::error::{Error, Result};
+use crate::error::{Error, Purpose, Result};
 use crate::project::layout::{Catalog, Layout};
 use file::{Failed, Run, SeedFile, Step};
 
@@ -131,46 +130,16 @@ pub fn require_schema_applied(
     catalog: &Catalog,
     database: &str,
 ) -> Result<()> {
-    let history = crate::apply::history::read(client, database)?;
-    let status = crate::apply::status::status(catalog, history.as_ref(), database);
+    let status = crate::apply::status::read(client, catalog, database)?;
     if status.initialized && status.up_to_date() {
         return Ok(());
     }
-    let mut problems = Vec::new();
-    if !status.initialized {
-        problems.push("it has no dbkit history (apply-schema has not run on it)".to_string());
-    } else {
-        for (state, what) in [
-            (State::Pending, "pending"),
-            (State::Modified, "changed since applied"),
-            (State::Failed, "failed part-way"),
-        ] {
-            let files: Vec<String> = status
-                .migrations
-                .iter()
-                .filter(|m| m.state == state)
-                .map(|m| format!("`{}`", m.file))
-                .collect();
-            if let Some(listed) = list(&files) {
-                problems.push(format!("{what}: {listed}"));
-            }
-        }
-    }
-    Err(Error::SchemaNotApplied {
+    Err(Error::NotUpToDate {
         database: database.to_string(),
         dir: catalog.root.clone(),
-        problems,
+        problems: status.problem_lines(),
+        purpose: Purpose::Seed,
     })
-}
-
-/// The first five, then how many more.
-fn list(items: &[String]) -> Option<String> {
-    let (shown, rest) = items.split_at(items.len().min(5));
-    match (shown, rest.len()) {
-        ([], _) => None,
-        (_, 0) => Some(shown.join(", ")),
-        (_, more) => Some(format!("{} and {more} more", shown.join(", "))),
-    }
 }
 
 /// Loads reference data, then (unless `reference_only`) fixtures. Every file to load is
@@ -278,17 +247,4 @@ fn read(layout: &Layout, options: &LoadOptions) -> Result<(Vec<Folder>, Vec<Seed
         });
     }
     Ok((folders, files))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn lists_at_most_five() {
-        let items: Vec<String> = (1..=7).map(|i| i.to_string()).collect();
-        assert_eq!(list(&items).as_deref(), Some("1, 2, 3, 4, 5 and 2 more"));
-        assert_eq!(list(&items[..2]).as_deref(), Some("1, 2"));
-        assert_eq!(list(&[]), None);
-    }
 }
