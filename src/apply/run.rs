@@ -192,11 +192,13 @@ pub fn apply(
                         .batch_execute(sql)
                         .map_err(query_error(what, database))?;
                     let watcher = watcher(client, options, &plan);
-                    let session = options.session_settings();
+                    let liveness = liveness(client);
+                    let session = format!("{liveness}{}", options.session_settings());
                     let run = Run {
                         catalog,
                         database,
                         session: &session,
+                        liveness: &liveness,
                         watcher: watcher.as_ref(),
                     };
                     execute(client, &run, &plan, &mut report, progress)?;
@@ -222,9 +224,27 @@ pub fn apply(
 struct Run<'a> {
     catalog: &'a Catalog,
     database: &'a str,
-    /// `SET` statements each file starts with.
+    /// `SET` statements each migration starts with.
     session: &'a str,
+    /// The part of `session` a snapshot load starts with too.
+    liveness: &'a str,
     watcher: Option<&'a crate::pg::blocking::Watcher>,
+}
+
+/// On PostgreSQL 14 and later, a `SET` that makes the server check once a second that
+/// this client is still there while a statement runs: if the run is killed (`kill -9`,
+/// a lost connection), the server aborts the file's transaction instead of committing
+/// it seconds later, and releases the migration lock.
+fn liveness(client: &mut Client) -> String {
+    let version: Option<i32> = client
+        .query_one("SELECT current_setting('server_version_num')::int", &[])
+        .ok()
+        .map(|row| row.get(0));
+    if version.is_some_and(|v| v >= 140_000) {
+        "SET client_connection_check_interval = 1000; ".to_string()
+    } else {
+        String::new()
+    }
 }
 
 /// A watcher for blocked migrations, when the plan runs any and the caller wants one.
@@ -441,7 +461,7 @@ fn record_start(
             text,
             migration: None,
             database,
-            settings: "",
+            settings: run.liveness,
         };
         let duration = script::run(client, &script, &record, None)?.duration;
         emit(

@@ -123,6 +123,7 @@ pub struct Status {
     pub live_run: Option<String>,
     pub snapshots: Vec<SnapshotStatus>,
     pub migrations: Vec<MigrationStatus>,
+    /// Migrations still to apply: pending, or running now in a live run.
     pub pending: usize,
     /// Lines that need attention (modified, failed, missing file, renamed, out of
     /// order), plus one for a non-empty database without history: applying would
@@ -316,7 +317,9 @@ pub fn status(catalog: &Catalog, facts: &Facts<'_>, database: &str) -> Status {
     migrations.sort_by_key(|m| m.version);
     let pending = migrations
         .iter()
-        .filter(|m| m.state == State::Pending && m.renamed_from.is_none())
+        .filter(|m| {
+            (m.state == State::Pending && m.renamed_from.is_none()) || m.state == State::Running
+        })
         .count();
     let problems = migrations.iter().filter(|m| m.needs_attention()).count()
         + usize::from(!initialized && facts.objects.is_some());

@@ -216,6 +216,9 @@ impl Run<'_, '_> {
                 start, statements, ..
             } => match statements.len() {
                 1 => self.failure(db, *start, usize::MAX),
+                // Cancelled: running the file again to find the statement would run
+                // what the user just stopped.
+                _ if crate::pg::interrupt::requested() => self.failure(db, *start, usize::MAX),
                 _ => match self.diagnose(index) {
                     Some(found) => found,
                     None => self.failure(db, *start, usize::MAX),

@@ -167,6 +167,17 @@ pub fn load(
             .zip(&steps)
             .filter(|(f, _)| f.kind == folder.kind);
         for (file, steps) in of_folder {
+            crate::pg::interrupt::check(|| {
+                let done: Vec<String> = loaded.iter().map(LoadedFile::label).collect();
+                match done.as_slice() {
+                    [] => format!("stopped before `{}`; nothing was loaded", file.name),
+                    _ => format!(
+                        "stopped before `{}`; loaded before it, and still loaded: {}",
+                        file.name,
+                        done.join(", ")
+                    ),
+                }
+            })?;
             let file_started = Instant::now();
             let run = Run {
                 client: &mut *client,
