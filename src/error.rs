@@ -4,7 +4,7 @@
 //! `#[source]` and is not repeated in the message. [`Error::hint`] gives the next step,
 //! where there is one. Rendering is the binaries' business.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Shorthand for results in this crate.
@@ -303,6 +303,11 @@ pub enum Error {
         /// `reference/01_types.sql`.
         loaded_before: Vec<String>,
     },
+
+    /// Several problems found in one pass over a folder (duplicate versions, files
+    /// without a version, ...), one line each, so all of them can be fixed at once.
+    #[error("{} problems in `{}`:{}", problems.len(), dir.display(), problems.iter().map(|p| format!("\n  {p}")).collect::<String>())]
+    Problems { dir: PathBuf, problems: Vec<Error> },
 }
 
 /// An applied migration whose file no longer matches its recorded checksum.
@@ -319,6 +324,19 @@ fn short(checksum: &str) -> &str {
 }
 
 impl Error {
+    /// Nothing when there are no problems, the problem itself when there is one, and
+    /// [`Error::Problems`] under `dir` when there are more.
+    pub fn from_problems(dir: &Path, mut problems: Vec<Error>) -> Result<()> {
+        match problems.len() {
+            0 => Ok(()),
+            1 => Err(problems.remove(0)),
+            _ => Err(Error::Problems {
+                dir: dir.to_path_buf(),
+                problems,
+            }),
+        }
+    }
+
     /// The next step for the user, where there is one.
     pub fn hint(&self) -> Option<String> {
         let hint = match self {
@@ -393,6 +411,19 @@ impl Error {
                 "each seed file loads in one transaction, so a failure leaves nothing of it behind; move that statement to a migration".into()
             }
             Error::SeedFailed { failure, .. } => seed_hint(&failure.code),
+            Error::Problems { problems, .. } => {
+                let mut hints: Vec<String> = Vec::new();
+                for hint in problems.iter().filter_map(Error::hint) {
+                    if !hints.contains(&hint) {
+                        hints.push(hint);
+                    }
+                }
+                if hints.is_empty() {
+                    return None;
+                }
+                // One line per kind of problem, indented like the problems themselves.
+                hints.join("\n  ")
+            }
             _ => return None,
         };
         Some(hint)

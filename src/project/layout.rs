@@ -62,8 +62,12 @@ impl Layout {
                 path: self.root.clone(),
             });
         }
-        let snapshots = snapshot::discover(&self.versions())?;
-        let discovered = migrations::discover(&self.migrations())?;
+        // Every misnamed or duplicate file is found before any is reported, so one run
+        // lists all there is to fix.
+        let (snapshots, mut problems) = snapshot::scan(&self.versions())?;
+        let (discovered, more) = migrations::scan(&self.migrations())?;
+        problems.extend(more);
+        Error::from_problems(&self.root, problems)?;
         let migrations = read_all(discovered.migrations)?;
         Ok(Catalog {
             root: self.root.clone(),
