@@ -304,6 +304,14 @@ pub enum Error {
         loaded_before: Vec<String>,
     },
 
+    /// An `-- expect:` line of a validation check that is not in the grammar.
+    #[error("{}:{line}: unknown expectation `{given}`", path.display())]
+    BadExpectation {
+        path: PathBuf,
+        line: usize,
+        given: String,
+    },
+
     /// Several problems found in one pass over a folder (duplicate versions, files
     /// without a version, ...), one line each, so all of them can be fixed at once.
     #[error("{} problems in `{}`:{}", problems.len(), dir.display(), problems.iter().map(|p| format!("\n  {p}")).collect::<String>())]
@@ -411,6 +419,9 @@ impl Error {
                 "each seed file loads in one transaction, so a failure leaves nothing of it behind; move that statement to a migration".into()
             }
             Error::SeedFailed { failure, .. } => seed_hint(&failure.code),
+            Error::BadExpectation { .. } => {
+                "write `-- expect: no rows` (the default), `-- expect: rows` (at least one), `-- expect: 3 rows` (exactly that many) or `-- expect: 0` (one value equal to that number)".into()
+            }
             Error::Problems { problems, .. } => {
                 let mut hints: Vec<String> = Vec::new();
                 for hint in problems.iter().filter_map(Error::hint) {
