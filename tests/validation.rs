@@ -1,9 +1,13 @@
 //! Validation checks end to end (`sql/validation/*.sql`, run by apply-schema and reset
-//! --reapply): row checks, count checks and `-- expect:` lines.
+//! --reapply): row checks, count checks, `-- expect:` lines, and the session state a
+//! snapshot leaves behind.
 
 mod util;
 
-use util::{Project, TestDb};
+use dbkit::pg::dump::{DumpOptions, PgDump, ServerVersion};
+use dbkit::pg::tools::Finder;
+use dbkit::project::settings::ConnectionSettings;
+use util::{Project, Run, TestDb};
 
 /// The output line that mentions `needle`.
 fn line_of<'a>(output: &'a str, needle: &str) -> &'a str {
@@ -176,4 +180,99 @@ fn an_unknown_expect_is_refused_with_its_line_before_anything_is_applied() {
     assert!(run.stderr.contains("hint: "), "{}", run.stderr);
     assert!(db.history().is_empty(), "nothing applied");
     assert!(db.tables("public").is_empty(), "nothing applied");
+}
+
+/// A real `pg_dump --schema-only` of a small schema: it empties `search_path` with
+/// `SELECT pg_catalog.set_config('search_path', '', false);`.
+fn dumped_snapshot(server: &'static util::Server) -> String {
+    let source = TestDb::new(server, "dump_source");
+    source
+        .client()
+        .batch_execute(
+            "CREATE TABLE orders (id int PRIMARY KEY, total numeric(10,2));
+             CREATE TABLE order_lines (id int PRIMARY KEY, order_id int REFERENCES orders);
+             CREATE SCHEMA app;
+             CREATE TABLE app.widgets (id int PRIMARY KEY);",
+        )
+        .expect("source schema");
+    let settings = ConnectionSettings::parse(&source.url, None).expect("conninfo");
+    let version = ServerVersion::query(&mut source.client(), &source.name).expect("version");
+    let pg_dump =
+        PgDump::for_server(&Finder::new(std::env::var_os("PATH")), &version).expect("pg_dump");
+    let dump = pg_dump
+        .schema(&settings, &DumpOptions::default())
+        .expect("dumps");
+    assert!(
+        dump.contains("SELECT pg_catalog.set_config('search_path', '', false);"),
+        "{dump}"
+    );
+    dump
+}
+
+#[test]
+fn checks_run_with_the_connections_own_settings_after_a_pg_dump_snapshot() {
+    let server = require_pg!();
+    let project = Project::empty();
+    project.write("versions/v1.0_base.sql", &dumped_snapshot(server)).write(
+        "sql/validation/01_checks.sql",
+        "-- check: no negative totals
+SELECT * FROM orders WHERE total < 0;
+
+-- check: every line has an order
+SELECT count(*) AS orphans FROM order_lines l LEFT JOIN orders o ON o.id = l.order_id WHERE o.id IS NULL;
+",
+    );
+    // The snapshot and nothing after it: no migration resets the session.
+    let db = TestDb::new(server, "dump_snapshot");
+    let run = project.apply(&db, &[]).success();
+    assert!(
+        run.stdout.contains("snapshot v1.0_base.sql loaded"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("2 checks passed"), "{}", run.stdout);
+    assert_eq!(db.value("SELECT count(*) FROM dbkit.snapshot_history"), "1");
+    assert_eq!(db.tables("public"), ["order_lines", "orders"]);
+
+    // Resetting returns to the connection's own settings, so a `search_path` given in
+    // the connection string still holds for the checks.
+    project.write(
+        "sql/validation/02_app.sql",
+        "-- check: no negative widgets\nSELECT * FROM widgets WHERE id < 0;\n",
+    );
+    let db = TestDb::new(server, "dump_snapshot_options");
+    let url = format!("{} options='-c search_path=app,public'", db.url);
+    let mut command = project.command("apply-schema");
+    command.args(["-D", &url]);
+    let run = Run::of(command).success();
+    assert!(run.stdout.contains("3 checks passed"), "{}", run.stdout);
+    assert_eq!(db.tables("app"), ["widgets"]);
+}
+
+#[test]
+fn reset_reapply_runs_count_checks_on_the_loaded_data() {
+    let server = require_pg!();
+    let db = TestDb::new(server, "reset_counts");
+    let project = Project::empty();
+    project
+        .write("versions/v1.0_base.sql", &dumped_snapshot(server))
+        .write(
+            "seed/fixtures/01_orders.sql",
+            "INSERT INTO public.orders VALUES (1, 10);\nINSERT INTO public.order_lines VALUES (1, 1);\n",
+        )
+        .write(
+            "sql/validation/01_checks.sql",
+            "-- check: every line has an order
+SELECT count(*) AS orphans FROM order_lines l LEFT JOIN orders o ON o.id = l.order_id WHERE o.id IS NULL;
+
+-- check: one order loaded
+-- expect: 1
+SELECT count(*) FROM orders;
+",
+        );
+    let mut command = project.command("reset");
+    command.args(["-D", &db.url, "--yes", "--reapply"]);
+    let run = Run::of(command).success();
+    assert!(run.stdout.contains("2 checks passed"), "{}", run.stdout);
+    assert_eq!(db.value("SELECT count(*) FROM public.order_lines"), "1");
 }

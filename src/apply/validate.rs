@@ -4,7 +4,9 @@
 //! numeric column is a count that must be 0 (or NULL, as `sum` over no rows gives), and
 //! any other query returns the offending rows, so no rows means it passed (dbt's
 //! convention). Checks run in a transaction that is rolled back, so a check can never
-//! change the database. Reading the files is `project::validation`'s job.
+//! change the database, and each starts from the connection's own session settings,
+//! whatever a snapshot or a migration left behind. Reading the files is
+//! `project::validation`'s job.
 
 use std::path::PathBuf;
 
@@ -98,8 +100,14 @@ pub fn run(client: &mut Client, catalog: &Catalog, database: &str) -> Result<Val
     Ok(report)
 }
 
-/// Opens the check's transaction and a cursor over its query.
-const OPEN: &str = "BEGIN READ ONLY;\nDECLARE dbkit_check NO SCROLL CURSOR FOR ";
+/// Opens the check's transaction and a cursor over its query. Each check starts from the
+/// connection's own settings, whatever ran before on this session: a pg_dump snapshot
+/// empties `search_path` for the rest of the session, and a `SET ROLE` or `SET SESSION
+/// AUTHORIZATION` would run the checks as someone else. RESET goes back to what the
+/// session started with (the connection's `options`, the role's and the database's
+/// settings); `RESET ALL` leaves the role alone, hence the first two. Done inside the
+/// transaction, so the rollback leaves the session as the check found it.
+const OPEN: &str = "BEGIN READ ONLY; RESET SESSION AUTHORIZATION; RESET ROLE; RESET ALL;\nDECLARE dbkit_check NO SCROLL CURSOR FOR ";
 
 fn run_check(
     client: &mut Client,
