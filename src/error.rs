@@ -4,7 +4,7 @@
 //! `#[source]` and is not repeated in the message. [`Error::hint`] gives the next step,
 //! where there is one. Rendering is the binaries' business.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Shorthand for results in this crate.
@@ -318,6 +318,19 @@ pub enum Error {
         /// `reference/01_types.sql`.
         loaded_before: Vec<String>,
     },
+
+    /// An `-- expect:` line of a validation check that is not in the grammar.
+    #[error("{}:{line}: unknown expectation `{given}`", path.display())]
+    BadExpectation {
+        path: PathBuf,
+        line: usize,
+        given: String,
+    },
+
+    /// Several problems found in one pass over a folder (duplicate versions, files
+    /// without a version, ...), one line each, so all of them can be fixed at once.
+    #[error("{} problems in `{}`:{}", problems.len(), dir.display(), problems.iter().map(|p| format!("\n  {p}")).collect::<String>())]
+    Problems { dir: PathBuf, problems: Vec<Error> },
 }
 
 /// What needed an up-to-date database, for the hint.
@@ -365,6 +378,19 @@ impl Error {
             Error::Usage(_) => 2,
             Error::Interrupted { .. } => crate::pg::interrupt::EXIT_CODE,
             _ => 1,
+        }
+    }
+
+    /// Nothing when there are no problems, the problem itself when there is one, and
+    /// [`Error::Problems`] under `dir` when there are more.
+    pub fn from_problems(dir: &Path, mut problems: Vec<Error>) -> Result<()> {
+        match problems.len() {
+            0 => Ok(()),
+            1 => Err(problems.remove(0)),
+            _ => Err(Error::Problems {
+                dir: dir.to_path_buf(),
+                problems,
+            }),
         }
     }
 
@@ -454,6 +480,22 @@ impl Error {
             Error::SeedFailed { failure, .. } => seed_hint(&failure.code),
             Error::Interrupted { .. } => {
                 "run the same command again to carry on from where it stopped".into()
+            }
+            Error::BadExpectation { .. } => {
+                "write `-- expect: no rows` (the default), `-- expect: rows` (at least one), `-- expect: 3 rows` (exactly that many) or `-- expect: 0` (one value equal to that number)".into()
+            }
+            Error::Problems { problems, .. } => {
+                let mut hints: Vec<String> = Vec::new();
+                for hint in problems.iter().filter_map(Error::hint) {
+                    if !hints.contains(&hint) {
+                        hints.push(hint);
+                    }
+                }
+                if hints.is_empty() {
+                    return None;
+                }
+                // One line per kind of problem, indented like the problems themselves.
+                hints.join("\n  ")
             }
             _ => return None,
         };

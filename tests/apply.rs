@@ -613,3 +613,92 @@ fn discovery_errors_name_the_files() {
         run.stderr
     );
 }
+
+#[test]
+fn every_problem_in_the_migrations_folder_is_listed_in_one_error() {
+    let server = require_pg!();
+    let db = TestDb::new(server, "folder_problems");
+    let project = Project::empty();
+    project
+        .write("migrations/001_a.sql", "CREATE TABLE a (id int);\n")
+        .write("migrations/002_b.sql", "CREATE TABLE b (id int);\n")
+        .write("migrations/0002-b_again.sql", "CREATE TABLE b2 (id int);\n")
+        .write("migrations/005_e.sql", "CREATE TABLE e (id int);\n")
+        .write("migrations/5_e_again.sql", "CREATE TABLE e2 (id int);\n")
+        .write("migrations/add_users.sql", "CREATE TABLE users (id int);\n");
+    let run = project.apply(&db, &[]).expect_code(1);
+    let problems: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("  migration"))
+        .collect();
+    assert_eq!(
+        problems,
+        [
+            "  migration `002_b.sql` duplicates version 2 (also `0002-b_again.sql`)",
+            "  migration `5_e_again.sql` duplicates version 5 (also `005_e.sql`)",
+            "  migration file `database/migrations/add_users.sql` has no version number",
+        ],
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.starts_with("error: 3 problems in `database`:\n"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains(
+            "hint: renumber the newer file; a version is used by exactly one migration\n  prefix the file name with its version"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(db.history().is_empty(), "nothing applied");
+    assert!(db.tables("public").is_empty(), "nothing applied");
+}
+
+#[test]
+fn timestamp_versions_are_not_gaps() {
+    let server = require_pg!();
+    let db = TestDb::new(server, "timestamps");
+    let project = Project::empty();
+    project
+        .write(
+            "migrations/20240101120000_a.sql",
+            "CREATE TABLE a (id int);\n",
+        )
+        .write(
+            "migrations/20240315093000_b.sql",
+            "CREATE TABLE b (id int);\n",
+        )
+        .write(
+            "migrations/20241231235959_c.sql",
+            "CREATE TABLE c (id int);\n",
+        );
+    let run = project.apply(&db, &[]).success();
+    assert!(!run.stderr.contains("gap"), "{}", run.stderr);
+    assert!(!run.stderr.contains("warning"), "{}", run.stderr);
+    assert_eq!(
+        db.history(),
+        [
+            "20240101120000:migration:applied",
+            "20240315093000:migration:applied",
+            "20241231235959:migration:applied"
+        ]
+    );
+    // Sequential numbers with a hole still warn.
+    let db = TestDb::new(server, "real_gap");
+    let project = Project::empty();
+    project
+        .write("migrations/001_a.sql", "CREATE TABLE a (id int);\n")
+        .write("migrations/003_c.sql", "CREATE TABLE c (id int);\n");
+    let run = project.apply(&db, &[]).success();
+    assert!(
+        run.stderr
+            .contains("gap in migration numbering: `001_a.sql` is followed by `003_c.sql` (no 2)"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(db.tables("public"), ["a", "c"]);
+}

@@ -201,7 +201,7 @@ fn run(args: &Args) -> Result<ExitCode> {
         && !args.no_validate
         && (args.validate || (!report.is_noop() && args.target.is_none()));
     let validation = if validate {
-        Some(validate::run(&mut target.client, &layout, &database)?)
+        Some(validate::run(&mut target.client, &catalog, &database)?)
     } else {
         None
     };

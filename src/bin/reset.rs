@@ -171,8 +171,8 @@ fn run(args: &Args) -> Result<ExitCode> {
         None
     };
     // The team's integrity checks, now that there is data for them to check.
-    let validation = if args.reapply {
-        let checked = validate::run(&mut target.client, &layout, &database)?;
+    let validation = if let Some(catalog) = &catalog {
+        let checked = validate::run(&mut target.client, catalog, &database)?;
         if text {
             cli::print(|w| report::validation(w, &checked));
         }

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Result};
 use crate::project::migrations::{self, MigrationFile};
 use crate::project::snapshot::{self, SnapshotFile};
+use crate::project::validation::{self, ValidationFile};
 
 /// Where things are in a database folder.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,20 +56,29 @@ impl Layout {
             .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
     }
 
-    /// Reads the folder: snapshots, migrations with their text and checksums, warnings.
+    /// Reads the folder: snapshots, migrations with their text and checksums, validation
+    /// checks, warnings. Every misnamed, duplicate or unreadable file is reported in one
+    /// error.
     pub fn catalog(&self) -> Result<Catalog> {
         if !self.root.is_dir() {
             return Err(Error::MissingDir {
                 path: self.root.clone(),
             });
         }
-        let snapshots = snapshot::discover(&self.versions())?;
-        let discovered = migrations::discover(&self.migrations())?;
+        // Every misnamed or duplicate file is found before any is reported, so one run
+        // lists all there is to fix.
+        let (snapshots, mut problems) = snapshot::scan(&self.versions())?;
+        let (discovered, more) = migrations::scan(&self.migrations())?;
+        problems.extend(more);
+        let (validation, more) = validation::scan(&self.validation())?;
+        problems.extend(more);
+        Error::from_problems(&self.root, problems)?;
         let migrations = read_all(discovered.migrations)?;
         Ok(Catalog {
             root: self.root.clone(),
             snapshots,
             migrations,
+            validation,
             warnings: discovered.warnings,
         })
     }
@@ -176,6 +186,8 @@ pub struct Catalog {
     pub snapshots: Vec<SnapshotFile>,
     /// Ordered by version.
     pub migrations: Vec<Migration>,
+    /// `sql/validation/` files in numbered order, with their checks.
+    pub validation: Vec<ValidationFile>,
     /// Gaps in numbering and the like.
     pub warnings: Vec<String>,
 }

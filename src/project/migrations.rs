@@ -70,16 +70,37 @@ fn parse_name(file: &str) -> Option<(u64, String, Direction)> {
 /// Lists the migrations in `dir` (top level only), ordered by integer version.
 ///
 /// Two up files with one version and a `.sql` file without a version are errors that name
-/// the files; a gap in numbering is a warning. A missing folder means no migrations.
+/// the files, all of them in one error (see [`scan`]); a gap in numbering is a warning. A
+/// missing folder means no migrations.
 pub fn discover(dir: &Path) -> Result<Discovered> {
+    let (found, problems) = scan(dir)?;
+    Error::from_problems(dir, problems)?;
+    Ok(found)
+}
+
+/// Lists the migrations in `dir` like [`discover`], returning the problems instead of
+/// stopping at the first: every file that repeats an earlier file's version (named with
+/// that file) and every `.sql` file without a version. Only an unreadable folder is an
+/// error here.
+pub fn scan(dir: &Path) -> Result<(Discovered, Vec<Error>)> {
     let mut found = Discovered::default();
+    let mut problems = Vec::new();
     let mut ups: BTreeMap<u64, MigrationFile> = BTreeMap::new();
     for (file, path) in crate::project::layout::sql_files(dir)? {
         let Some((version, description, direction)) = parse_name(&file) else {
-            return Err(Error::UnversionedMigration { path });
+            problems.push(Error::UnversionedMigration { path });
+            continue;
         };
         if direction == Direction::Down {
             found.downs.push(DownFile { version, path });
+            continue;
+        }
+        if let Some(first) = ups.get(&version) {
+            problems.push(Error::DuplicateVersion {
+                version,
+                first: first.file.clone(),
+                second: file,
+            });
             continue;
         }
         let migration = MigrationFile {
@@ -88,26 +109,26 @@ pub fn discover(dir: &Path) -> Result<Discovered> {
             description,
             path,
         };
-        if let Some(first) = ups.get(&version) {
-            return Err(Error::DuplicateVersion {
-                version,
-                first: first.file.clone(),
-                second: migration.file,
-            });
-        }
         ups.insert(version, migration);
     }
     found.migrations = ups.into_values().collect();
     found.downs.sort_by_key(|d| d.version);
     found.warnings = numbering_warnings(&found);
-    Ok(found)
+    Ok((found, problems))
+}
+
+/// Whether a version reads as a date (`20240101`, `2024010101`, `20240101120000`): teams
+/// that number migrations by time leave gaps on purpose, so those are not warned about.
+fn is_timestamp(version: u64) -> bool {
+    let digits = version.to_string();
+    digits.len() >= 8 && chrono::NaiveDate::parse_from_str(&digits[..8], "%Y%m%d").is_ok()
 }
 
 fn numbering_warnings(found: &Discovered) -> Vec<String> {
     let mut warnings = Vec::new();
     for pair in found.migrations.windows(2) {
         let (a, b) = (&pair[0], &pair[1]);
-        if b.version > a.version + 1 {
+        if b.version > a.version + 1 && !is_timestamp(a.version) && !is_timestamp(b.version) {
             let missing = if b.version == a.version + 2 {
                 format!("{}", a.version + 1)
             } else {
@@ -354,6 +375,60 @@ mod tests {
         }
         assert_eq!(parse_name("schema.sql"), None);
         assert_eq!(parse_name("add_users_001.sql"), None);
+    }
+
+    #[test]
+    fn timestamps_are_not_sequence_numbers() {
+        assert!(is_timestamp(20240101120000));
+        assert!(is_timestamp(202401011200));
+        assert!(is_timestamp(20240229));
+        assert!(!is_timestamp(20230229), "no such day");
+        assert!(!is_timestamp(3));
+        assert!(!is_timestamp(1000));
+        assert!(!is_timestamp(12345678));
+    }
+
+    #[test]
+    fn scan_lists_every_duplicate_and_unversioned_file() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        for file in [
+            "001_a.sql",
+            "01_a_again.sql",
+            "1-a-third.sql",
+            "002_b.sql",
+            "notes.sql",
+            "zz_later.sql",
+        ] {
+            std::fs::write(dir.path().join(file), "SELECT 1;").expect("writes");
+        }
+        let (found, problems) = scan(dir.path()).expect("scans");
+        let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            lines,
+            [
+                "migration `01_a_again.sql` duplicates version 1 (also `001_a.sql`)",
+                "migration `1-a-third.sql` duplicates version 1 (also `001_a.sql`)",
+                format!(
+                    "migration file `{}` has no version number",
+                    dir.path().join("notes.sql").display()
+                )
+                .as_str(),
+                format!(
+                    "migration file `{}` has no version number",
+                    dir.path().join("zz_later.sql").display()
+                )
+                .as_str(),
+            ]
+        );
+        assert_eq!(found.migrations.len(), 2);
+        let err = discover(dir.path()).expect_err("refused");
+        assert!(
+            err.to_string().starts_with(&format!(
+                "4 problems in `{}`:\n  migration `01_a_again.sql`",
+                dir.path().display()
+            )),
+            "{err}"
+        );
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! The project on disk: the database folder and what it holds (`layout`), migration files
-//! (`migrations`), snapshot files and their headers (`snapshot`), and the connection
-//! settings a project configures (`settings`). Nothing here talks to a database.
+//! (`migrations`), snapshot files and their headers (`snapshot`), validation checks and
+//! what they expect (`validation`), and the connection settings a project configures
+//! (`settings`). Nothing here talks to a database.
 
 pub mod layout;
 pub mod migrations;
 pub mod settings;
 pub mod snapshot;
+pub mod validation;

@@ -115,20 +115,38 @@ static FILE_NAME: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(?i)^(v\d+(?:\.\d+)*)(?:[_\-].*)?\.sql$").expect("valid regex"));
 
 /// Lists the snapshots in `dir`, oldest first. A `.sql` file not named `vX.Y_name.sql`
-/// and two files of one version are errors naming the files.
+/// and two files of one version are errors naming the files, all of them in one error
+/// (see [`scan`]).
 pub fn discover(dir: &Path) -> Result<Vec<SnapshotFile>> {
+    let (found, problems) = scan(dir)?;
+    Error::from_problems(dir, problems)?;
+    Ok(found)
+}
+
+/// Lists the snapshots in `dir` like [`discover`], returning every misnamed or
+/// duplicate file as a problem instead of stopping at the first.
+pub fn scan(dir: &Path) -> Result<(Vec<SnapshotFile>, Vec<Error>)> {
     let mut found: BTreeMap<SnapshotVersion, SnapshotFile> = BTreeMap::new();
+    let mut problems = Vec::new();
     for (file, path) in crate::project::layout::sql_files(dir)? {
         let Some(caps) = FILE_NAME.captures(&file) else {
-            return Err(Error::BadSnapshotName { path });
+            problems.push(Error::BadSnapshotName { path });
+            continue;
         };
-        let version: SnapshotVersion = caps[1].parse()?;
+        let version: SnapshotVersion = match caps[1].parse() {
+            Ok(version) => version,
+            Err(e) => {
+                problems.push(e);
+                continue;
+            }
+        };
         if let Some(first) = found.get(&version) {
-            return Err(Error::DuplicateSnapshot {
+            problems.push(Error::DuplicateSnapshot {
                 version: version.to_string(),
                 first: first.file.clone(),
                 second: file,
             });
+            continue;
         }
         found.insert(
             version.clone(),
@@ -140,7 +158,7 @@ pub fn discover(dir: &Path) -> Result<Vec<SnapshotFile>> {
             },
         );
     }
-    Ok(found.into_values().collect())
+    Ok((found.into_values().collect(), problems))
 }
 
 /// The parsed header of a snapshot.
@@ -352,6 +370,30 @@ pub fn file_name(version: &SnapshotVersion, name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scan_lists_every_misnamed_and_duplicate_snapshot() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        for file in [
+            "v1.0_a.sql",
+            "v1.0-again.sql",
+            "base.sql",
+            "v2_b.sql",
+            "z.sql",
+        ] {
+            std::fs::write(dir.path().join(file), "SELECT 1;").expect("writes");
+        }
+        let (found, problems) = scan(dir.path()).expect("scans");
+        let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        assert_eq!(lines.len(), 3, "{lines:?}");
+        assert!(lines[0].contains("base.sql"), "{lines:?}");
+        assert_eq!(
+            lines[1],
+            "snapshot `v1.0_a.sql` duplicates version v1.0 (also `v1.0-again.sql`)"
+        );
+        assert!(lines[2].contains("z.sql"), "{lines:?}");
+        assert_eq!(found.len(), 2);
+    }
 
     fn v(s: &str) -> SnapshotVersion {
         s.parse().expect("version parses")

@@ -229,7 +229,7 @@ pub fn validation(w: &mut dyn Write, report: &ValidationReport) -> io::Result<()
     writeln!(w, "Validation:")?;
     for check in &report.checks {
         let place = format!("{}:{}", check.file.display(), check.line);
-        if check.passed() {
+        if check.passed {
             writeln!(
                 w,
                 "  {} {}  {}",
@@ -252,13 +252,19 @@ pub fn validation(w: &mut dyn Write, report: &ValidationReport) -> io::Result<()
         }
         writeln!(
             w,
-            "  {} {} — {} row(s)  {}",
+            "  {} {} — {}  {}",
             "✗".red(),
             check.description,
-            check.rows,
+            check.shortfall().unwrap_or_default(),
             place.dimmed()
         )?;
-        for row in &check.sample {
+        // A single value is already in the line above.
+        let rows = if check.value.is_some() {
+            &[][..]
+        } else {
+            &check.sample[..]
+        };
+        for row in rows {
             let cells: Vec<String> = row.iter().map(|(k, v)| format!("{k}={v}")).collect();
             writeln!(w, "      {}", cells.join("  "))?;
         }
