@@ -300,6 +300,9 @@ pub enum Error {
     #[error("interrupted: {what}")]
     Interrupted {
         what: String,
+        /// A migration left recorded as failed part-way (a file run outside a
+        /// transaction), which the next run refuses until told what to do.
+        failed_version: Option<u64>,
         #[source]
         source: Option<Box<Error>>,
     },
@@ -478,6 +481,12 @@ impl Error {
                 "each seed file loads in one transaction, so a failure leaves nothing of it behind; move that statement to a migration".into()
             }
             Error::SeedFailed { failure, .. } => seed_hint(&failure.code),
+            Error::Interrupted {
+                failed_version: Some(version),
+                ..
+            } => format!(
+                "the next run refuses this file until you say how to go on: finish or undo its remaining statements by hand and record it with `--mark-applied {version}`, or make it safe to rerun and use `--retry-failed`"
+            ),
             Error::Interrupted { .. } => {
                 "run the same command again to carry on from where it stopped".into()
             }

@@ -163,6 +163,11 @@ fn sigterm_stops_a_file_outside_a_transaction_and_records_what_stays() {
         "{}",
         run.stderr
     );
+    assert!(
+        run.stderr.contains("`--mark-applied 1`") && run.stderr.contains("`--retry-failed`"),
+        "{}",
+        run.stderr
+    );
     assert_eq!(db.tables("public"), ["first"]);
     assert_eq!(db.history(), ["1:migration:failed"]);
     assert_eq!(
@@ -486,4 +491,39 @@ fn load_test_data_stops_on_sigint_and_rolls_back_the_file() {
     assert!(run.stderr.contains("interrupted"), "{}", run.stderr);
     assert_eq!(db.column("SELECT id FROM a ORDER BY id"), ["1"]);
     wait_for_no_sessions(&db);
+}
+
+#[test]
+fn sigterm_to_restore_reaches_psql_and_leaves_nothing_restored() {
+    let server = require_pg!();
+    let db = TestDb::new(server, "restore_sigterm");
+    let project = Project::empty();
+    // A plain backup whose load takes a minute (pg_dump's completion line included, so
+    // restore accepts it as whole).
+    let backup = project.dir.path().join("slow.sql");
+    std::fs::write(
+        &backup,
+        "CREATE TABLE restored (id int);\nSELECT pg_sleep(60);\n--\n-- PostgreSQL database dump complete\n--\n",
+    )
+    .expect("writes");
+    let mut command = project.command("restore");
+    command
+        .args(["-D", &db.url])
+        .arg(&backup)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let child = command.spawn().expect("starts");
+    wait_for_query(&db, "pg_sleep(60)");
+    // SIGTERM to restore alone, as a service manager sends it: psql must hear of it too.
+    signal(&child, libc::SIGTERM);
+    let (run, took) = finish(child);
+    let run = run.expect_code(130);
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+    assert!(run.stderr.contains("interrupted"), "{}", run.stderr);
+    wait_for_no_sessions(&db);
+    assert!(
+        db.tables("public").is_empty(),
+        "the restore was rolled back"
+    );
 }

@@ -510,7 +510,12 @@ fn done_so_far(report: &ApplyReport) -> String {
 
 fn with_applied(error: Error, applied: Vec<String>) -> Error {
     match error {
-        Error::Interrupted { what, source } => Error::Interrupted {
+        Error::Interrupted {
+            what,
+            source,
+            failed_version,
+        } => Error::Interrupted {
+            failed_version,
             what: if applied.is_empty() {
                 what
             } else {

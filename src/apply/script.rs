@@ -352,13 +352,21 @@ fn run_statements(
                         line,
                     )?;
                 }
-                return Err(crate::pg::interrupt::explain(error, || {
+                let error = crate::pg::interrupt::explain(error, || {
                     let begin = block.map(|b| {
                         let (s, _) = prepared.statements[b];
                         crate::sql::line_col(script.text, s).0
                     });
                     stopped_outside_transaction(script, committed, begin)
-                }));
+                });
+                return Err(match (error, row) {
+                    (Error::Interrupted { what, source, .. }, Some(row)) => Error::Interrupted {
+                        what,
+                        source,
+                        failed_version: Some(row.version),
+                    },
+                    (error, _) => error,
+                });
             }
         }
     }
@@ -370,6 +378,7 @@ fn run_statements(
 fn interrupted_before(script: &Script<'_>, start: usize, committed: usize) -> Error {
     let line = crate::sql::line_col(script.text, start).0;
     Error::Interrupted {
+        failed_version: None,
         what: format!(
             "{} (stopped before the statement on line {line})",
             stopped_outside_transaction(script, committed, None)

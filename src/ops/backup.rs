@@ -106,13 +106,12 @@ pub fn create(
             .map_err(io(&temp))?;
         command.stdout(Stdio::from(file));
     }
-    let out = command
-        .stderr(Stdio::piped())
-        .output()
-        .map_err(|source| Error::Spawn {
+    let out = crate::pg::interrupt::output(command.stderr(Stdio::piped())).map_err(|source| {
+        Error::Spawn {
             command: "pg_dump".into(),
             source,
-        })?;
+        }
+    })?;
     if !out.status.success() {
         return Err(Error::Command {
             command: format!("pg_dump {}", arguments(options).join(" ")),

@@ -96,7 +96,7 @@ fn finish(mut command: Command, name: &str, kind: Kind, path: &Path) -> Result<(
             stdin.flush()
         })
     });
-    let out = child.wait_with_output().map_err(|source| Error::Spawn {
+    let out = crate::pg::interrupt::wait(child).map_err(|source| Error::Spawn {
         command: name.to_string(),
         source,
     })?;

@@ -64,7 +64,10 @@ impl PgDump {
     pub fn schema(&self, target: &ConnectionSettings, options: &DumpOptions) -> Result<String> {
         let mut command = self.command(target);
         command.args(options.args(self.version.major));
-        let out = command.output().map_err(|source| Error::Spawn {
+        command
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let out = crate::pg::interrupt::output(&mut command).map_err(|source| Error::Spawn {
             command: "pg_dump".into(),
             source,
         })?;

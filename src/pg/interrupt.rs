@@ -96,14 +96,10 @@ pub fn watch(client: &postgres::Client, tls: Option<MakeTlsConnector>) {
     connections.push((client.cancel_token(), tls));
 }
 
-/// Runs a child program to completion, signalling it on an interrupt. Returns what
-/// `Command::output` returns.
+/// Runs a child program to completion, signalling it on an interrupt, and returns what
+/// `Command::output` would. The caller sets its standard streams (pipe those to read).
 pub fn output(command: &mut std::process::Command) -> std::io::Result<std::process::Output> {
-    let child = command
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()?;
-    wait(child)
+    wait(command.spawn()?)
 }
 
 /// Waits for a child started elsewhere, signalling it on an interrupt.
@@ -131,6 +127,7 @@ pub fn explain(error: Error, what: impl FnOnce() -> String) -> Error {
     let source = (!is_cancel(&error)).then(|| Box::new(error));
     Error::Interrupted {
         what: what(),
+        failed_version: None,
         source,
     }
 }
@@ -156,6 +153,7 @@ pub fn check(what: impl FnOnce() -> String) -> crate::Result<()> {
     if requested() {
         return Err(Error::Interrupted {
             what: what(),
+            failed_version: None,
             source: None,
         });
     }

@@ -137,7 +137,12 @@ fn details(value: &mut serde_json::Value, error: &Error) {
             value["database"] = serde_json::json!(database);
             value["loaded_before"] = serde_json::json!(loaded_before);
         }
-        Error::Interrupted { what, source } => {
+        Error::Interrupted {
+            what,
+            source,
+            failed_version,
+        } => {
+            value["failed_version"] = serde_json::json!(failed_version);
             value["interrupted"] = serde_json::json!(what);
             if let Some(source) = source {
                 details(value, source);
