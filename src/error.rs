@@ -129,6 +129,16 @@ pub enum Error {
         source: postgres::Error,
     },
 
+    /// A `.env` line that cannot be parsed. Its text is never shown: it may hold a
+    /// password.
+    #[error("{}:{line}: cannot parse this line{} (not shown, as it may hold a password)", path.display(), key.as_deref().map(|k| format!(" setting `{k}`")).unwrap_or_default())]
+    EnvLine {
+        path: PathBuf,
+        line: usize,
+        /// The variable the line sets, when it starts like `KEY=`.
+        key: Option<String>,
+    },
+
     /// The TLS connector could not be built (e.g. an unreadable `sslrootcert`).
     #[error("cannot set up TLS for {database}: {reason}")]
     Tls { database: String, reason: String },
@@ -333,6 +343,9 @@ impl Error {
             }
             Error::Connect { .. } => {
                 "check the URL and that the server is up; `--wait SECS` waits for a server that is still starting".into()
+            }
+            Error::EnvLine { .. } => {
+                "write each line as `KEY=value`; quote a value that holds spaces (`KEY='a b'`), close every quote, and start comments with `#`".into()
             }
             Error::Statement {
                 statements_done: Some(n),

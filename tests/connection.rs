@@ -194,3 +194,147 @@ fn with_nothing_configured_a_local_cluster_is_made_and_used() {
     status.args(["status", "--format", "json"]);
     assert_eq!(Run::of(status).expect_code(3).json()["state"], "stopped");
 }
+
+/// Asserts that no fragment of `password` (any five characters in a row) shows in a
+/// run's output.
+fn assert_hidden(run: &Run, password: &str) {
+    let chars: Vec<char> = password.chars().collect();
+    for window in chars.windows(5) {
+        let fragment: String = window.iter().collect();
+        for output in [&run.stdout, &run.stderr] {
+            assert!(
+                !output.contains(&fragment),
+                "`{fragment}` shows:\n--- stdout\n{}\n--- stderr\n{}",
+                run.stdout,
+                run.stderr
+            );
+        }
+    }
+}
+
+/// Stops the local cluster of a project and removes its folder, however the test ends.
+struct LocalCluster {
+    project: std::path::PathBuf,
+}
+
+impl LocalCluster {
+    fn command(&self, args: &[&str]) -> std::process::Command {
+        let mut c = std::process::Command::new(util::bin("local-db"));
+        c.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .current_dir(&self.project)
+            .args(args);
+        c
+    }
+}
+
+impl Drop for LocalCluster {
+    fn drop(&mut self) {
+        let status = Run::of(self.command(&["status", "--format", "json"]));
+        let _ = Run::of(self.command(&["stop"]));
+        if let Some(dir) = serde_json::from_str::<serde_json::Value>(&status.stdout)
+            .ok()
+            .and_then(|v| v["dir"].as_str().map(std::path::PathBuf::from))
+            .filter(|d| d.is_absolute() && d.starts_with("/var/tmp"))
+        {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+#[test]
+fn an_env_line_that_cannot_be_parsed_is_an_error_that_hides_the_line() {
+    let _server = require_pg!();
+    let project = Project::example();
+    // Stops the local cluster should a broken .env fall back to it after all.
+    let _cluster = LocalCluster {
+        project: project.dir.path().to_path_buf(),
+    };
+    let env = project.dir.path().join(".env");
+    std::fs::write(
+        &env,
+        "# team settings\nDATABASE_URL=postgres://app:hunter2 secret@db.example.com/app\n",
+    )
+    .expect("writes .env");
+    let run = Run::of(project.command("apply-schema")).expect_code(1);
+    assert!(
+        run.stderr
+            .contains("error: .env:2: cannot parse this line setting `DATABASE_URL`"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("hint: "), "{}", run.stderr);
+    assert_hidden(&run, "hunter2secret");
+    assert!(
+        !project.dir.path().join(".dbkit").exists(),
+        "a broken .env must not fall back to the local cluster"
+    );
+    // .env.local is read first, so its broken line (an unclosed quote) is the one named.
+    std::fs::write(
+        project.dir.path().join(".env.local"),
+        "A=1\nexport DATABASE_URL=\"postgres://app:hunter2secret@db.example.com/app\n",
+    )
+    .expect("writes .env.local");
+    let mut c = project.command("apply-schema");
+    c.args(["--format", "json"]);
+    let run = Run::of(c).expect_code(1);
+    let error = run.json()["error"].as_str().unwrap_or_default().to_string();
+    assert!(
+        error.starts_with(".env.local:2: cannot parse this line setting `DATABASE_URL`"),
+        "{error}"
+    );
+    assert_hidden(&run, "hunter2secret");
+    // A missing .env is silent.
+    std::fs::remove_file(&env).expect("removes");
+    std::fs::remove_file(project.dir.path().join(".env.local")).expect("removes");
+    let mut c = project.command("apply-schema");
+    c.arg("--help");
+    assert!(Run::of(c).success().stderr.is_empty());
+}
+
+#[test]
+fn only_the_projects_own_env_files_are_read() {
+    let server = require_pg!();
+    // A monorepo: its root has a .env.local for another app; ours is in `app/`.
+    let monorepo = Project::empty();
+    let project = monorepo.dir.path().join("app");
+    util::copy_tree(&util::example_dir(), &project.join("database"));
+    let elsewhere = TestDb::new(server, "monorepo_root");
+    std::fs::write(
+        monorepo.dir.path().join(".env.local"),
+        format!("DATABASE_URL=\"{}\"\n", elsewhere.url),
+    )
+    .expect("writes the root's .env.local");
+    let write_env = |db: &TestDb| {
+        std::fs::write(
+            project.join(".env"),
+            format!("SUPABASE_DB_URL=\"{}\"\n", db.url),
+        )
+        .expect("writes .env")
+    };
+    // From the project root.
+    let ours = TestDb::new(server, "own_env");
+    write_env(&ours);
+    let mut c = monorepo.command("apply-schema");
+    c.current_dir(&project);
+    Run::of(c).success();
+    assert_eq!(ours.history().len(), 12);
+    // From inside the database folder: the project is found above it.
+    let from_inside = TestDb::new(server, "own_env_inside");
+    write_env(&from_inside);
+    let mut c = monorepo.command("apply-schema");
+    c.current_dir(project.join("database").join("migrations"));
+    Run::of(c).success();
+    assert_eq!(from_inside.history().len(), 12);
+    // From the monorepo root with --dir: the project is the folder holding that dir.
+    let with_dir = TestDb::new(server, "own_env_dir");
+    write_env(&with_dir);
+    let mut c = monorepo.command("apply-schema");
+    c.args(["--dir", "app/database"]);
+    Run::of(c).success();
+    assert_eq!(with_dir.history().len(), 12);
+    assert!(
+        elsewhere.history().is_empty(),
+        "the root's .env.local was read"
+    );
+}

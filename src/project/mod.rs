@@ -1,7 +1,9 @@
 //! The project on disk: the database folder and what it holds (`layout`), migration files
-//! (`migrations`), snapshot files and their headers (`snapshot`), and the connection
-//! settings a project configures (`settings`). Nothing here talks to a database.
+//! (`migrations`), snapshot files and their headers (`snapshot`), the connection
+//! settings a project configures (`settings`), and finding the project root and reading
+//! its `.env` files (`env`). Nothing here talks to a database.
 
+pub mod env;
 pub mod layout;
 pub mod migrations;
 pub mod settings;
