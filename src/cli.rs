@@ -358,24 +358,47 @@ pub fn local_cluster(layout: &Layout) -> Result<(ConnectionSettings, String)> {
         Started::Reused => "running",
     };
     let note = format!(
-        "No DATABASE_URL set: using the local PostgreSQL in `{}` ({what}), database `{LOCAL_DATABASE}`",
-        cluster.dir.display()
+        "No DATABASE_URL set: using the local PostgreSQL in {} ({what}), database `{LOCAL_DATABASE}`",
+        cluster_place(&cluster, layout)
     );
     Ok((settings, note))
 }
 
-/// The cluster under `.dbkit/` in the project that holds the database folder.
+/// The project's cluster: under `.dbkit/` in the project that holds the database folder,
+/// or, when dbkit runs as root and the server's user cannot enter the project, in a
+/// folder of its own under `/var/tmp` (see `pg::home`).
 pub fn project_cluster(layout: &Layout) -> Result<Cluster> {
-    let finder = finder();
-    let dir = layout.project_root().join(".dbkit");
+    let bindir = finder().server_bindir()?;
+    let run_as = cluster::default_run_as();
+    let base = Path::new("/var/tmp");
+    let base = if base.is_dir() {
+        base.to_path_buf()
+    } else {
+        std::env::temp_dir()
+    };
+    let dir = crate::pg::home::cluster_home(&layout.project_root(), run_as.as_deref(), &base)?;
     Ok(Cluster {
-        dir: relative_to_cwd(dir),
-        bindir: finder.server_bindir()?,
+        dir,
+        bindir,
         port: cluster::PORT,
-        run_as: cluster::default_run_as(),
+        run_as,
         throwaway: false,
         settings: Vec::new(),
     })
+}
+
+/// Where the project's cluster is, for people: `` `.dbkit` `` when it is in the current
+/// folder, and why when it is outside the project.
+pub fn cluster_place(cluster: &Cluster, layout: &Layout) -> String {
+    let shown = format!("`{}`", relative_to_cwd(cluster.dir.clone()).display());
+    let root = layout.project_root();
+    match &cluster.run_as {
+        Some(user) if !cluster.dir.starts_with(&root) => format!(
+            "{shown} (outside the project, because user `{user}`, who runs the server, cannot enter `{}`)",
+            root.display()
+        ),
+        _ => shown,
+    }
 }
 
 /// Where to find PostgreSQL's programs: only in `DBKIT_PG_BINDIR` when it is set (to

@@ -338,3 +338,52 @@ fn only_the_projects_own_env_files_are_read() {
         "the root's .env.local was read"
     );
 }
+
+#[test]
+fn a_project_the_server_user_cannot_enter_still_gets_a_local_cluster() {
+    use std::os::unix::fs::PermissionsExt;
+    let _server = require_pg!();
+    // `mktemp -d` makes a folder only its owner may enter, like a clone under /root.
+    let private = tempfile::tempdir().expect("temp dir");
+    std::fs::set_permissions(private.path(), std::fs::Permissions::from_mode(0o700))
+        .expect("chmod 0700");
+    let project = private.path().join("app");
+    util::copy_tree(&util::example_dir(), &project.join("database"));
+    let cluster = LocalCluster {
+        project: project.clone(),
+    };
+    let mut c = util::Project::empty().command("apply-schema");
+    c.current_dir(&project);
+    let run = Run::of(c).success();
+    assert!(
+        run.stdout
+            .contains("Done: loaded snapshot v1.0 and applied 12 migrations"),
+        "{}",
+        run.stdout
+    );
+    if dbkit::pg::cluster::default_run_as().is_some() {
+        assert!(
+            run.stderr
+                .contains("using the local PostgreSQL in `/var/tmp/dbkit-app-")
+                && run
+                    .stderr
+                    .contains("(outside the project, because user `postgres`"),
+            "{}",
+            run.stderr
+        );
+    }
+    let url = Run::of(cluster.command(&["url"])).success().stdout;
+    let mut client = util::connect_conninfo(url.trim());
+    let applied: i64 = client
+        .query_one("SELECT count(*) FROM dbkit.schema_history", &[])
+        .expect("query")
+        .get(0);
+    assert_eq!(applied, 12);
+    drop(client);
+    let status = Run::of(cluster.command(&["status", "--format", "json"])).success();
+    assert_eq!(status.json()["state"], "running");
+    assert!(Run::of(cluster.command(&["stop"]))
+        .success()
+        .stdout
+        .contains("stopped"));
+}
