@@ -7,6 +7,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+mod connect;
+
 /// Shorthand for results in this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -120,6 +122,11 @@ pub enum Error {
     /// The connection settings could not be understood.
     #[error("invalid connection settings `{shown}`: {reason}")]
     BadConnection { shown: String, reason: String },
+
+    /// A connection URL whose user name or password holds an unencoded `@`, `#`, `?` or
+    /// `/`, so where it ends cannot be told. `shown` masks everything before the last `@`.
+    #[error("cannot tell where the user name and password end in `{shown}`: one of them holds an unencoded `@`, `#`, `?` or `/`")]
+    UrlNeedsEncoding { shown: String },
 
     /// Connecting failed.
     #[error("cannot connect to {database}")]
@@ -341,8 +348,10 @@ impl Error {
             Error::UnversionedMigration { .. } => {
                 "prefix the file name with its version, e.g. `013_add_index.sql`, or move it out of `migrations/`".into()
             }
-            Error::Connect { .. } => {
-                "check the URL and that the server is up; `--wait SECS` waits for a server that is still starting".into()
+            Error::Connect { database, source } => connect::hint(database, source),
+            Error::UrlNeedsEncoding { .. } => connect::ENCODE_HINT.into(),
+            Error::BadConnection { .. } => {
+                "write a URL as `postgres://USER:PASSWORD@HOST:5432/DBNAME?sslmode=require` (percent-encode `@`, `#`, `?`, `/` and `%` in the password: `@` is `%40`) or a conninfo string as `host=HOST dbname=DBNAME user=USER`".into()
             }
             Error::EnvLine { .. } => {
                 "write each line as `KEY=value`; quote a value that holds spaces (`KEY='a b'`), close every quote, and start comments with `#`".into()

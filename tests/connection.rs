@@ -387,3 +387,79 @@ fn a_project_the_server_user_cannot_enter_still_gets_a_local_cluster() {
         .stdout
         .contains("stopped"));
 }
+
+#[test]
+fn connection_errors_say_what_to_do_without_showing_the_password() {
+    let server = require_pg!();
+    let project = Project::example();
+    let apply = |target: &str| {
+        let mut c = project.command("apply-schema");
+        c.args(["-D", target, "--status", "--connect-timeout", "2"]);
+        Run::of(c).expect_code(1)
+    };
+    let assert_hint = |run: &Run, words: &str| {
+        let hint = run
+            .stderr
+            .lines()
+            .find(|l| l.starts_with("hint: "))
+            .unwrap_or_default();
+        assert!(hint.contains(words), "{}", run.stderr);
+        assert_hidden(run, "hunter2secret");
+    };
+    // Nothing listens there.
+    let run = apply("postgres://app:hunter2secret@127.0.0.1:1/app");
+    assert_hint(&run, "nothing accepts connections at that host and port");
+    // The host name does not resolve.
+    let run = apply("postgres://app:hunter2secret@no-such-host.invalid/app");
+    assert_hint(&run, "the host name does not resolve");
+    // An unencoded `@` (or `#`, `?`, `/`) in the password.
+    let run = apply("postgres://app:hunter2@secret@127.0.0.1:1/app");
+    assert!(
+        run.stderr.contains(
+            "cannot tell where the user name and password end in `postgres://****@127.0.0.1:1/app`"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert_hint(&run, "`@` is `%40`");
+    assert_hidden(&run, "hunter2@secret");
+    let run = apply("postgres://app:hunter2/secret@127.0.0.1:1/app");
+    assert_hint(&run, "`/` is `%2F`");
+    assert_hidden(&run, "hunter2/secret");
+    // The database does not exist.
+    let missing = server.cluster.conninfo("no_such_db");
+    let run = apply(&missing);
+    assert_hint(&run, "createdb -h");
+    assert!(run.stderr.contains("no_such_db`"), "{}", run.stderr);
+    // A wrong password: a role of its own that must give one over the socket.
+    let mut admin = util::connect_conninfo(&server.cluster.conninfo("postgres"));
+    admin
+        .batch_execute(
+            "DROP ROLE IF EXISTS dbkit_pw; CREATE ROLE dbkit_pw LOGIN PASSWORD 'right-one'",
+        )
+        .expect("creates the role");
+    let hba = server.cluster.data_dir().join("pg_hba.conf");
+    let rules = std::fs::read_to_string(&hba).expect("reads pg_hba.conf");
+    std::fs::write(&hba, format!("local all dbkit_pw scram-sha-256\n{rules}"))
+        .expect("writes pg_hba.conf");
+    admin
+        .batch_execute("SELECT pg_reload_conf()")
+        .expect("reloads");
+    let as_role = server
+        .cluster
+        .conninfo("postgres")
+        .replace("user=postgres", "user=dbkit_pw");
+    let run = apply(&format!("{as_role} password=hunter2secret"));
+    assert_hint(&run, "the server refused the password");
+    let run = apply(&as_role);
+    assert_hint(&run, "the server asks for a password");
+    // TLS required by the server (its pg_hba rejects unencrypted TCP).
+    if let Some(port) = server.tls_port {
+        let run = apply(&format!(
+            "postgres://postgres:hunter2secret@127.0.0.1:{port}/postgres?sslmode=disable"
+        ));
+        assert_hint(&run, "add `sslmode=require`");
+    } else {
+        assert!(!util::required(), "CI needs openssl to test TLS");
+    }
+}
