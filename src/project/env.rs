@@ -175,6 +175,13 @@ mod tests {
     }
 
     #[test]
+    fn the_example_file_sets_nothing_when_copied_as_it_is() {
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join(".env.example");
+        let vars = read_env_file(&example).expect("parses").expect("exists");
+        assert!(vars.is_empty(), "{vars:?}");
+    }
+
+    #[test]
     fn the_project_root_holds_the_database_folder() {
         let dir = tempfile::tempdir().expect("temp dir");
         let project = dir.path().join("app");
