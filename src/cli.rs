@@ -7,7 +7,7 @@
 
 use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -16,6 +16,7 @@ use clap::{Args, ValueEnum};
 use crate::error::{Error, Result};
 use crate::pg::cluster::{self, Cluster, Started};
 use crate::pg::connect::ConnectOptions;
+use crate::project::env;
 use crate::project::layout::Layout;
 use crate::project::settings::ConnectionSettings;
 use crate::report::exit;
@@ -25,8 +26,8 @@ use crate::report::exit;
 pub struct ConnectionArgs {
     /// Database URL (`postgres://user:pass@host/db?sslmode=require`) or conninfo
     /// (`host=/run/postgresql dbname=app`). Falls back to DATABASE_URL, then
-    /// SUPABASE_DB_URL (environment, `.env.local` or `.env`); with none, dbkit uses a
-    /// local PostgreSQL it runs itself under `.dbkit/` in the project.
+    /// SUPABASE_DB_URL (environment, else the project's `.env.local` or `.env`); with
+    /// none, dbkit uses a local PostgreSQL it runs itself under `.dbkit/` in the project.
     #[arg(
         short = 'D',
         long,
@@ -56,9 +57,29 @@ pub struct ConnectionArgs {
 /// Which database folder.
 #[derive(Debug, Clone, Args)]
 pub struct DirArgs {
-    /// The database folder (snapshots in `versions/`, migrations in `migrations/`).
-    #[arg(long, value_name = "PATH", default_value = "database", global = true)]
+    /// The database folder (snapshots in `versions/`, migrations in `migrations/`)
+    /// [default: `database` in the current folder or the nearest parent that has one].
+    #[arg(
+        long,
+        value_name = "PATH",
+        default_value_os_t = default_dir(),
+        hide_default_value = true,
+        global = true
+    )]
     pub dir: PathBuf,
+}
+
+/// The `database/` folder of the project the current folder is in (so a program run from
+/// `database/migrations` finds it), else `database` (which then does not exist, and says
+/// so).
+fn default_dir() -> PathBuf {
+    std::env::current_dir()
+        .ok()
+        .and_then(|cwd| env::project_root(&cwd, None))
+        .map_or_else(
+            || PathBuf::from(env::DATABASE_DIR),
+            |root| relative_to_cwd(root.join(env::DATABASE_DIR)),
+        )
 }
 
 /// Output format.
@@ -200,17 +221,54 @@ impl OutputArgs {
     }
 }
 
-/// Reads `.env.local` then `.env` from the current folder into the environment (values
-/// already set win). Call before parsing arguments, so `env = "DATABASE_URL"` sees them.
-/// A missing file is silent; an unreadable or malformed one is a warning.
+/// Reads the project's `.env.local` then `.env` into the environment (values already set
+/// win). Call before parsing arguments, so `env = "DATABASE_URL"` sees them.
+///
+/// The project root is the parent of `--dir` when it is given (found by a look at the
+/// raw arguments, since clap has not run yet), else the nearest of the current folder
+/// and its parents that holds `database/`, else the current folder. Parent folders are
+/// never searched: a `.env` at a monorepo's root or in the home folder is someone
+/// else's. A missing file is silent and an unreadable one a warning; a line that cannot
+/// be parsed ends the program (exit 1) naming the file and line but not showing the
+/// line, since it may hold a password.
 pub fn load_env_files() {
-    for name in [".env.local", ".env"] {
-        match dotenvy::from_filename(name) {
-            Ok(_) => {}
-            Err(dotenvy::Error::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => warn(&format!("ignoring `{name}`: {e}")),
+    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    let root =
+        env::project_root(&cwd, raw_flag(&args, "--dir").as_deref().map(Path::new)).unwrap_or(cwd);
+    for name in env::ENV_FILES {
+        match env::read_env_file(&relative_to_cwd(root.join(name))) {
+            Ok(vars) => {
+                for (key, value) in vars.into_iter().flatten() {
+                    if std::env::var_os(&key).is_none() {
+                        std::env::set_var(key, value);
+                    }
+                }
+            }
+            Err(e @ Error::Io { .. }) => warn(&format!("{}; going on without it", chain(&e))),
+            Err(e) => {
+                let json = raw_flag(&args, "--format").is_some_and(|f| f == "json");
+                let code = e.exit_code();
+                fail(e, if json { Format::Json } else { Format::Text });
+                std::process::exit(i32::from(code));
+            }
         }
     }
+}
+
+/// The value of `--flag VALUE` or `--flag=VALUE` in raw arguments (before `--`).
+fn raw_flag(args: &[OsString], flag: &str) -> Option<OsString> {
+    let prefix = format!("{flag}=");
+    let mut args = args.iter().take_while(|a| *a != "--");
+    while let Some(arg) = args.next() {
+        if arg == flag {
+            return args.next().cloned();
+        }
+        if let Some(value) = arg.to_str().and_then(|a| a.strip_prefix(&prefix)) {
+            return Some(OsString::from(value));
+        }
+    }
+    None
 }
 
 /// Prints a warning on stderr.
@@ -302,24 +360,47 @@ pub fn local_cluster(layout: &Layout) -> Result<(ConnectionSettings, String)> {
         Started::Reused => "running",
     };
     let note = format!(
-        "No DATABASE_URL set: using the local PostgreSQL in `{}` ({what}), database `{LOCAL_DATABASE}`",
-        cluster.dir.display()
+        "No DATABASE_URL set: using the local PostgreSQL in {} ({what}), database `{LOCAL_DATABASE}`",
+        cluster_place(&cluster, layout)
     );
     Ok((settings, note))
 }
 
-/// The cluster under `.dbkit/` in the project that holds the database folder.
+/// The project's cluster: under `.dbkit/` in the project that holds the database folder,
+/// or, when dbkit runs as root and the server's user cannot enter the project, in a
+/// folder of its own under `/var/tmp` (see `pg::home`).
 pub fn project_cluster(layout: &Layout) -> Result<Cluster> {
-    let finder = finder();
-    let dir = layout.project_root().join(".dbkit");
+    let bindir = finder().server_bindir()?;
+    let run_as = cluster::default_run_as();
+    let base = Path::new("/var/tmp");
+    let base = if base.is_dir() {
+        base.to_path_buf()
+    } else {
+        std::env::temp_dir()
+    };
+    let dir = crate::pg::home::cluster_home(&layout.project_root(), run_as.as_deref(), &base)?;
     Ok(Cluster {
-        dir: relative_to_cwd(dir),
-        bindir: finder.server_bindir()?,
+        dir,
+        bindir,
         port: cluster::PORT,
-        run_as: cluster::default_run_as(),
+        run_as,
         throwaway: false,
         settings: Vec::new(),
     })
+}
+
+/// Where the project's cluster is, for people: `` `.dbkit` `` when it is in the current
+/// folder, and why when it is outside the project.
+pub fn cluster_place(cluster: &Cluster, layout: &Layout) -> String {
+    let shown = format!("`{}`", relative_to_cwd(cluster.dir.clone()).display());
+    let root = layout.project_root();
+    match &cluster.run_as {
+        Some(user) if !cluster.dir.starts_with(&root) => format!(
+            "{shown} (outside the project, because user `{user}`, who runs the server, cannot enter `{}`)",
+            root.display()
+        ),
+        _ => shown,
+    }
 }
 
 /// Where to find PostgreSQL's programs: only in `DBKIT_PG_BINDIR` when it is set (to

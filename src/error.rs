@@ -7,6 +7,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod connect;
+
 /// Shorthand for results in this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -121,12 +123,27 @@ pub enum Error {
     #[error("invalid connection settings `{shown}`: {reason}")]
     BadConnection { shown: String, reason: String },
 
+    /// A connection URL whose user name or password holds an unencoded `@`, `#`, `?` or
+    /// `/`, so where it ends cannot be told. `shown` masks everything before the last `@`.
+    #[error("cannot tell where the user name and password end in `{shown}`: one of them holds an unencoded `@`, `#`, `?` or `/`")]
+    UrlNeedsEncoding { shown: String },
+
     /// Connecting failed.
     #[error("cannot connect to {database}")]
     Connect {
         database: String,
         #[source]
         source: postgres::Error,
+    },
+
+    /// A `.env` line that cannot be parsed. Its text is never shown: it may hold a
+    /// password.
+    #[error("{}:{line}: cannot parse this line{} (not shown, as it may hold a password)", path.display(), key.as_deref().map(|k| format!(" setting `{k}`")).unwrap_or_default())]
+    EnvLine {
+        path: PathBuf,
+        line: usize,
+        /// The variable the line sets, when it starts like `KEY=`.
+        key: Option<String>,
     },
 
     /// The TLS connector could not be built (e.g. an unreadable `sslrootcert`).
@@ -409,8 +426,13 @@ impl Error {
             Error::UnversionedMigration { .. } => {
                 "prefix the file name with its version, e.g. `013_add_index.sql`, or move it out of `migrations/`".into()
             }
-            Error::Connect { .. } => {
-                "check the URL and that the server is up; `--wait SECS` waits for a server that is still starting".into()
+            Error::Connect { database, source } => connect::hint(database, source),
+            Error::UrlNeedsEncoding { .. } => connect::ENCODE_HINT.into(),
+            Error::BadConnection { .. } => {
+                "write a URL as `postgres://USER:PASSWORD@HOST:5432/DBNAME?sslmode=require` (percent-encode `@`, `#`, `?`, `/` and `%` in the password: `@` is `%40`) or a conninfo string as `host=HOST dbname=DBNAME user=USER`".into()
+            }
+            Error::EnvLine { .. } => {
+                "write each line as `KEY=value`; quote a value that holds spaces (`KEY='a b'`), close every quote, and start comments with `#`".into()
             }
             Error::Statement {
                 statements_done: Some(n),

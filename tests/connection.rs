@@ -194,3 +194,272 @@ fn with_nothing_configured_a_local_cluster_is_made_and_used() {
     status.args(["status", "--format", "json"]);
     assert_eq!(Run::of(status).expect_code(3).json()["state"], "stopped");
 }
+
+/// Asserts that no fragment of `password` (any five characters in a row) shows in a
+/// run's output.
+fn assert_hidden(run: &Run, password: &str) {
+    let chars: Vec<char> = password.chars().collect();
+    for window in chars.windows(5) {
+        let fragment: String = window.iter().collect();
+        for output in [&run.stdout, &run.stderr] {
+            assert!(
+                !output.contains(&fragment),
+                "`{fragment}` shows:\n--- stdout\n{}\n--- stderr\n{}",
+                run.stdout,
+                run.stderr
+            );
+        }
+    }
+}
+
+/// Stops the local cluster of a project and removes its folder, however the test ends.
+struct LocalCluster {
+    project: std::path::PathBuf,
+}
+
+impl LocalCluster {
+    fn command(&self, args: &[&str]) -> std::process::Command {
+        let mut c = std::process::Command::new(util::bin("local-db"));
+        c.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .current_dir(&self.project)
+            .args(args);
+        c
+    }
+}
+
+impl Drop for LocalCluster {
+    fn drop(&mut self) {
+        let status = Run::of(self.command(&["status", "--format", "json"]));
+        let _ = Run::of(self.command(&["stop"]));
+        if let Some(dir) = serde_json::from_str::<serde_json::Value>(&status.stdout)
+            .ok()
+            .and_then(|v| v["dir"].as_str().map(std::path::PathBuf::from))
+            .filter(|d| d.is_absolute() && d.starts_with("/var/tmp"))
+        {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+#[test]
+fn an_env_line_that_cannot_be_parsed_is_an_error_that_hides_the_line() {
+    let _server = require_pg!();
+    let project = Project::example();
+    // Stops the local cluster should a broken .env fall back to it after all.
+    let _cluster = LocalCluster {
+        project: project.dir.path().to_path_buf(),
+    };
+    let env = project.dir.path().join(".env");
+    std::fs::write(
+        &env,
+        "# team settings\nDATABASE_URL=postgres://app:hunter2 secret@db.example.com/app\n",
+    )
+    .expect("writes .env");
+    let run = Run::of(project.command("apply-schema")).expect_code(1);
+    assert!(
+        run.stderr
+            .contains("error: .env:2: cannot parse this line setting `DATABASE_URL`"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("hint: "), "{}", run.stderr);
+    assert_hidden(&run, "hunter2secret");
+    assert!(
+        !project.dir.path().join(".dbkit").exists(),
+        "a broken .env must not fall back to the local cluster"
+    );
+    // .env.local is read first, so its broken line (an unclosed quote) is the one named.
+    std::fs::write(
+        project.dir.path().join(".env.local"),
+        "A=1\nexport DATABASE_URL=\"postgres://app:hunter2secret@db.example.com/app\n",
+    )
+    .expect("writes .env.local");
+    let mut c = project.command("apply-schema");
+    c.args(["--format", "json"]);
+    let run = Run::of(c).expect_code(1);
+    let error = run.json()["error"].as_str().unwrap_or_default().to_string();
+    assert!(
+        error.starts_with(".env.local:2: cannot parse this line setting `DATABASE_URL`"),
+        "{error}"
+    );
+    assert_hidden(&run, "hunter2secret");
+    // A missing .env is silent.
+    std::fs::remove_file(&env).expect("removes");
+    std::fs::remove_file(project.dir.path().join(".env.local")).expect("removes");
+    let mut c = project.command("apply-schema");
+    c.arg("--help");
+    assert!(Run::of(c).success().stderr.is_empty());
+}
+
+#[test]
+fn only_the_projects_own_env_files_are_read() {
+    let server = require_pg!();
+    // A monorepo: its root has a .env.local for another app; ours is in `app/`.
+    let monorepo = Project::empty();
+    let project = monorepo.dir.path().join("app");
+    util::copy_tree(&util::example_dir(), &project.join("database"));
+    let elsewhere = TestDb::new(server, "monorepo_root");
+    std::fs::write(
+        monorepo.dir.path().join(".env.local"),
+        format!("DATABASE_URL=\"{}\"\n", elsewhere.url),
+    )
+    .expect("writes the root's .env.local");
+    let write_env = |db: &TestDb| {
+        std::fs::write(
+            project.join(".env"),
+            format!("SUPABASE_DB_URL=\"{}\"\n", db.url),
+        )
+        .expect("writes .env")
+    };
+    // From the project root.
+    let ours = TestDb::new(server, "own_env");
+    write_env(&ours);
+    let mut c = monorepo.command("apply-schema");
+    c.current_dir(&project);
+    Run::of(c).success();
+    assert_eq!(ours.history().len(), 12);
+    // From inside the database folder: the project is found above it.
+    let from_inside = TestDb::new(server, "own_env_inside");
+    write_env(&from_inside);
+    let mut c = monorepo.command("apply-schema");
+    c.current_dir(project.join("database").join("migrations"));
+    Run::of(c).success();
+    assert_eq!(from_inside.history().len(), 12);
+    // From the monorepo root with --dir: the project is the folder holding that dir.
+    let with_dir = TestDb::new(server, "own_env_dir");
+    write_env(&with_dir);
+    let mut c = monorepo.command("apply-schema");
+    c.args(["--dir", "app/database"]);
+    Run::of(c).success();
+    assert_eq!(with_dir.history().len(), 12);
+    assert!(
+        elsewhere.history().is_empty(),
+        "the root's .env.local was read"
+    );
+}
+
+#[test]
+fn a_project_the_server_user_cannot_enter_still_gets_a_local_cluster() {
+    use std::os::unix::fs::PermissionsExt;
+    let _server = require_pg!();
+    // `mktemp -d` makes a folder only its owner may enter, like a clone under /root.
+    let private = tempfile::tempdir().expect("temp dir");
+    std::fs::set_permissions(private.path(), std::fs::Permissions::from_mode(0o700))
+        .expect("chmod 0700");
+    let project = private.path().join("app");
+    util::copy_tree(&util::example_dir(), &project.join("database"));
+    let cluster = LocalCluster {
+        project: project.clone(),
+    };
+    let mut c = util::Project::empty().command("apply-schema");
+    c.current_dir(&project);
+    let run = Run::of(c).success();
+    assert!(
+        run.stdout
+            .contains("Done: loaded snapshot v1.0 and applied 12 migrations"),
+        "{}",
+        run.stdout
+    );
+    if dbkit::pg::cluster::default_run_as().is_some() {
+        assert!(
+            run.stderr
+                .contains("using the local PostgreSQL in `/var/tmp/dbkit-app-")
+                && run
+                    .stderr
+                    .contains("(outside the project, because user `postgres`"),
+            "{}",
+            run.stderr
+        );
+    }
+    let url = Run::of(cluster.command(&["url"])).success().stdout;
+    let mut client = util::connect_conninfo(url.trim());
+    let applied: i64 = client
+        .query_one("SELECT count(*) FROM dbkit.schema_history", &[])
+        .expect("query")
+        .get(0);
+    assert_eq!(applied, 12);
+    drop(client);
+    let status = Run::of(cluster.command(&["status", "--format", "json"])).success();
+    assert_eq!(status.json()["state"], "running");
+    assert!(Run::of(cluster.command(&["stop"]))
+        .success()
+        .stdout
+        .contains("stopped"));
+}
+
+#[test]
+fn connection_errors_say_what_to_do_without_showing_the_password() {
+    let server = require_pg!();
+    let project = Project::example();
+    let apply = |target: &str| {
+        let mut c = project.command("apply-schema");
+        c.args(["-D", target, "--status", "--connect-timeout", "2"]);
+        Run::of(c).expect_code(1)
+    };
+    let assert_hint = |run: &Run, words: &str| {
+        let hint = run
+            .stderr
+            .lines()
+            .find(|l| l.starts_with("hint: "))
+            .unwrap_or_default();
+        assert!(hint.contains(words), "{}", run.stderr);
+        assert_hidden(run, "hunter2secret");
+    };
+    // Nothing listens there.
+    let run = apply("postgres://app:hunter2secret@127.0.0.1:1/app");
+    assert_hint(&run, "nothing accepts connections at that host and port");
+    // The host name does not resolve.
+    let run = apply("postgres://app:hunter2secret@no-such-host.invalid/app");
+    assert_hint(&run, "the host name does not resolve");
+    // An unencoded `@` (or `#`, `?`, `/`) in the password.
+    let run = apply("postgres://app:hunter2@secret@127.0.0.1:1/app");
+    assert!(
+        run.stderr.contains(
+            "cannot tell where the user name and password end in `postgres://****@127.0.0.1:1/app`"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert_hint(&run, "`@` is `%40`");
+    assert_hidden(&run, "hunter2@secret");
+    let run = apply("postgres://app:hunter2/secret@127.0.0.1:1/app");
+    assert_hint(&run, "`/` is `%2F`");
+    assert_hidden(&run, "hunter2/secret");
+    // The database does not exist.
+    let missing = server.cluster.conninfo("no_such_db");
+    let run = apply(&missing);
+    assert_hint(&run, "createdb -h");
+    assert!(run.stderr.contains("no_such_db`"), "{}", run.stderr);
+    // A wrong password: a role of its own that must give one over the socket.
+    let mut admin = util::connect_conninfo(&server.cluster.conninfo("postgres"));
+    admin
+        .batch_execute(
+            "DROP ROLE IF EXISTS dbkit_pw; CREATE ROLE dbkit_pw LOGIN PASSWORD 'right-one'",
+        )
+        .expect("creates the role");
+    let hba = server.cluster.data_dir().join("pg_hba.conf");
+    let rules = std::fs::read_to_string(&hba).expect("reads pg_hba.conf");
+    std::fs::write(&hba, format!("local all dbkit_pw scram-sha-256\n{rules}"))
+        .expect("writes pg_hba.conf");
+    admin
+        .batch_execute("SELECT pg_reload_conf()")
+        .expect("reloads");
+    let as_role = server
+        .cluster
+        .conninfo("postgres")
+        .replace("user=postgres", "user=dbkit_pw");
+    let run = apply(&format!("{as_role} password=hunter2secret"));
+    assert_hint(&run, "the server refused the password");
+    let run = apply(&as_role);
+    assert_hint(&run, "the server asks for a password");
+    // TLS required by the server (its pg_hba rejects unencrypted TCP).
+    if let Some(port) = server.tls_port {
+        let run = apply(&format!(
+            "postgres://postgres:hunter2secret@127.0.0.1:{port}/postgres?sslmode=disable"
+        ));
+        assert_hint(&run, "add `sslmode=require`");
+    } else {
+        assert!(!util::required(), "CI needs openssl to test TLS");
+    }
+}

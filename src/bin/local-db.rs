@@ -1,5 +1,6 @@
-//! `local-db`: manage the local PostgreSQL dbkit runs under `.dbkit/` when no
-//! DATABASE_URL is configured.
+//! `local-db`: manage the local PostgreSQL dbkit runs under `.dbkit/` (or, when the
+//! server's user cannot enter the project, in a folder of its own under `/var/tmp`) when
+//! no DATABASE_URL is configured.
 
 use std::process::ExitCode;
 
@@ -52,6 +53,7 @@ fn run(args: &Args) -> Result<ExitCode> {
     let layout = Layout::new(&args.dir.dir);
     let cluster = cli::project_cluster(&layout)?;
     let url = cluster.conninfo(LOCAL_DATABASE);
+    let place = cli::cluster_place(&cluster, &layout);
     let (state, message) = match args.command {
         Command::Start => {
             let (_, note) = cli::local_cluster(&layout)?;
@@ -66,7 +68,7 @@ fn run(args: &Args) -> Result<ExitCode> {
             };
             (
                 cluster.state()?,
-                format!("local PostgreSQL in `{}` {note}", cluster.dir.display()),
+                format!("local PostgreSQL in {place} {note}"),
             )
         }
         Command::Status => {
@@ -76,17 +78,14 @@ fn run(args: &Args) -> Result<ExitCode> {
                 ClusterState::Stopped => "stopped (`local-db start` starts it)",
                 ClusterState::NotCreated => "not created yet (`local-db start` creates it)",
             };
-            (
-                state,
-                format!("local PostgreSQL in `{}`: {words}", cluster.dir.display()),
-            )
+            (state, format!("local PostgreSQL in {place}: {words}"))
         }
         Command::Url => (cluster.state()?, String::new()),
     };
     cli::print(|w| match args.output.format {
         Format::Json => dbkit::report::json(
             w,
-            &serde_json::json!({ "state": state, "url": url, "dir": cluster.dir }),
+            &serde_json::json!({ "state": state, "url": url, "dir": cli::relative_to_cwd(cluster.dir.clone()) }),
         ),
         Format::Text if message.is_empty() => writeln!(w, "{url}"),
         Format::Text => writeln!(w, "{message}\n{url}"),

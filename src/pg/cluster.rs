@@ -1,9 +1,12 @@
 //! A local PostgreSQL made with `initdb` and run with `pg_ctl`, listening only on a Unix
 //! socket in a folder of its own: the zero-configuration default (`.dbkit/` in the
-//! project) and the throwaway servers the tests use. When dbkit runs as root it runs the
-//! server as the `postgres` user, since PostgreSQL refuses to run as root. Finding the
-//! programs is `pgtools`'s job; connecting is `db`'s.
+//! project, or the folder `home` picks) and the throwaway servers the tests use. When
+//! dbkit runs as root it runs the server as the `postgres` user, since PostgreSQL refuses
+//! to run as root; that user may not be able to enter the caller's folders, so the
+//! programs get absolute paths and run from `/`. Finding the programs is `tools`'s job;
+//! connecting is `connect`'s.
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -58,14 +61,14 @@ pub fn default_run_as() -> Option<String> {
 }
 
 impl Cluster {
-    /// The data folder.
+    /// The data folder (absolute).
     pub fn data_dir(&self) -> PathBuf {
-        self.dir.join("data")
+        absolute(&self.dir).join("data")
     }
 
-    /// The server log.
+    /// The server log (absolute).
     pub fn log_file(&self) -> PathBuf {
-        self.dir.join("postgresql.log")
+        absolute(&self.dir).join("postgresql.log")
     }
 
     /// The socket folder: `<dir>/run`, or a short folder under `/tmp` when that path is
@@ -153,6 +156,14 @@ impl Cluster {
             }
         }
         self.prepare_dir(&self.dir)?;
+        // The folder holds the socket of a superuser with trust authentication: only the
+        // server's user (and root) may enter it.
+        std::fs::set_permissions(&self.dir, std::fs::Permissions::from_mode(0o700)).map_err(
+            |source| Error::Io {
+                path: self.dir.clone(),
+                source,
+            },
+        )?;
         let data = self.data_dir().display().to_string();
         let mut args = vec![
             "-D",
@@ -188,12 +199,7 @@ impl Cluster {
             path: dir.to_path_buf(),
             source,
         })?;
-        let reachable = Command::new("runuser")
-            .args(["-u", user, "--", "test", "-w"])
-            .arg(dir)
-            .status()
-            .is_ok_and(|s| s.success());
-        if reachable {
+        if user_can(user, "-w", dir) {
             Ok(())
         } else {
             Err(self.error(format!(
@@ -221,6 +227,10 @@ impl Cluster {
             None => Command::new(program),
         };
         command.args(args);
+        if self.run_as.is_some() {
+            // The server's user may not be allowed into the caller's current folder.
+            command.current_dir("/");
+        }
         // The server must not inherit the caller's client settings.
         for var in ["PGHOST", "PGPORT", "PGDATABASE", "PGUSER", "PGOPTIONS"] {
             command.env_remove(var);
@@ -268,7 +278,19 @@ fn absolute(path: &Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
-fn user_ids(user: &str) -> Option<(u32, u32)> {
+/// Whether `user` passes `test FLAG path` (`-x`: can enter the folder, which needs every
+/// parent folder searchable too; `-w`: can write in it).
+pub(crate) fn user_can(user: &str, flag: &str, path: &Path) -> bool {
+    Command::new("runuser")
+        .args(["-u", user, "--", "test", flag])
+        .arg(path)
+        .current_dir("/")
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// The user and group ids of a user name.
+pub(crate) fn user_ids(user: &str) -> Option<(u32, u32)> {
     let name = std::ffi::CString::new(user).ok()?;
     // SAFETY: getpwnam takes a valid C string; the result is read before any other call
     // that could overwrite its static buffer.

@@ -1,8 +1,10 @@
 //! The project on disk: the database folder and what it holds (`layout`), migration files
 //! (`migrations`), snapshot files and their headers (`snapshot`), validation checks and
-//! what they expect (`validation`), and the connection settings a project configures
-//! (`settings`). Nothing here talks to a database.
+//! what they expect (`validation`), the connection settings a project configures
+//! (`settings`), and finding the project root and reading its `.env` files (`env`).
+//! Nothing here talks to a database.
 
+pub mod env;
 pub mod layout;
 pub mod migrations;
 pub mod settings;

@@ -46,6 +46,11 @@ impl ConnectionSettings {
     /// as libpq fills it with the operating-system user.
     pub fn parse(input: &str, default_user: Option<&str>) -> Result<Self> {
         let is_url = input.starts_with("postgres://") || input.starts_with("postgresql://");
+        if is_url && !clear_userinfo(input) {
+            return Err(Error::UrlNeedsEncoding {
+                shown: mask_userinfo(input),
+            });
+        }
         let (rest, tls) = if is_url {
             take_url_tls(input)
         } else {
@@ -375,12 +380,51 @@ fn describe(config: &postgres::Config, mode: SslMode) -> String {
     }
 }
 
-/// Masks what looks like a password in text that failed to parse.
+/// Whether a URL's user name and password end where every reader agrees they do: at its
+/// first `@`, with no `/`, `?` or `#` before it (RFC 3986 ends the authority there, and
+/// libpq stops looking for `@` at a `/`) and no second `@` in the host part after it.
+/// tokio-postgres reads `postgres://app:p@ss@host` as host `ss@host`, which would put
+/// part of the password into every message naming the target.
+fn clear_userinfo(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let Some((userinfo, after)) = rest.split_once('@') else {
+        return true;
+    };
+    let host = after.split(['/', '?']).next().unwrap_or("");
+    !userinfo.contains(['/', '?', '#']) && !host.contains('@')
+}
+
+/// A URL with everything before its last `@` masked: `postgres://****@host:5432/db`.
+fn mask_userinfo(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("postgres", url));
+    match rest.rsplit_once('@') {
+        Some((_, host)) => format!("{scheme}://****@{host}"),
+        None => format!("{scheme}://****"),
+    }
+}
+
+/// Masks what looks like a password in text that failed to parse. In a URL without an
+/// `@` (a password cut short, say by an unquoted `#` in a `.env` line), a `:` followed by
+/// anything but a port number may be `user:password`, so that is masked too.
 fn mask_input(input: &str) -> String {
     let url_password = regex::Regex::new(r"(://[^:/@]*:)[^@]*@").expect("valid regex");
     let kv_password =
         regex::Regex::new(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)").expect("valid regex");
+    let cut_password = regex::Regex::new(r"^([a-z]+://[^:/?@]*:)([^@]*)$").expect("valid regex");
     let masked = url_password.replace_all(input, "${1}****@");
+    let masked = match cut_password.captures(&masked) {
+        Some(c)
+            if !c[2]
+                .split(['/', '?', ','])
+                .next()
+                .unwrap_or("")
+                .bytes()
+                .all(|b| b.is_ascii_digit()) =>
+        {
+            format!("{}****", &c[1])
+        }
+        _ => masked.into_owned(),
+    };
     kv_password.replace_all(&masked, "${1}****").into_owned()
 }
 
@@ -475,10 +519,38 @@ mod tests {
     }
 
     #[test]
+    fn refuses_a_url_whose_password_holds_a_delimiter_without_showing_it() {
+        for input in [
+            "postgres://app:top@secret@db.example.com:5432/app",
+            "postgres://app:top/secret@db.example.com/app",
+            "postgres://app:top?secret@db.example.com/app?sslmode=require",
+            "postgresql://app:top#secret@db.example.com/app",
+            "postgres://app@corp:topsecret@db.example.com/app",
+        ] {
+            let error = ConnectionSettings::parse(input, None).expect_err(input);
+            assert!(matches!(error, Error::UrlNeedsEncoding { .. }), "{error:?}");
+            let text = format!("{error} {}", error.hint().unwrap_or_default());
+            assert!(!text.contains("top") && !text.contains("secret"), "{text}");
+            assert!(
+                text.contains("****@db.example.com") && text.contains("%40"),
+                "{text}"
+            );
+        }
+        let fine = ConnectionSettings::parse(
+            "postgres://app:p%40ss%2F@db.example.com/app?application_name=a@b",
+            None,
+        )
+        .expect("encoded");
+        assert_eq!(fine.config.get_password(), Some(&b"p@ss/"[..]));
+    }
+
+    #[test]
     fn never_shows_a_password_from_unparsable_input() {
         for input in [
             "postgres://u:topsecret@h:notaport/db",
             "host=h password=topsecret bogus=1",
+            "postgres://u:topsecret",
+            "postgres://u:topsecret/db",
         ] {
             let text = ConnectionSettings::parse(input, None)
                 .expect_err("fails")
