@@ -376,3 +376,221 @@ fn plan_failed(plan: &mut Plan, recorded: &Recorded, options: &PlanOptions) -> R
     }
     Ok(())
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::path::PathBuf;
+
+    use chrono::Utc;
+
+    use super::*;
+    use crate::apply::history::Recorded;
+    use crate::project::migrations::MigrationFile;
+    use crate::project::snapshot::{parse_header, SnapshotFile};
+
+    fn migration(version: u64, text: &str) -> Migration {
+        let file = format!("{version:03}_m{version}.sql");
+        Migration {
+            file: MigrationFile {
+                version,
+                description: format!("m{version}"),
+                path: PathBuf::from("database/migrations").join(&file),
+                file,
+            },
+            text: text.to_string(),
+            checksum: crate::project::migrations::checksum(text),
+        }
+    }
+
+    pub(crate) fn catalog(migrations: &[(u64, &str)], snapshot_upto: Option<u64>) -> Catalog {
+        let snapshots = snapshot_upto
+            .map(|upto| {
+                let header = parse_header(&format!("-- Last Migration: {upto:03}_m{upto}.sql\n"));
+                vec![SnapshotFile {
+                    version: "v1.0".parse().expect("version"),
+                    file: "v1.0_base.sql".into(),
+                    path: PathBuf::from("database/versions/v1.0_base.sql"),
+                    header,
+                }]
+            })
+            .unwrap_or_default();
+        Catalog {
+            root: PathBuf::from("database"),
+            snapshots,
+            migrations: migrations.iter().map(|(v, t)| migration(*v, t)).collect(),
+            validation: Vec::new(),
+            warnings: Vec::new(),
+        }
+    }
+
+    fn recorded(version: u64, text: &str, state: RunState) -> Recorded {
+        Recorded {
+            version,
+            file: format!("{version:03}_m{version}.sql"),
+            checksum: crate::project::migrations::checksum(text),
+            source: Source::Migration,
+            snapshot: None,
+            state,
+            applied_at: Utc::now(),
+            applied_by: "me".into(),
+            duration_ms: 1.0,
+            statements_done: None,
+            error: None,
+            error_line: None,
+        }
+    }
+
+    pub(crate) fn history(rows: &[(u64, &str, RunState)]) -> History {
+        History {
+            migrations: rows
+                .iter()
+                .map(|(v, t, s)| (*v, recorded(*v, t, *s)))
+                .collect(),
+            snapshots: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_fresh_database_loads_the_snapshot_and_records_what_it_includes() {
+        let catalog = catalog(&[(1, "a"), (2, "b"), (3, "c")], Some(2));
+        let plan = plan(&catalog, None, None, "db", &PlanOptions::default()).expect("plans");
+        assert!(plan.fresh);
+        assert_eq!(plan.snapshot.map(|s| s.file), Some("v1.0_base.sql".into()));
+        assert_eq!(plan.record, [(1, Source::Snapshot), (2, Source::Snapshot)]);
+        assert_eq!(plan.run, [3]);
+    }
+
+    #[test]
+    fn a_non_empty_database_without_history_is_refused() {
+        let catalog = catalog(&[(1, "a")], None);
+        let err = plan(
+            &catalog,
+            None,
+            Some("1 table"),
+            "db",
+            &PlanOptions::default(),
+        )
+        .expect_err("refused");
+        assert!(matches!(err, Error::NotEmpty { .. }));
+    }
+
+    #[test]
+    fn record_only_flags_run_nothing() {
+        let catalog = catalog(&[(1, "a"), (2, "b edited"), (3, "c")], None);
+        let history = history(&[(1, "a", RunState::Applied), (2, "b", RunState::Applied)]);
+        let options = PlanOptions {
+            accept_checksums: vec![2],
+            ..PlanOptions::default()
+        };
+        let plan = plan(&catalog, Some(&history), None, "db", &options).expect("plans");
+        assert!(plan.records_only && plan.run.is_empty() && plan.snapshot.is_none());
+        assert_eq!(plan.accept.len(), 1);
+        // Accepting a pending file is a usage error, not a no-op that applies it.
+        let options = PlanOptions {
+            accept_checksums: vec![3],
+            ..PlanOptions::default()
+        };
+        let err = super::plan(&catalog, Some(&history), None, "db", &options).expect_err("refused");
+        assert!(matches!(err, Error::Usage(_)), "{err}");
+        let options = PlanOptions {
+            mark_applied: vec![3],
+            ..PlanOptions::default()
+        };
+        let plan = super::plan(&catalog, Some(&history), None, "db", &options).expect("plans");
+        assert_eq!(plan.record, [(3, Source::Manual)]);
+        assert!(plan.run.is_empty());
+    }
+
+    #[test]
+    fn record_only_flags_need_history() {
+        let catalog = catalog(&[(1, "a")], None);
+        let options = PlanOptions {
+            mark_applied: vec![1],
+            ..PlanOptions::default()
+        };
+        let err = plan(&catalog, None, None, "db", &options).expect_err("refused");
+        assert!(matches!(err, Error::Usage(_)));
+    }
+
+    #[test]
+    fn a_running_row_is_a_cut_off_file() {
+        let catalog = catalog(&[(1, "a"), (2, "b")], None);
+        let history = history(&[(1, "a", RunState::Applied), (2, "b", RunState::Running)]);
+        let err = plan(
+            &catalog,
+            Some(&history),
+            None,
+            "db",
+            &PlanOptions::default(),
+        )
+        .expect_err("refused");
+        assert!(
+            matches!(
+                err,
+                Error::FailedEarlier {
+                    cut_off: true,
+                    version: 2,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let retry = PlanOptions {
+            retry_failed: true,
+            ..PlanOptions::default()
+        };
+        let plan = plan(&catalog, Some(&history), None, "db", &retry).expect("plans");
+        assert_eq!((plan.forget_failed, plan.run), (vec![2], vec![2]));
+    }
+
+    #[test]
+    fn a_renamed_file_is_refused_then_moved_by_mark_applied() {
+        // 002 was applied as `b`; the folder now has `b` as 003 and no 002.
+        let catalog = catalog(&[(1, "a"), (3, "b")], None);
+        let history = history(&[(1, "a", RunState::Applied), (2, "b", RunState::Applied)]);
+        let err = plan(
+            &catalog,
+            Some(&history),
+            None,
+            "db",
+            &PlanOptions::default(),
+        )
+        .expect_err("refused");
+        assert!(matches!(err, Error::Renamed { .. }), "{err}");
+        let options = PlanOptions {
+            mark_applied: vec![3],
+            ..PlanOptions::default()
+        };
+        let plan = plan(&catalog, Some(&history), None, "db", &options).expect("plans");
+        assert_eq!(
+            plan.renames,
+            [(2, "002_m2.sql".into(), 3, "003_m3.sql".into())]
+        );
+        assert!(plan.record.is_empty());
+    }
+
+    #[test]
+    fn older_pending_files_are_refused_unless_out_of_order() {
+        let catalog = catalog(&[(1, "a"), (2, "b"), (3, "c")], None);
+        let history = history(&[(1, "a", RunState::Applied), (3, "c", RunState::Applied)]);
+        let err = plan(
+            &catalog,
+            Some(&history),
+            None,
+            "db",
+            &PlanOptions::default(),
+        )
+        .expect_err("refused");
+        assert!(matches!(err, Error::OutOfOrder { .. }));
+        let options = PlanOptions {
+            out_of_order: true,
+            ..PlanOptions::default()
+        };
+        assert_eq!(
+            plan(&catalog, Some(&history), None, "db", &options)
+                .expect("plans")
+                .run,
+            [2]
+        );
+    }
+}

@@ -407,6 +407,74 @@ fn missing(recorded: &Recorded) -> MigrationStatus {
 mod tests {
     use super::*;
 
+    use crate::apply::plan::tests::{catalog, history};
+
+    fn of(catalog: &Catalog, history: &History, live_run: Option<&str>) -> Status {
+        let facts = Facts {
+            history: Some(history),
+            objects: None,
+            live_run,
+        };
+        status(catalog, &facts, "db")
+    }
+
+    #[test]
+    fn a_missing_file_of_an_applied_migration_needs_attention() {
+        let status = of(
+            &catalog(&[(1, "a")], None),
+            &history(&[(1, "a", RunState::Applied), (2, "b", RunState::Applied)]),
+            None,
+        );
+        assert_eq!(status.migrations[1].state, State::MissingFile);
+        assert_eq!((status.pending, status.problems), (0, 1));
+        assert!(!status.up_to_date());
+    }
+
+    #[test]
+    fn a_running_file_is_running_while_a_run_holds_the_lock_and_failed_after() {
+        let catalog = catalog(&[(1, "a")], None);
+        let history = history(&[(1, "a", RunState::Running)]);
+        let live = of(&catalog, &history, Some("pid 7"));
+        assert_eq!(live.migrations[0].state, State::Running);
+        assert_eq!((live.pending, live.problems), (1, 0));
+        let gone = of(&catalog, &history, None);
+        assert_eq!(gone.migrations[0].state, State::Failed);
+        assert_eq!(gone.problems, 1);
+        assert!(gone.migrations[0]
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("ended part-way")));
+        assert_eq!(gone.to_apply().count(), 1);
+    }
+
+    #[test]
+    fn a_renamed_file_is_a_problem_not_pending_work() {
+        let status = of(
+            &catalog(&[(1, "a"), (3, "b")], None),
+            &history(&[(1, "a", RunState::Applied), (2, "b", RunState::Applied)]),
+            None,
+        );
+        let renamed = &status.migrations[2];
+        assert_eq!(renamed.renamed_from.as_deref(), Some("002_m2.sql"));
+        assert_eq!((status.pending, status.problems), (0, 2));
+        assert!(status
+            .problem_lines()
+            .iter()
+            .any(|l| l.starts_with("renamed")));
+    }
+
+    #[test]
+    fn a_non_empty_database_without_history_is_a_problem() {
+        let facts = Facts {
+            history: None,
+            objects: Some("1 table in `public`"),
+            live_run: None,
+        };
+        let status = status(&catalog(&[(1, "a")], None), &facts, "db");
+        assert_eq!(status.problems, 1);
+        assert!(status.problem_lines()[0].contains("not empty"));
+    }
+
     #[test]
     fn lists_at_most_five() {
         let items: Vec<String> = (1..=7).map(|i| i.to_string()).collect();
