@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use postgres::Client;
 
 use crate::apply::history::{History, Recorded, RunState, Source};
-use crate::error::Result;
+use crate::error::{Error, Purpose, Result};
 use crate::project::layout::{Catalog, Migration};
 
 /// A migration's state.
@@ -229,6 +229,27 @@ pub fn read(client: &mut Client, catalog: &Catalog, database: &str) -> Result<St
         live_run: live_run.as_deref(),
     };
     Ok(status(catalog, &facts, database))
+}
+
+/// Refuses a database without history, or one that is not up to date with the folder,
+/// for work that needs it to be (cutting a snapshot of it, loading seed data into it),
+/// naming what is off.
+pub fn require_up_to_date(
+    client: &mut Client,
+    catalog: &Catalog,
+    database: &str,
+    purpose: Purpose,
+) -> Result<()> {
+    let status = read(client, catalog, database)?;
+    if status.initialized && status.up_to_date() {
+        return Ok(());
+    }
+    Err(Error::NotUpToDate {
+        database: database.to_string(),
+        dir: catalog.root.clone(),
+        problems: status.problem_lines(),
+        purpose,
+    })
 }
 
 /// Pending files whose content is an applied migration's whose file is gone: the same

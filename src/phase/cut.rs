@@ -281,16 +281,7 @@ fn relative(path: &Path, root: &Path) -> PathBuf {
 /// Refuses a source without history, or whose history differs from the folder: a
 /// snapshot must hold exactly the migrations its header names.
 fn require_up_to_date(catalog: &Catalog, source: &mut Client, database: &str) -> Result<()> {
-    let status = crate::apply::status::read(source, catalog, database)?;
-    if status.initialized && status.up_to_date() {
-        return Ok(());
-    }
-    Err(Error::NotUpToDate {
-        database: database.to_string(),
-        dir: catalog.root.clone(),
-        problems: status.problem_lines(),
-        purpose: Purpose::Snapshot,
-    })
+    crate::apply::status::require_up_to_date(source, catalog, database, Purpose::Snapshot)
 }
 
 /// Loads the snapshot into a throwaway database (on the source's server, else on the

@@ -130,16 +130,7 @@ pub fn require_schema_applied(
     catalog: &Catalog,
     database: &str,
 ) -> Result<()> {
-    let status = crate::apply::status::read(client, catalog, database)?;
-    if status.initialized && status.up_to_date() {
-        return Ok(());
-    }
-    Err(Error::NotUpToDate {
-        database: database.to_string(),
-        dir: catalog.root.clone(),
-        problems: status.problem_lines(),
-        purpose: Purpose::Seed,
-    })
+    crate::apply::status::require_up_to_date(client, catalog, database, Purpose::Seed)
 }
 
 /// Loads reference data, then (unless `reference_only`) fixtures. Every file to load is
