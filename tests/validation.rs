@@ -28,7 +28,13 @@ fn a_count_check_passes_on_zero_and_fails_with_its_value() {
     let server = require_pg!();
     let db = TestDb::new(server, "count_checks");
     let project = Project::empty();
-    project.write("migrations/001_orders.sql", ORDERS).write(
+    project
+        .write(
+            "migrations/002_refunds.sql",
+            "CREATE TABLE refunds (amount numeric); INSERT INTO refunds VALUES (0);\n",
+        )
+        .write("migrations/001_orders.sql", ORDERS)
+        .write(
         "sql/validation/01_counts.sql",
         "-- check: every line has an order
 SELECT count(*) AS orphans FROM order_lines l LEFT JOIN orders o ON o.id = l.order_id WHERE o.id IS NULL;
@@ -47,6 +53,9 @@ SELECT count(*)::int AS big FROM orders WHERE id > 100;
 
 -- check: offending rows keep the old rule
 SELECT id FROM orders WHERE id > 100;
+
+-- check: no refund of zero (a table column: its one row is an offending row, not a count)
+SELECT amount FROM refunds WHERE amount <= 0;
 ",
     );
     let run = project.apply(&db, &[]).expect_code(5);
@@ -70,9 +79,10 @@ SELECT id FROM orders WHERE id > 100;
     );
     assert!(line_of(out, "an int count").contains("✓"), "{out}");
     assert!(line_of(out, "offending rows keep").contains("✓"), "{out}");
-    assert!(out.contains("2 of 6 checks failed"), "{out}");
+    assert!(line_of(out, "no refund of zero").contains("✗"), "{out}");
+    assert!(out.contains("3 of 7 checks failed"), "{out}");
     // The schema stays applied and the checks changed nothing.
-    assert_eq!(db.history(), ["1:migration:applied"]);
+    assert_eq!(db.history(), ["1:migration:applied", "2:migration:applied"]);
     assert_eq!(db.value("SELECT count(*) FROM order_lines"), "3");
 
     let json = project

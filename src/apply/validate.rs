@@ -204,11 +204,14 @@ fn fetched(check: &mut Check, messages: Vec<SimpleQueryMessage>) {
     }
 }
 
-/// Whether the query's one column is a number (a count or a sum), from the statement's
-/// description; the simple protocol only gives column names.
+/// Whether the query's one column is a computed number (a count or a sum), from the
+/// statement's description; the simple protocol only gives column names. A column read
+/// straight from a table (`SELECT id FROM t WHERE ...`) is an offending row, not a count,
+/// whatever its value.
 fn is_numeric(client: &mut Client, body: &str) -> bool {
     client.prepare(body).is_ok_and(|statement| {
         statement.columns().len() == 1
+            && statement.columns()[0].table_oid().is_none()
             && [
                 Type::INT2,
                 Type::INT4,
