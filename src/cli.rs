@@ -19,7 +19,6 @@ use crate::pg::connect::ConnectOptions;
 use crate::project::env;
 use crate::project::layout::Layout;
 use crate::project::settings::ConnectionSettings;
-use crate::report::exit;
 
 /// Where the database is and how to reach it.
 #[derive(Debug, Clone, Args)]
@@ -447,6 +446,21 @@ pub fn fail(error: Error, format: Format) -> ExitCode {
     ExitCode::from(error.exit_code())
 }
 
+/// The exit code of a program's run: an error's own (rendered by [`fail`]), or the
+/// success code, unless an interrupt came after the work was done: then 130, saying
+/// that everything shown was finished, so a script knows the stop it asked for came too
+/// late to matter.
+pub fn conclude(outcome: Result<ExitCode>, format: Format) -> ExitCode {
+    match outcome {
+        Err(error) => fail(error, format),
+        Ok(_) if crate::pg::interrupt::requested() => {
+            notice("the interrupt came after the last step had finished: everything shown above was done");
+            ExitCode::from(crate::pg::interrupt::EXIT_CODE)
+        }
+        Ok(code) => code,
+    }
+}
+
 /// The error and its causes, each once (see [`crate::report::error::chain`]).
 pub fn chain(error: &Error) -> String {
     crate::report::error::chain(error)
@@ -461,22 +475,27 @@ pub fn notice(message: &str) {
 /// Listens for Ctrl-C and SIGTERM: the first cancels the running statement and stops the
 /// work (exit 130), the second exits at once. Every program that runs SQL calls this.
 pub fn install_interrupts() {
-    crate::pg::interrupt::install(|notice| {
-        use colored::Colorize;
-        eprintln!("{} {notice}", "interrupt:".yellow().bold());
-    });
+    crate::pg::interrupt::install(notice);
 }
 
-/// Writes to stdout, exiting quietly when the reader went away (`| head`).
+/// Set once stdout cannot be written (the reader went away, `| head`; a full disk).
+static STDOUT_GONE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Writes to stdout. When the reader went away (`| head`) or stdout fails otherwise,
+/// output stops but the work goes on: a run must not die half-way through a migration
+/// because nobody reads its progress, and its exit code stays the work's own.
 pub fn print(render: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) {
+    use std::sync::atomic::Ordering;
+    if STDOUT_GONE.load(Ordering::Relaxed) {
+        return;
+    }
     // Standard output is line-buffered: a report of many lines would cost a write per
     // line. Each call renders one unit (a report, a progress line), so buffer it whole.
     let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     if let Err(e) = render(&mut out).and_then(|()| out.flush()) {
-        if e.kind() == std::io::ErrorKind::BrokenPipe {
-            std::process::exit(0);
+        STDOUT_GONE.store(true, Ordering::Relaxed);
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            warn(&format!("cannot write output ({e}); going on without it"));
         }
-        eprintln!("error: cannot write output: {e}");
-        std::process::exit(i32::from(exit::ERROR));
     }
 }

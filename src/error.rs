@@ -195,10 +195,12 @@ pub enum Error {
         cut_off: bool,
     },
 
-    /// Pending files with the content of applied migrations whose files are gone:
-    /// `(new file, its version, old file)`.
-    #[error("{}", files.iter().map(|(new, _, old)| format!("`{new}` has the same content as `{old}`, which was applied and whose file is gone: renamed from it?")).collect::<Vec<_>>().join("; "))]
-    Renamed { files: Vec<(String, u64, String)> },
+    /// Pending files with the content of applied migrations under other versions:
+    /// `(new file, its version, old file, the old file is gone)`.
+    #[error("{}", files.iter().map(|(new, _, old, gone)| if *gone { format!("`{new}` has the same content as `{old}`, which was applied and whose file is gone: renamed from it?") } else { format!("`{new}` has the same content as `{old}`, which was applied: a copy of it?") }).collect::<Vec<_>>().join("; "))]
+    Renamed {
+        files: Vec<(String, u64, String, bool)>,
+    },
 
     /// Pending migrations older than the newest applied one.
     #[error("migration(s) {} are older than the newest applied migration {newest}", files.iter().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(", "))]
@@ -395,7 +397,8 @@ impl Error {
     /// 130 for an interrupt, 1 for everything else.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Usage(_) => 2,
+            // A version named on the command line that the folder does not have.
+            Error::Usage(_) | Error::UnknownVersion { .. } | Error::BadVersion { .. } => 2,
             Error::Interrupted { .. } => crate::pg::interrupt::EXIT_CODE,
             _ => 1,
         }
@@ -454,8 +457,8 @@ impl Error {
                 "finish or undo the file's work by hand, then rerun with `--retry-failed` to run the whole file again, or `--mark-applied {version}` to record it as done"
             ),
             Error::Renamed { files } => format!(
-                "applying it would run the migration a second time: if it is the same migration, record the new name with {} (history moves it to the new number), or give the file its old name back",
-                files.iter().map(|(_, v, _)| format!("`--mark-applied {v}`")).collect::<Vec<_>>().join(" ")
+                "applying it would run the migration a second time: if it is the same migration, record it with {} (a renamed file's history moves to the new number), or give the file its old name back (remove a copy)",
+                files.iter().map(|(_, v, _, _)| format!("`--mark-applied {v}`")).collect::<Vec<_>>().join(" ")
             ),
             Error::OutOfOrder { .. } => {
                 "renumber the files after the newest applied migration, or pass `--out-of-order` to apply them anyway".into()
@@ -509,6 +512,11 @@ impl Error {
             } => format!(
                 "the next run refuses this file until you say how to go on: finish or undo its remaining statements by hand and record it with `--mark-applied {version}`, or make it safe to rerun and use `--retry-failed`"
             ),
+            Error::Interrupted { source: Some(source), .. }
+                if matches!(**source, Error::SeedFailed { .. }) =>
+            {
+                "the files loaded before it stay loaded, and loading starts again from the first file: on a development database, `reset --yes --reapply` gives a fresh seeded one".into()
+            }
             Error::Interrupted { .. } => {
                 "run the same command again to carry on from where it stopped".into()
             }

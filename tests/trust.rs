@@ -397,7 +397,7 @@ fn mark_applied_on_a_database_without_history_is_a_usage_error() {
     assert!(db.history().is_empty());
     let run = project
         .apply(&db, &["--accept-checksum", "99"])
-        .expect_code(1);
+        .expect_code(2);
     assert!(
         run.stderr.contains("no migration with version `99`"),
         "{}",
@@ -489,6 +489,14 @@ fn load_test_data_stops_on_sigint_and_rolls_back_the_file() {
     let (run, _) = finish(child);
     let run = run.expect_code(130);
     assert!(run.stderr.contains("interrupted"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("01_slow.sql` was rolled back")
+            && run
+                .stderr
+                .contains("loaded before it, and still loaded: reference/01_a.sql"),
+        "{}",
+        run.stderr
+    );
     assert_eq!(db.column("SELECT id FROM a ORDER BY id"), ["1"]);
     wait_for_no_sessions(&db);
 }
@@ -526,4 +534,138 @@ fn sigterm_to_restore_reaches_psql_and_leaves_nothing_restored() {
         db.tables("public").is_empty(),
         "the restore was rolled back"
     );
+}
+
+#[test]
+fn a_savepoint_inside_the_files_own_block_is_not_its_end() {
+    let server = require_pg!();
+    let db = TestDb::new(server, "savepoint_block");
+    let project = Project::empty();
+    project.write(
+        "migrations/001_backfill.sql",
+        "CREATE TABLE t1 (id int);\nBEGIN;\nINSERT INTO t1 VALUES (1);\nSAVEPOINT s;\nINSERT INTO t1 VALUES (2);\nROLLBACK TO SAVEPOINT s;\nINSERT INTO t1 VALUES ('bad');\nCOMMIT;\nVACUUM t1;\n",
+    );
+    let run = project.apply(&db, &[]).expect_code(1);
+    assert!(
+        run.stderr.contains("001_backfill.sql:7:")
+            && run.stderr.contains("invalid input syntax for type integer"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(db.history(), ["1:migration:failed"]);
+    assert_eq!(
+        db.value("SELECT statements_done || ':' || error_line FROM dbkit.schema_history"),
+        "1:7"
+    );
+    assert_eq!(db.value("SELECT count(*) FROM t1"), "0");
+}
+
+#[test]
+fn a_copy_of_an_applied_migration_under_a_new_number_is_not_run() {
+    let server = require_pg!();
+    let db = TestDb::new(server, "copied");
+    let project = Project::empty();
+    project
+        .write(
+            "migrations/001_a.sql",
+            "CREATE TABLE a (id int);\nINSERT INTO a VALUES (1);\n",
+        )
+        .write("migrations/002_bump.sql", "UPDATE a SET id = id + 100;\n");
+    project.apply(&db, &[]).success();
+    // Two branches both added the same migration, under two numbers.
+    project.write("migrations/003_bump.sql", "UPDATE a SET id = id + 100;\n");
+    let refused = project.apply(&db, &[]).expect_code(1);
+    assert!(
+        refused
+            .stderr
+            .contains("`003_bump.sql` has the same content as `002_bump.sql`, which was applied: a copy of it?"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(db.value("SELECT id FROM a"), "101");
+    let status = project
+        .apply(&db, &["--status", "--format", "json"])
+        .expect_code(4)
+        .json();
+    assert_eq!(status["migrations"][2]["renamed_from"], "002_bump.sql");
+    // Recorded by hand: history keeps both, nothing runs twice.
+    project.apply(&db, &["--mark-applied", "3"]).success();
+    assert_eq!(
+        db.history(),
+        [
+            "1:migration:applied",
+            "2:migration:applied",
+            "3:manual:applied"
+        ]
+    );
+    assert_eq!(db.value("SELECT id FROM a"), "101");
+}
+
+#[test]
+fn a_failed_file_whose_file_is_gone_is_not_counted_as_applied() {
+    let server = require_pg!();
+    let db = TestDb::new(server, "failed_gone");
+    let project = Project::empty();
+    project
+        .write("migrations/001_a.sql", "CREATE TABLE a (id int);\n")
+        .write(
+            "migrations/002_half.sql",
+            "-- dbkit:no-transaction\nCREATE TABLE b (id int);\nSELECT 1/0;\n",
+        );
+    project.apply(&db, &[]).expect_code(1);
+    project.remove("migrations/002_half.sql");
+    project.write("migrations/003_c.sql", "CREATE TABLE c (id int);\n");
+    let status = project.apply(&db, &["--status"]).expect_code(4);
+    assert!(
+        status
+            .stdout
+            .contains("1 applied, 1 pending, 1 need attention"),
+        "{}",
+        status.stdout
+    );
+    let refused = project.apply(&db, &[]).expect_code(1);
+    assert!(
+        refused
+            .stderr
+            .contains("failed part-way and its file is gone"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(db.tables("public"), ["a", "b"]);
+}
+
+#[test]
+fn status_of_an_empty_database_with_only_a_snapshot_is_pending() {
+    let server = require_pg!();
+    let db = TestDb::new(server, "snapshot_only");
+    let project = Project::empty();
+    project.write("versions/v1.0_base.sql", "CREATE TABLE a (id int);\n");
+    project.apply(&db, &["--status"]).expect_code(3);
+    project.apply(&db, &[]).success();
+    project.apply(&db, &["--status"]).success();
+}
+
+#[test]
+fn a_closed_stdout_does_not_stop_a_run_half_way() {
+    let server = require_pg!();
+    let db = TestDb::new(server, "closed_stdout");
+    let project = Project::empty();
+    for n in 1..=5 {
+        project.write(
+            &format!("migrations/{n:03}_t{n}.sql"),
+            &format!("CREATE TABLE t{n} (id int);\n"),
+        );
+    }
+    // Like `apply-schema | head -1`: the reader is gone before the first line.
+    let mut command = project.command("apply-schema");
+    command
+        .args(["-D", &db.url])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().expect("starts");
+    drop(child.stdout.take());
+    let status = child.wait().expect("waits");
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(db.history().len(), 5, "every migration was applied");
 }

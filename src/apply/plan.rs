@@ -139,12 +139,16 @@ fn plan_records(catalog: &Catalog, history: &History, options: &PlanOptions) -> 
         }
     }
     let marked: BTreeSet<u64> = options.mark_applied.iter().copied().collect();
-    let renames = crate::apply::status::renamed(catalog, history);
+    let repeats = crate::apply::status::same_content(catalog, history);
     for version in marked {
-        if let Some((_, old)) = renames.iter().find(|(v, _)| *v == version) {
+        if let Some(old) = repeats.iter().find(|s| s.version == version && s.renamed) {
             let file = catalog.migration(version).expect("checked above").name();
-            plan.renames
-                .push((old.version, old.file.clone(), version, file.to_string()));
+            plan.renames.push((
+                old.applied.version,
+                old.applied.file.clone(),
+                version,
+                file.to_string(),
+            ));
             continue;
         }
         match history.migrations.get(&version) {
@@ -296,6 +300,14 @@ fn plan_touched(catalog: &Catalog, history: &History, options: &PlanOptions) -> 
     let mut plan = Plan::default();
     let mut changed = Vec::new();
     for recorded in history.migrations.values() {
+        if recorded.state != RunState::Applied && catalog.migration(recorded.version).is_none() {
+            // Failed part-way, and its file is gone: neither a retry nor a record by
+            // hand can name it, and it is not applied.
+            return Err(Error::Refused(format!(
+                "migration `{}` (version {}) failed part-way and its file is gone from `migrations/`; put the file back, then finish it with `--retry-failed` or `--mark-applied {}`",
+                recorded.file, recorded.version, recorded.version
+            )));
+        }
         let Some(migration) = catalog.migration(recorded.version) else {
             if matches!(recorded.source, Source::Migration | Source::Manual) {
                 plan.warnings.push(format!(
@@ -320,14 +332,19 @@ fn plan_touched(catalog: &Catalog, history: &History, options: &PlanOptions) -> 
     if !changed.is_empty() {
         return Err(Error::ChecksumMismatch { changed });
     }
-    let renames = crate::apply::status::renamed(catalog, history);
-    if !renames.is_empty() {
+    let repeats = crate::apply::status::same_content(catalog, history);
+    if !repeats.is_empty() {
         return Err(Error::Renamed {
-            files: renames
+            files: repeats
                 .iter()
-                .map(|(version, old)| {
-                    let new = catalog.migration(*version).expect("renamed files exist");
-                    (new.name().to_string(), *version, old.file.clone())
+                .map(|s| {
+                    let new = catalog.migration(s.version).expect("repeated files exist");
+                    (
+                        new.name().to_string(),
+                        s.version,
+                        s.applied.file.clone(),
+                        s.renamed,
+                    )
                 })
                 .collect(),
         });

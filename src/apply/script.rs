@@ -52,20 +52,31 @@ pub enum Control {
 }
 
 fn control(statement: &crate::sql::Statement<'_>) -> Option<Control> {
-    let words = statement.leading_keywords(2);
-    match words
-        .iter()
-        .map(String::as_str)
-        .collect::<Vec<_>>()
-        .as_slice()
-    {
-        ["BEGIN"]
-        | ["BEGIN", "WORK" | "TRANSACTION" | "ISOLATION" | "READ" | "NOT" | "DEFERRABLE"] => {
-            Some(Control::Begin)
+    let words = statement.leading_keywords(8);
+    let words: Vec<&str> = words.iter().map(String::as_str).collect();
+    control_of(&words)
+}
+
+/// `words`: a statement's leading keywords, upper case.
+fn control_of(words: &[&str]) -> Option<Control> {
+    let rest = words.get(1..).unwrap_or_default();
+    // `ROLLBACK [WORK|TRANSACTION] TO [SAVEPOINT] s` and `... AND CHAIN` keep the
+    // transaction open; `... PREPARED` acts on another, prepared, transaction.
+    let chains = rest.windows(2).any(|w| w == ["AND", "CHAIN"]);
+    let to_savepoint = rest.iter().take(2).any(|w| *w == "TO");
+    match words.first().copied() {
+        Some("BEGIN") => match rest.first().copied() {
+            None | Some("WORK" | "TRANSACTION" | "ISOLATION" | "READ" | "NOT" | "DEFERRABLE") => {
+                Some(Control::Begin)
+            }
+            _ => None,
+        },
+        Some("START") if rest.first() == Some(&"TRANSACTION") => Some(Control::Begin),
+        Some("COMMIT" | "END" | "ROLLBACK" | "ABORT")
+            if !chains && !to_savepoint && rest.first() != Some(&"PREPARED") =>
+        {
+            Some(Control::End)
         }
-        ["START", "TRANSACTION"] => Some(Control::Begin),
-        [_, "PREPARED"] => None,
-        ["COMMIT" | "END" | "ROLLBACK" | "ABORT", ..] => Some(Control::End),
         _ => None,
     }
 }
@@ -187,13 +198,21 @@ pub fn run(
             let finish = failed_row.map_or(String::new(), |row| {
                 history::finish_running_sql(row.version)
             });
-            let sql = record(&format!("{ms:.3}"));
-            client
-                .batch_execute(&format!("BEGIN;\n{finish}{sql}COMMIT;"))
-                .map_err(crate::pg::connect::query_error(
-                    "recording a migration in dbkit history",
-                    script.database,
-                ))?;
+            let sql = format!("BEGIN;\n{finish}{}COMMIT;", record(&format!("{ms:.3}")));
+            let recorded = client.batch_execute(&sql).or_else(|error| {
+                // Every statement committed: a cancel that hit this record must not leave
+                // a finished file looking cut off. A cancel is one-shot, so once more.
+                let _ = client.batch_execute("ROLLBACK");
+                if crate::pg::interrupt::requested() {
+                    client.batch_execute(&sql)
+                } else {
+                    Err(error)
+                }
+            });
+            recorded.map_err(crate::pg::connect::query_error(
+                "recording a migration in dbkit history",
+                script.database,
+            ))?;
             Ok(Ran {
                 no_transaction: Some(reason.clone()),
                 duration: started.elapsed(),
@@ -220,6 +239,14 @@ fn run_in_transaction(
 ) -> Result<()> {
     let prefix = prefix(script);
     let batch = format!("{prefix}{}\n;\n{record}COMMIT;", prepared.sendable);
+    // An interrupt during the client-side work before this (reading, splitting) found
+    // the server idle: its cancel request did nothing, so stop here.
+    crate::pg::interrupt::check(|| {
+        let name = script
+            .migration
+            .map_or_else(|| script.path.display().to_string(), str::to_string);
+        format!("stopped before `{name}` was sent; nothing of it ran")
+    })?;
     let Err(error) = client.batch_execute(&batch) else {
         return Ok(());
     };
@@ -309,21 +336,15 @@ fn run_statements(
                 if block.is_none() {
                     committed = index + 1;
                     if let Some(row) = row {
-                        client
-                            .batch_execute(&history::progress_sql(row.version, committed))
-                            .map_err(crate::pg::connect::query_error(
-                                "counting the statements a migration has run",
-                                script.database,
-                            ))?;
+                        count_progress(client, script, row, started, committed)?;
                     }
                 }
             }
             Err(error) => {
-                if block.is_some() {
-                    // The file's own transaction is aborted: end it, or nothing else
-                    // (not even the failure's record) can run on this session.
-                    let _ = client.batch_execute("ROLLBACK");
-                }
+                // A transaction the file opened is aborted: end it, or nothing else (not
+                // even the failure's record) can run on this session. Outside one, the
+                // server only warns.
+                let _ = client.batch_execute("ROLLBACK");
                 let error = match error {
                     Some(error) => statement_error(script, error, start, 0, Some(committed)),
                     None => interrupted_before(script, start, committed),
@@ -342,7 +363,9 @@ fn run_statements(
                     } else {
                         message
                     };
-                    history::record_failure(
+                    // The statement's error is the one to report: if recording it fails
+                    // too, the `running` row stays, which status shows as a file cut off.
+                    let _ = history::record_failure(
                         client,
                         script.database,
                         row,
@@ -350,7 +373,7 @@ fn run_statements(
                         committed,
                         &message,
                         line,
-                    )?;
+                    );
                 }
                 let error = crate::pg::interrupt::explain(error, || {
                     let begin = block.map(|b| {
@@ -371,6 +394,51 @@ fn run_statements(
         }
     }
     Ok(())
+}
+
+/// Records how many statements of a running file committed. A cancel that hits this
+/// bookkeeping (the interrupt came just as the statement finished) records the file as
+/// failed with that count, as if it had hit the next statement.
+fn count_progress(
+    client: &mut Client,
+    script: &Script<'_>,
+    row: &NewRow<'_>,
+    started: Instant,
+    committed: usize,
+) -> Result<()> {
+    let Err(error) = client.batch_execute(&history::progress_sql(row.version, committed)) else {
+        return Ok(());
+    };
+    if !crate::pg::interrupt::requested() {
+        return Err(crate::pg::connect::query_error(
+            "counting the statements a migration has run",
+            script.database,
+        )(error));
+    }
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    let line = prepared_line(script, committed);
+    let _ = history::record_failure(
+        client,
+        script.database,
+        row,
+        ms,
+        committed,
+        "interrupted",
+        line,
+    );
+    Err(Error::Interrupted {
+        what: stopped_outside_transaction(script, committed, None),
+        failed_version: Some(row.version),
+        source: None,
+    })
+}
+
+/// The line of the statement after the first `committed` ones (where a rerun starts).
+fn prepared_line(script: &Script<'_>, committed: usize) -> usize {
+    prepare(script.path, script.text)
+        .ok()
+        .and_then(|p| p.statements.get(committed).map(|&(s, _)| s))
+        .map_or(0, |start| crate::sql::line_col(script.text, start).0)
 }
 
 /// The error for an interrupt that came between two statements of a file run outside a
@@ -444,6 +512,27 @@ mod tests {
         assert!(!prepared.sendable.contains("restrict") && !prepared.sendable.contains("BEGIN"));
         assert_eq!(prepared.statements.len(), 1);
         assert_eq!(prepared.mode, RunMode::Transaction);
+    }
+
+    #[test]
+    fn tells_statements_that_open_or_close_a_block() {
+        let cases: [(&[&str], Option<Control>); 12] = [
+            (&["BEGIN"], Some(Control::Begin)),
+            (&["BEGIN", "ISOLATION", "LEVEL"], Some(Control::Begin)),
+            (&["START", "TRANSACTION"], Some(Control::Begin)),
+            (&["COMMIT"], Some(Control::End)),
+            (&["END"], Some(Control::End)),
+            (&["ROLLBACK", "WORK"], Some(Control::End)),
+            (&["COMMIT", "AND", "NO", "CHAIN"], Some(Control::End)),
+            (&["COMMIT", "AND", "CHAIN"], None),
+            (&["ROLLBACK", "TO", "SAVEPOINT", "S"], None),
+            (&["ROLLBACK", "TRANSACTION", "TO", "S"], None),
+            (&["COMMIT", "PREPARED"], None),
+            (&["SAVEPOINT", "S"], None),
+        ];
+        for (words, expected) in cases {
+            assert_eq!(control_of(words), expected, "{words:?}");
+        }
     }
 
     #[test]

@@ -46,8 +46,8 @@ pub struct MigrationStatus {
     /// Pending but older than the newest applied migration.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub out_of_order: bool,
-    /// Pending, with the content of an applied migration whose file is gone: probably
-    /// that migration renamed (applying refuses to run it a second time).
+    /// Pending, with the content of an applied migration under another version: that
+    /// migration renamed (its file gone) or copied; applying refuses to run it again.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub renamed_from: Option<String>,
     pub applied_at: Option<DateTime<Utc>>,
@@ -135,7 +135,17 @@ pub struct Status {
 impl Status {
     /// Everything applied and nothing wrong.
     pub fn up_to_date(&self) -> bool {
-        self.pending == 0 && self.problems == 0
+        !self.work_to_do() && self.problems == 0
+    }
+
+    /// Applying would do something: run pending migrations, or load a snapshot into a
+    /// fresh database (even one whose folder has no migrations).
+    pub fn work_to_do(&self) -> bool {
+        self.pending > 0
+            || self
+                .snapshots
+                .iter()
+                .any(|s| s.state == SnapshotState::WouldLoad)
     }
 
     /// Migrations the database still has to run (pending or failed part-way), in order.
@@ -158,9 +168,10 @@ impl Status {
             ("pending", &|m| {
                 m.state == State::Pending && m.renamed_from.is_none()
             }),
-            ("renamed (same content as an applied migration)", &|m| {
-                m.renamed_from.is_some()
-            }),
+            (
+                "renamed or copied (same content as an applied migration)",
+                &|m| m.renamed_from.is_some(),
+            ),
             ("changed since applied", &|m| m.state == State::Modified),
             ("failed part-way", &|m| m.state == State::Failed),
             ("running now", &|m| m.state == State::Running),
@@ -252,27 +263,48 @@ pub fn require_up_to_date(
     })
 }
 
-/// Pending files whose content is an applied migration's whose file is gone: the same
-/// migration under a new number. Returns `(new version, the old record)`.
-pub fn renamed<'a>(catalog: &'a Catalog, history: &'a History) -> Vec<(u64, &'a Recorded)> {
-    let gone: Vec<&Recorded> = history
+/// A pending file with the content of an applied migration under another version.
+#[derive(Debug, Clone, Copy)]
+pub struct SameContent<'a> {
+    /// The pending file's version.
+    pub version: u64,
+    /// The applied migration it repeats.
+    pub applied: &'a Recorded,
+    /// The applied migration's file is gone: the same file renamed (else a copy).
+    pub renamed: bool,
+}
+
+/// Pending files whose content is an applied migration's under another version: the
+/// same migration renamed (its old file gone) or copied (two branches that both added
+/// it). Running such a file would apply the migration a second time. Files without a
+/// statement (placeholders) are left out.
+pub fn same_content<'a>(catalog: &'a Catalog, history: &'a History) -> Vec<SameContent<'a>> {
+    let applied: Vec<&Recorded> = history
         .migrations
         .values()
-        .filter(|r| r.state == RunState::Applied && catalog.migration(r.version).is_none())
+        .filter(|r| r.state == RunState::Applied)
         .collect();
-    if gone.is_empty() {
-        return Vec::new();
-    }
     catalog
         .migrations
         .iter()
         .filter(|m| !history.migrations.contains_key(&m.version()))
         .filter_map(|m| {
-            gone.iter()
-                .find(|r| r.checksum == m.checksum)
-                .map(|r| (m.version(), *r))
+            let old = applied.iter().find(|r| r.checksum == m.checksum)?;
+            has_statements(&m.text).then_some(SameContent {
+                version: m.version(),
+                applied: old,
+                renamed: catalog.migration(old.version).is_none(),
+            })
         })
         .collect()
+}
+
+fn has_statements(text: &str) -> bool {
+    crate::sql::split(text).is_ok_and(|pieces| {
+        pieces
+            .iter()
+            .any(|p| matches!(p, crate::sql::Piece::Statement(s) if !s.is_empty()))
+    })
 }
 
 /// Compares the folder with what the database says.
@@ -310,7 +342,7 @@ pub fn status(catalog: &Catalog, facts: &Facts<'_>, database: &str) -> Status {
         .map(|r| r.version)
         .next_back()
         .unwrap_or(0);
-    let renames = renamed(catalog, history);
+    let repeats = same_content(catalog, history);
     let mut migrations: Vec<MigrationStatus> = catalog
         .migrations
         .iter()
@@ -318,10 +350,10 @@ pub fn status(catalog: &Catalog, facts: &Facts<'_>, database: &str) -> Status {
             let recorded = history.migrations.get(&m.version());
             let mut line = line(m, recorded, facts.live_run.is_some());
             line.out_of_order = line.state == State::Pending && initialized && m.version() < newest;
-            line.renamed_from = renames
+            line.renamed_from = repeats
                 .iter()
-                .find(|(v, _)| *v == m.version())
-                .map(|(_, r)| r.file.clone());
+                .find(|s| s.version == m.version())
+                .map(|s| s.applied.file.clone());
             if recorded.is_none() && would_include.is_some_and(|last| m.version() <= last) {
                 line.snapshot = would_load.map(|s| s.file.clone());
             }
@@ -402,10 +434,11 @@ fn line(m: &Migration, recorded: Option<&Recorded>, live_run: bool) -> Migration
 /// snapshot or a baseline may be pruned from the folder once a snapshot holds it, so
 /// only those dbkit ran or was told were run by hand count as missing.
 fn missing(recorded: &Recorded) -> MigrationStatus {
-    let state = match recorded.source {
-        Source::Snapshot => State::FromSnapshot,
-        Source::Baseline => State::Baseline,
-        Source::Migration | Source::Manual => State::MissingFile,
+    let state = match (recorded.state, recorded.source) {
+        (RunState::Failed | RunState::Running, _) => State::Failed,
+        (_, Source::Snapshot) => State::FromSnapshot,
+        (_, Source::Baseline) => State::Baseline,
+        (_, Source::Migration | Source::Manual) => State::MissingFile,
     };
     MigrationStatus {
         version: recorded.version,

@@ -88,7 +88,7 @@ fn main() -> ExitCode {
     let args = Args::parse();
     cli::install_interrupts();
     args.output.init_color();
-    run(&args).unwrap_or_else(|e| cli::fail(e, args.output.format))
+    cli::conclude(run(&args), args.output.format)
 }
 
 fn run(args: &Args) -> Result<ExitCode> {
@@ -125,9 +125,9 @@ fn run(args: &Args) -> Result<ExitCode> {
                 report::json(w, &status)
             }
         });
-        let code = match (status.problems, status.pending) {
-            (0, 0) => exit::OK,
-            (0, _) => exit::PENDING,
+        let code = match (status.problems, status.work_to_do()) {
+            (0, false) => exit::OK,
+            (0, true) => exit::PENDING,
             _ => exit::ATTENTION,
         };
         return Ok(ExitCode::from(code));

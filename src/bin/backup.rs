@@ -85,7 +85,7 @@ fn main() -> ExitCode {
         no_color: args.no_color.clone(),
     };
     output.init_color();
-    run(&args, output.format).unwrap_or_else(|e| cli::fail(e, output.format))
+    cli::conclude(run(&args, output.format), output.format)
 }
 
 fn run(args: &Args, output: Format) -> Result<ExitCode> {

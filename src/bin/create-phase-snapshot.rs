@@ -77,7 +77,7 @@ fn main() -> ExitCode {
     let args = Args::parse();
     cli::install_interrupts();
     args.output.init_color();
-    run(&args).unwrap_or_else(|e| cli::fail(e, args.output.format))
+    cli::conclude(run(&args), args.output.format)
 }
 
 fn run(args: &Args) -> Result<ExitCode> {

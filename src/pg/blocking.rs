@@ -6,7 +6,6 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use postgres::Client;
@@ -22,7 +21,6 @@ const REPEAT_EVERY: Duration = Duration::from_secs(5);
 pub struct Watcher {
     stop: Arc<AtomicBool>,
     current: Arc<Mutex<String>>,
-    thread: Option<JoinHandle<()>>,
 }
 
 impl Watcher {
@@ -34,7 +32,9 @@ impl Watcher {
         let current = Arc::new(Mutex::new(String::new()));
         let (settings, stop_flag, current_file) =
             (settings.clone(), Arc::clone(&stop), Arc::clone(&current));
-        let thread = std::thread::spawn(move || {
+        // Detached: a watcher still connecting (up to its 5 s timeout) must not hold up
+        // the end of a run; the stop flag ends it.
+        std::thread::spawn(move || {
             let options = ConnectOptions {
                 timeout: Duration::from_secs(5),
                 wait: Duration::ZERO,
@@ -45,11 +45,7 @@ impl Watcher {
             let _ = client.batch_execute("SET application_name = 'dbkit lock watcher'");
             watch(&mut client, pid, notice, &stop_flag, &current_file);
         });
-        Watcher {
-            stop,
-            current,
-            thread: Some(thread),
-        }
+        Watcher { stop, current }
     }
 
     /// Names what the watched session is running now (a migration file), for messages.
@@ -62,9 +58,6 @@ impl Watcher {
 impl Drop for Watcher {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }
 
@@ -124,6 +117,8 @@ fn blockers(client: &mut Client, pid: i32) -> Result<Vec<String>, postgres::Erro
     let rows = client.query(
         "SELECT a.pid, coalesce(a.usename::text, ''), a.application_name, \
                 coalesce(host(a.client_addr), 'local socket'), \
+                CASE WHEN a.xact_start IS NULL THEN 'connected since ' \
+                     ELSE 'in a transaction since ' END || \
                 coalesce(to_char(coalesce(a.xact_start, a.backend_start) AT TIME ZONE 'UTC', \
                                  'YYYY-MM-DD HH24:MI:SS'), ''), \
                 coalesce(a.state, ''), \
@@ -153,7 +148,7 @@ fn blockers(client: &mut Client, pid: i32) -> Result<Vec<String>, postgres::Erro
                 row.get(6),
             );
             format!(
-                "pid {holder} (user `{user}`, application `{app}`, from {from}, in a transaction since {since} UTC, {state}: `{query}`)"
+                "pid {holder} (user `{user}`, application `{app}`, from {from}, {since} UTC, {state}: `{query}`)"
             )
         })
         .collect())

@@ -59,6 +59,12 @@ pub fn connect(settings: &ConnectionSettings, options: ConnectOptions) -> Result
                 return Ok(client);
             }
             Err(source) if Instant::now() < deadline && is_transient(&source) => {
+                crate::pg::interrupt::check(|| {
+                    format!(
+                        "stopped waiting for {} to accept connections",
+                        settings.masked()
+                    )
+                })?;
                 std::thread::sleep(Duration::from_millis(250));
             }
             Err(source) => {

@@ -55,9 +55,11 @@ pub fn install(notice: fn(&str)) {
                     std::process::exit(i32::from(EXIT_CODE));
                 }
                 notice(&format!(
-                    "{name}: cancelling the running statement and stopping (press Ctrl-C again to quit at once)"
+                    "{name} received: cancelling the running statement and stopping (press Ctrl-C again to quit at once)"
                 ));
-                cancel_all();
+                // Off this thread: a cancel request to an unresponsive server must not
+                // keep the second Ctrl-C from being heard.
+                std::thread::spawn(cancel_all);
             }
         });
     });
@@ -86,7 +88,7 @@ pub fn requested() -> bool {
 /// callers that stop on other grounds, such as a lost terminal).
 pub fn request() {
     if !REQUESTED.swap(true, Ordering::SeqCst) {
-        cancel_all();
+        std::thread::spawn(cancel_all);
     }
 }
 
@@ -122,6 +124,14 @@ pub fn wait(child: std::process::Child) -> std::io::Result<std::process::Output>
 pub fn explain(error: Error, what: impl FnOnce() -> String) -> Error {
     if !requested() || matches!(error, Error::Interrupted { .. }) {
         return error;
+    }
+    // A seed file's failure says which file was rolled back and what stays loaded.
+    if let Error::SeedFailed { failure, .. } = &error {
+        return Error::Interrupted {
+            what: format!("`{}` was rolled back", failure.file.display()),
+            failed_version: None,
+            source: Some(Box::new(error)),
+        };
     }
     // The cancel's own error says nothing the user needs; any other is kept.
     let source = (!is_cancel(&error)).then(|| Box::new(error));
@@ -168,11 +178,20 @@ fn cancel_all() {
         .unwrap_or_else(|e| e.into_inner())
         .clone();
     // A closed connection's key matches no backend, so the server ignores its request.
-    for (token, tls) in connections {
-        let _ = match tls {
-            Some(tls) => token.cancel_query(tls),
-            None => token.cancel_query(NoTls),
-        };
+    // One thread each, so one unresponsive server does not hold up the others.
+    let sending: Vec<_> = connections
+        .into_iter()
+        .map(|(token, tls)| {
+            std::thread::spawn(move || {
+                let _ = match tls {
+                    Some(tls) => token.cancel_query(tls),
+                    None => token.cancel_query(NoTls),
+                };
+            })
+        })
+        .collect();
+    for thread in sending {
+        let _ = thread.join();
     }
 }
 

@@ -243,6 +243,13 @@ fn cut_locked(
         previous: request.previous.as_ref().map(|(s, _)| &s.version),
         migrations: &summaries,
     });
+    // Verifying and documenting are client-side work a cancel request cannot stop.
+    crate::pg::interrupt::check(|| {
+        format!(
+            "stopped before writing snapshot {}; nothing was written",
+            request.version
+        )
+    })?;
     write_both(request, &text, &entry)?;
     Ok(Cut {
         version: request.version.to_string(),

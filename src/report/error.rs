@@ -20,7 +20,13 @@ pub fn hints(error: &Error) -> Vec<String> {
         Error::Interrupted {
             source: Some(source),
             ..
-        } => hints.extend(self::hints(source)),
+        } => {
+            // The server's own hint only: dbkit's next step is the interrupt's.
+            if let Error::Statement { failure, .. } | Error::SeedFailed { failure, .. } = &**source
+            {
+                hints.extend(failure.hint.clone());
+            }
+        }
         _ => {}
     }
     hints.extend(error.hint());

@@ -362,7 +362,9 @@ pub fn status(w: &mut dyn Write, status: &Status) -> io::Result<()> {
             State::MissingFile => "applied, file missing from the folder".red(),
         };
         let label = match &m.renamed_from {
-            Some(old) => format!("pending — renamed from {old}? (same content)").red(),
+            Some(old) => {
+                format!("pending — same content as the applied {old} (renamed or copied?)").red()
+            }
             None => label,
         };
         writeln!(w, "  {:>5}  {:<width$}  {label}", m.version, m.file)?;
