@@ -443,6 +443,9 @@ impl Error {
             } => format!(
                 "this file runs outside a transaction and {n} statement(s) before the failing one stay applied; fix the file or the database, then rerun with `--retry-failed`, or record it as done by hand with `--mark-applied VERSION`"
             ),
+            Error::Statement { failure, .. } if failure.code == "55P03" => {
+                "another session held a lock this migration needs (the notes above name it), and `lock_timeout` ran out; the file was rolled back: run apply-schema again once that session is done, or give it longer with `--ddl-lock-timeout SECS`".into()
+            }
             Error::Statement { .. } => {
                 "the failing file was rolled back; fix it and run apply-schema again".into()
             }
