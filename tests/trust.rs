@@ -459,7 +459,11 @@ fn a_blocked_migration_says_who_blocks_it_and_ddl_lock_timeout_gives_up() {
         run.stderr
     );
     assert!(run.stderr.contains("lock timeout"), "{}", run.stderr);
-    assert!(run.stderr.contains("--ddl-lock-timeout SECS"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("--ddl-lock-timeout SECS"),
+        "{}",
+        run.stderr
+    );
     assert_eq!(db.history(), ["1:migration:applied"]);
     blocker.batch_execute("ROLLBACK").expect("releases");
     project.apply(&db, &[]).success();

@@ -7,5 +7,6 @@ pub mod history;
 pub mod plan;
 pub mod run;
 pub mod script;
+mod statements;
 pub mod status;
 pub mod validate;
