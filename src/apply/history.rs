@@ -11,6 +11,7 @@ use postgres::{Client, SimpleQueryMessage, SimpleQueryRow};
 
 use crate::error::Result;
 use crate::pg::connect::query_error;
+use crate::sql::quote_literal as literal;
 
 /// The schema that holds dbkit's tables.
 pub const SCHEMA: &str = "dbkit";
@@ -400,13 +401,4 @@ pub fn rename_sql(old: u64, new: u64, file: &str) -> String {
         "UPDATE dbkit.schema_history SET version = {new}, file = {} WHERE version = {old};\n",
         literal(file)
     )
-}
-
-/// Quotes text as an SQL literal, whatever `standard_conforming_strings` is.
-pub fn literal(s: &str) -> String {
-    if s.contains('\\') {
-        format!("E'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
-    } else {
-        format!("'{}'", s.replace('\'', "''"))
-    }
 }

@@ -165,7 +165,7 @@ fn drop_created(args: &Args, layout: &Layout) {
     let (Some(name), Ok(mut configured)) = (&args.into, args.connection.connect(layout)) else {
         return;
     };
-    let quoted = format!("\"{}\"", name.replace('"', "\"\""));
+    let quoted = dbkit::sql::quote_ident(name);
     let _ = configured
         .client
         .batch_execute(&format!("DROP DATABASE IF EXISTS {quoted}"));

@@ -139,7 +139,7 @@ fn create_hint(database: &str, name: Option<&str>) -> String {
             flags.push_str(&format!(" {flag} {}", shell_quote(value)));
         }
     }
-    let sql = format!("CREATE DATABASE \"{}\"", name.replace('"', "\"\""));
+    let sql = format!("CREATE DATABASE {}", crate::sql::quote_ident(&name));
     format!(
         "the database does not exist yet: create it with `createdb{flags} {}` or `psql{flags} -d postgres -c {}` (as a user allowed to create databases), or fix the database name",
         shell_quote(&name),

@@ -59,13 +59,13 @@ fn is_production(mark: &str) -> bool {
 /// Marks the database as an environment (`production`, `staging`, ...), for every later
 /// session; an empty name removes the mark.
 pub fn mark(client: &mut Client, settings: &ConnectionSettings, environment: &str) -> Result<()> {
-    let name = format!("\"{}\"", settings.dbname().replace('"', "\"\""));
+    let name = crate::sql::quote_ident(settings.dbname());
     let sql = if environment.is_empty() {
         format!("ALTER DATABASE {name} RESET {SETTING}")
     } else {
         format!(
             "ALTER DATABASE {name} SET {SETTING} = {}",
-            crate::apply::history::literal(environment)
+            crate::sql::quote_literal(environment)
         )
     };
     client.batch_execute(&sql).map_err(query_error(

@@ -93,7 +93,7 @@ pub fn reset(client: &mut Client, database: &str, plan: &ResetPlan) -> Result<()
 }
 
 fn reset_sql(plan: &ResetPlan, server_version_num: i32) -> String {
-    let quote = |name: &str| format!("\"{}\"", name.replace('"', "\"\""));
+    let quote = crate::sql::quote_ident;
     let mut sql = String::from("BEGIN;\n");
     for schema in &plan.schemas {
         sql += &format!("DROP SCHEMA IF EXISTS {} CASCADE;\n", quote(&schema.name));

@@ -231,7 +231,7 @@ pub fn replace_database(
         let value = if key == "search_path" {
             value.to_string()
         } else {
-            crate::apply::history::literal(value)
+            crate::sql::quote_literal(value)
         };
         swap += &format!("ALTER DATABASE {} SET {key} = {value};\n", quote(name));
     }
@@ -241,6 +241,4 @@ pub fn replace_database(
     ))
 }
 
-fn quote(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
+use crate::sql::quote_ident as quote;

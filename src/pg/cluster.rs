@@ -319,7 +319,7 @@ pub fn ensure_database(
         ))?
         .is_some();
     if !exists {
-        let quoted = format!("\"{}\"", name.replace('"', "\"\""));
+        let quoted = crate::sql::quote_ident(name);
         client
             .batch_execute(&format!("CREATE DATABASE {quoted}"))
             .map_err(crate::pg::connect::query_error(

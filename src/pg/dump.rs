@@ -198,7 +198,7 @@ impl DumpOptions {
 /// A schema name as a pg_dump pattern that matches exactly that name: double-quoted, so
 /// case, `*`, `?` and `.` are taken literally.
 fn pattern(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
+    crate::sql::quote_ident(name)
 }
 
 #[cfg(test)]

@@ -16,6 +16,21 @@
 
 use std::fmt;
 
+/// Quotes a name as an SQL identifier (`a"b` becomes `"a""b"`), so any name, whatever
+/// its case or characters, means exactly itself. The one place dbkit quotes identifiers.
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Quotes text as an SQL literal, whatever `standard_conforming_strings` is.
+pub fn quote_literal(s: &str) -> String {
+    if s.contains('\\') {
+        format!("E'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
+    } else {
+        format!("'{}'", s.replace('\'', "''"))
+    }
+}
+
 /// One piece of a SQL file, in source order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Piece<'a> {
