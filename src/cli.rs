@@ -466,6 +466,13 @@ pub fn chain(error: &Error) -> String {
     crate::report::error::chain(error)
 }
 
+/// A progress bar for long work: drawn on stderr when it is a terminal, nothing in a
+/// pipe or a log file.
+pub fn progress_bar(unit: crate::report::progress::Unit) -> crate::report::progress::Bar {
+    use std::io::IsTerminal;
+    crate::report::progress::Bar::new(unit, std::io::stderr().is_terminal())
+}
+
 /// Prints a notice about waiting or stopping on stderr (a program's notice sink).
 pub fn notice(message: &str) {
     use colored::Colorize;

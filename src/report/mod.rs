@@ -413,4 +413,5 @@ pub mod mermaid;
 pub mod migration;
 pub mod operations;
 pub mod phase;
+pub mod progress;
 pub mod seed;
