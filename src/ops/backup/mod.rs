@@ -1,11 +1,11 @@
 //! Backups: taking one with `pg_dump` so that no partial file ever carries a final name,
 //! naming it `backup_YYYY-MM-DD_HH-MM-SS` with its format's extension, pruning this
-//! tool's own older backups, and recognizing a backup's format for restoring. Running
-//! the restore is `restore`'s job; choosing pg_dump is `pgdump`'s.
+//! tool's own older backups, and recognizing a backup's format for restoring
+//! (`recognize`); renaming, permissions and flushing are `disk`'s. Running the restore
+//! is `restore`'s job; choosing pg_dump is `pgdump`'s.
 
-use std::fs::{File, OpenOptions};
-use std::io::Read;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::fs::OpenOptions;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::LazyLock;
@@ -16,6 +16,11 @@ use regex::Regex;
 use crate::error::{Error, Result};
 use crate::pg::dump::PgDump;
 use crate::project::settings::ConnectionSettings;
+
+mod disk;
+mod recognize;
+
+pub use recognize::{kind, plain_is_complete, Kind};
 
 /// How a backup is stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -119,13 +124,17 @@ pub fn create(
             stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
         });
     }
-    check_complete(&temp, options)?;
-    restrict_permissions(&temp)?;
-    sync_tree(&temp)?;
+    recognize::check_complete(
+        &temp,
+        options.format,
+        options.compress.is_some_and(|l| l > 0),
+    )?;
+    disk::restrict_permissions(&temp)?;
+    disk::sync_tree(&temp)?;
     let final_path = place(&temp, &options.dir, &options.stamp, extension(options))?;
-    sync(&options.dir)?;
+    disk::sync(&options.dir)?;
     drop(container);
-    let bytes = size(&final_path);
+    let bytes = disk::size(&final_path);
     let pruned = match options.keep {
         Some(keep) => prune(&options.dir, keep)?,
         None => Vec::new(),
@@ -178,7 +187,7 @@ fn place(temp: &Path, dir: &Path, stamp: &str, ext: &str) -> Result<PathBuf> {
             1 => dir.join(format!("backup_{stamp}{ext}")),
             n => dir.join(format!("backup_{stamp}_{n}{ext}")),
         };
-        match rename_noreplace(temp, &candidate) {
+        match disk::rename_noreplace(temp, &candidate) {
             Ok(()) => return Ok(candidate),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
             Err(source) => {
@@ -192,182 +201,6 @@ fn place(temp: &Path, dir: &Path, stamp: &str, ext: &str) -> Result<PathBuf> {
     Err(Error::Refused(format!(
         "too many backups named `backup_{stamp}*`"
     )))
-}
-
-/// `rename` that fails with `AlreadyExists` instead of replacing the target.
-#[cfg(target_os = "linux")]
-fn rename_noreplace(from: &Path, to: &Path) -> std::io::Result<()> {
-    use std::os::unix::ffi::OsStrExt;
-    let c = |p: &Path| {
-        std::ffi::CString::new(p.as_os_str().as_bytes())
-            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))
-    };
-    let (from, to) = (c(from)?, c(to)?);
-    // SAFETY: both are valid NUL-terminated paths that outlive the call.
-    let status = unsafe {
-        libc::renameat2(
-            libc::AT_FDCWD,
-            from.as_ptr(),
-            libc::AT_FDCWD,
-            to.as_ptr(),
-            libc::RENAME_NOREPLACE,
-        )
-    };
-    if status == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
-}
-
-/// Elsewhere: check, then rename (a race between the two is possible, but only there).
-#[cfg(not(target_os = "linux"))]
-fn rename_noreplace(from: &Path, to: &Path) -> std::io::Result<()> {
-    if to.exists() {
-        return Err(std::io::ErrorKind::AlreadyExists.into());
-    }
-    std::fs::rename(from, to)
-}
-
-/// The marker pg_dump writes at the end of a plain dump.
-const COMPLETE: &str = "-- PostgreSQL database dump complete";
-
-/// A plain dump must end with pg_dump's completion marker; an archive must be readable
-/// as one (pg_dump's exit status is checked before this).
-fn check_complete(path: &Path, options: &BackupOptions) -> Result<()> {
-    let incomplete = |why: &str| Error::Command {
-        command: "pg_dump".into(),
-        status: "exit status 0".into(),
-        stderr: format!("the output `{}` is incomplete: {why}", path.display()),
-    };
-    match options.format {
-        Format::Plain => {
-            let tail =
-                tail_of(path, options.compress.is_some_and(|l| l > 0)).map_err(|source| {
-                    Error::Io {
-                        path: path.to_path_buf(),
-                        source,
-                    }
-                })?;
-            if !tail.contains(COMPLETE) {
-                return Err(incomplete("no completion marker at its end"));
-            }
-        }
-        Format::Custom => {
-            let mut magic = [0u8; 5];
-            let read = File::open(path).and_then(|mut f| f.read_exact(&mut magic));
-            if read.is_err() || &magic != b"PGDMP" {
-                return Err(incomplete("not a pg_dump archive"));
-            }
-        }
-        Format::Directory => {
-            if !path.join("toc.dat").is_file() {
-                return Err(incomplete("no `toc.dat`"));
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Whether a plain backup (gzip or not) ends with pg_dump's completion line: a file cut
-/// short does not, and psql would commit the part it read.
-pub fn plain_is_complete(path: &Path, gzip: bool) -> Result<bool> {
-    let tail = tail_of(path, gzip).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    Ok(tail.contains(COMPLETE))
-}
-
-/// The last kilobyte of a file's text, decompressing gzip when asked.
-fn tail_of(path: &Path, gzip: bool) -> std::io::Result<String> {
-    let file = File::open(path)?;
-    let mut reader: Box<dyn Read> = if gzip {
-        Box::new(flate2::read::MultiGzDecoder::new(std::io::BufReader::new(
-            file,
-        )))
-    } else {
-        Box::new(file)
-    };
-    let mut window: Vec<u8> = Vec::new();
-    let mut buffer = vec![0u8; 64 * 1024];
-    loop {
-        let n = reader.read(&mut buffer)?;
-        if n == 0 {
-            break;
-        }
-        window.extend_from_slice(&buffer[..n]);
-        if window.len() > 4096 {
-            window.drain(..window.len() - 1024);
-        }
-    }
-    let start = window.len().saturating_sub(1024);
-    Ok(String::from_utf8_lossy(&window[start..]).into_owned())
-}
-
-/// Owner-only: 0600 for files, 0700 for a directory backup and 0600 for its files.
-fn restrict_permissions(path: &Path) -> Result<()> {
-    let set = |p: &Path, mode: u32| {
-        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).map_err(|source| {
-            Error::Io {
-                path: p.to_path_buf(),
-                source,
-            }
-        })
-    };
-    if path.is_dir() {
-        set(path, 0o700)?;
-        for entry in walkdir::WalkDir::new(path).min_depth(1) {
-            let entry = entry.map_err(|e| Error::Io {
-                path: path.to_path_buf(),
-                source: e.into(),
-            })?;
-            set(
-                entry.path(),
-                if entry.file_type().is_dir() {
-                    0o700
-                } else {
-                    0o600
-                },
-            )?;
-        }
-        Ok(())
-    } else {
-        set(path, 0o600)
-    }
-}
-
-/// Flushes a file, or a folder and every file in it, to disk.
-fn sync_tree(path: &Path) -> Result<()> {
-    if path.is_dir() {
-        for entry in walkdir::WalkDir::new(path).min_depth(1) {
-            let entry = entry.map_err(|e| Error::Io {
-                path: path.to_path_buf(),
-                source: e.into(),
-            })?;
-            sync(entry.path())?;
-        }
-    }
-    sync(path)
-}
-
-/// Flushes a file (or a folder's entries) to disk.
-fn sync(path: &Path) -> Result<()> {
-    let open = File::open(path).and_then(|f| f.sync_all());
-    open.map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    })
-}
-
-fn size(path: &Path) -> u64 {
-    walkdir::WalkDir::new(path)
-        .into_iter()
-        .filter_map(|e| e.ok())
-        .filter_map(|e| e.metadata().ok())
-        .filter(|m| m.is_file())
-        .map(|m| m.len())
-        .sum()
 }
 
 static OWN: LazyLock<Regex> = LazyLock::new(|| {
@@ -424,45 +257,6 @@ pub fn prune(dir: &Path, keep: usize) -> Result<Vec<PathBuf>> {
         removed.push(path);
     }
     Ok(removed)
-}
-
-/// A backup's format, recognized from its content.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Kind {
-    Plain,
-    PlainGzip,
-    Custom,
-    Directory,
-}
-
-/// Recognizes a backup: a folder with `toc.dat`, a pg_dump archive (`PGDMP`), gzip, or
-/// SQL text.
-pub fn kind(path: &Path) -> Result<Kind> {
-    let io = |source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let meta = std::fs::metadata(path).map_err(io)?;
-    if meta.is_dir() {
-        return if path.join("toc.dat").is_file() {
-            Ok(Kind::Directory)
-        } else {
-            Err(Error::Refused(format!(
-                "`{}` is a folder without `toc.dat`: not a directory-format backup",
-                path.display()
-            )))
-        };
-    }
-    let mut head = [0u8; 5];
-    let n = File::open(path)
-        .and_then(|mut f| f.read(&mut head))
-        .map_err(io)?;
-    Ok(match &head[..n] {
-        [b'P', b'G', b'D', b'M', b'P'] => Kind::Custom,
-        [0x1f, 0x8b, ..] => Kind::PlainGzip,
-        _ => Kind::Plain,
-    })
 }
 
 #[cfg(test)]
