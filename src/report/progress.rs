@@ -71,10 +71,11 @@ impl Bar {
 
 impl Meter for Bar {
     fn start(&self, what: &str, total: Option<u64>) {
-        self.bar.reset();
+        // Style and message first: each of these calls may draw the bar.
         self.bar.set_style(self.style(total));
-        self.bar.set_length(total.unwrap_or(0));
         self.bar.set_message(what.to_string());
+        self.bar.set_length(total.unwrap_or(0));
+        self.bar.reset();
         self.bar.enable_steady_tick(Duration::from_millis(125));
     }
 
