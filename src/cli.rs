@@ -336,6 +336,18 @@ impl ConnectionArgs {
 }
 
 impl ConnectionArgs {
+    /// Which database the configured target is, without connecting or starting
+    /// anything: for work that only needs to know whose files to look at (`backup
+    /// --list`, `backup --dry-run`).
+    pub fn settings(&self, layout: &Layout) -> Result<ConnectionSettings> {
+        match self.url() {
+            Some(url) => ConnectionSettings::parse(url, self.os_user.as_deref()),
+            None => {
+                ConnectionSettings::parse(&project_cluster(layout)?.conninfo(LOCAL_DATABASE), None)
+            }
+        }
+    }
+
     /// Like [`ConnectionArgs::connect`], and says on stderr when dbkit chose its local
     /// cluster (no URL configured) and what it did to it.
     pub fn open(&self, layout: &Layout) -> Result<Target> {

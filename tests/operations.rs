@@ -75,11 +75,13 @@ fn printed_path(project: &Project, run: &Run) -> PathBuf {
     project.dir.path().join(path)
 }
 
+/// The backups in the project's `backups/` (not their `.json` sidecars or hidden files).
 fn backups(project: &Project) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(project.dir.path().join("backups"))
         .map(|entries| {
             entries
                 .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+                .filter(|n| !n.starts_with('.') && !n.ends_with(".json"))
                 .collect()
         })
         .unwrap_or_default();
@@ -99,8 +101,8 @@ fn every_format_restores_to_an_identical_database() {
     let formats: [&[&str]; 4] = [
         &[],
         &["-Z", "6"],
-        &["--format", "custom"],
-        &["--format", "directory"],
+        &["-F", "custom"],
+        &["--dump-format", "directory"],
     ];
     for (i, format) in formats.iter().enumerate() {
         let made = run(&project, "backup", &source, format).success();
@@ -196,8 +198,7 @@ fn keep_prunes_exactly_to_n_of_its_own_backups() {
     let names = backups(&project);
     let own: Vec<&String> = names
         .iter()
-        .filter(|n| n.len() > 20 && n.starts_with("backup_20") && n.contains('_'))
-        .filter(|n| n.as_str() != "backup_2020-01-01.sql")
+        .filter(|n| n.starts_with(&format!("backup_{}_", db.name)))
         .collect();
     assert_eq!(own.len(), 2, "{names:?}");
     for other in ["notes.sql", "backup_manual.sql", "backup_2020-01-01.sql"] {

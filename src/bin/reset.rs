@@ -101,9 +101,15 @@ fn run(args: &Args) -> Result<ExitCode> {
             content: Content::SchemaAndData,
             tables: Vec::new(),
             keep: None,
-            stamp: Utc::now().format("%Y-%m-%d_%H-%M-%S").to_string(),
+            created: Utc::now(),
         };
-        let made = backup::create(&pg_dump, &target.settings, &options)?;
+        let made = backup::create(
+            &pg_dump,
+            &target.settings,
+            &server,
+            &options,
+            &report::progress::Silent,
+        )?;
         if text {
             cli::print(|w| report::operations::backup(w, &made));
         }

@@ -408,6 +408,7 @@ pub fn json(w: &mut dyn Write, value: &impl serde::Serialize) -> io::Result<()> 
     writeln!(w)
 }
 
+pub mod backup;
 pub mod error;
 pub mod mermaid;
 pub mod migration;

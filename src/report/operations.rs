@@ -1,37 +1,14 @@
-//! The text the daily-operation programs print: `backup` (path, size, time, what was
-//! pruned), `restore` and `reset`.
+//! The text the daily-operation programs print: `restore` and `reset` (`backup`'s is in
+//! [`super::backup`]).
 
 use std::io::{self, Write};
 
 use colored::Colorize;
 
-use crate::ops::backup::{Backup, Content, Format};
 use crate::ops::reset::ResetPlan;
 use crate::ops::restore::Restored;
 
-/// `✓ backup → backups/backup_2026-11-22_10-00-00.sql (1.2 MB, 340 ms)`.
-pub fn backup(w: &mut dyn Write, backup: &Backup) -> io::Result<()> {
-    let what = match (backup.format, backup.content) {
-        (Format::Plain, Content::SchemaAndData) => "SQL, schema and data",
-        (Format::Plain, Content::SchemaOnly) => "SQL, schema only",
-        (Format::Plain, Content::DataOnly) => "SQL, data only",
-        (Format::Custom, _) => "custom archive",
-        (Format::Directory, _) => "directory archive",
-    };
-    writeln!(
-        w,
-        "{} backup of {} → {} ({what}, {}, {})",
-        "✓".green().bold(),
-        backup.database,
-        backup.path.display(),
-        size(backup.bytes),
-        super::duration(backup.duration_ms)
-    )?;
-    for path in &backup.pruned {
-        writeln!(w, "  pruned {}", path.display())?;
-    }
-    Ok(())
-}
+pub use super::backup::backup;
 
 /// `✓ restored backups/x.sql into postgres://...`.
 pub fn restored(w: &mut dyn Write, restored: &Restored) -> io::Result<()> {

@@ -1,29 +1,36 @@
 //! Backups: taking one with `pg_dump` so that no partial file ever carries a final name,
-//! naming it `backup_YYYY-MM-DD_HH-MM-SS` with its format's extension, pruning this
-//! tool's own older backups, and recognizing a backup's format for restoring
-//! (`recognize`); renaming, permissions and flushing are `disk`'s. Running the restore
-//! is `restore`'s job; choosing pg_dump is `pgdump`'s.
-
-use std::fs::OpenOptions;
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::sync::LazyLock;
-use std::time::Instant;
-
-use regex::Regex;
-
-use crate::error::{Error, Result};
-use crate::pg::dump::PgDump;
-use crate::project::settings::ConnectionSettings;
+//! naming it `backup_<database>_<UTC stamp>` with its format's extension and describing
+//! it in a sidecar (`sidecar`), showing how much pg_dump has written while it runs,
+//! pruning the older backups of the same database and content (`folder`), and
+//! recognizing a backup's format for restoring (`recognize`). Running the restore is
+//! `restore`'s job; choosing pg_dump is `pgdump`'s.
 
 mod disk;
+mod folder;
 mod recognize;
+mod sidecar;
 
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+
+use crate::error::{Error, Result};
+use crate::pg::dump::{PgDump, ServerVersion};
+use crate::project::settings::ConnectionSettings;
+use crate::report::progress::Meter;
+
+pub use folder::{list, Listed, Listing, Unattributed, GITIGNORE};
 pub use recognize::{kind, plain_is_complete, Kind};
+pub use sidecar::{file_safe, Origin, Server, Sidecar};
 
 /// How a backup is stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Format {
     /// SQL text for psql (`.sql`, or `.sql.gz` when compressed).
@@ -35,7 +42,7 @@ pub enum Format {
 }
 
 /// What a backup holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Content {
     #[default]
@@ -47,7 +54,7 @@ pub enum Content {
 /// What to back up, and where.
 #[derive(Debug, Clone)]
 pub struct BackupOptions {
-    /// The backups folder (created when missing).
+    /// The backups folder (created when missing: see [`folder::ensure`]).
     pub dir: PathBuf,
     pub format: Format,
     /// pg_dump's compression level, 0-9.
@@ -55,40 +62,76 @@ pub struct BackupOptions {
     pub content: Content,
     /// pg_dump table patterns (`activities`, `public.contract*`); empty for all.
     pub tables: Vec<String>,
-    /// Keep only the newest N of this tool's backups in `dir`, after the new one exists.
+    /// Keep only the newest N backups of this database with this content, format and
+    /// table selection (the new one included); nothing else in `dir` is touched.
     pub keep: Option<usize>,
-    /// `2026-11-22_10-00-00`: the UTC time in the file name.
-    pub stamp: String,
+    /// When the backup is taken: its name holds it to the second (UTC), its sidecar
+    /// in full.
+    pub created: DateTime<Utc>,
 }
 
 /// A finished backup.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Backup {
     pub path: PathBuf,
+    /// The sidecar describing it (`<path>.json`).
+    pub sidecar: PathBuf,
     pub format: Format,
     pub content: Content,
+    pub tables: Vec<String>,
     pub bytes: u64,
+    pub created: DateTime<Utc>,
     pub duration_ms: f64,
-    /// Older backups removed by `keep`.
+    /// Older backups of the same database and content removed by `keep`.
     pub pruned: Vec<PathBuf>,
+    /// What `keep` left alone because dbkit cannot tell whose it is (no sidecar, ...).
+    pub not_attributed: Vec<Unattributed>,
+    /// The database, password masked.
     pub database: String,
+    /// dbkit created the backups folder (owner-only, with a `.gitignore` of `*`).
+    pub folder_created: bool,
+    /// Things worth a warning (a data backup in a folder git does not ignore).
+    pub warnings: Vec<String>,
 }
 
-/// Backs up `target` into a new file (or folder) in `options.dir`. pg_dump writes into a
-/// hidden folder of this run's own in the same folder, readable by the owner only; the
-/// result is renamed to its final name only when pg_dump succeeded and the output is
-/// complete, and the hidden folder is removed whatever happens.
+/// What a backup would do (`--dry-run`): nothing is written or removed.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Preview {
+    pub dry_run: bool,
+    /// The name it would have now (a backup taken in the same second may push it to
+    /// `_2`).
+    pub path: PathBuf,
+    pub format: Format,
+    pub content: Content,
+    pub tables: Vec<String>,
+    /// The database, password masked.
+    pub database: String,
+    /// What `keep` would remove.
+    pub pruned: Vec<PathBuf>,
+    pub not_attributed: Vec<Unattributed>,
+    /// The backups folder does not exist and would be created.
+    pub folder_created: bool,
+    pub warnings: Vec<String>,
+}
+
+/// Backs up `target` into a new file (or folder) in `options.dir`, with its sidecar.
+/// pg_dump writes into a hidden folder of this run's own in the same folder, readable by
+/// the owner only, while `meter` follows how much it has written; the result is renamed
+/// to its final name only when pg_dump succeeded and the output is complete, and the
+/// hidden folder is removed whatever happens.
 pub fn create(
     pg_dump: &PgDump,
     target: &ConnectionSettings,
+    server: &ServerVersion,
     options: &BackupOptions,
+    meter: &dyn Meter,
 ) -> Result<Backup> {
     let started = Instant::now();
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| Error::Io { path, source }
     };
-    std::fs::create_dir_all(&options.dir).map_err(io(&options.dir))?;
+    let folder_created = folder::ensure(&options.dir)?;
     // A hidden container of this run's own (unique, owner-only, removed with everything
     // in it when dropped): concurrent backups never share or delete each other's files.
     let container = tempfile::Builder::new()
@@ -111,7 +154,9 @@ pub fn create(
             .map_err(io(&temp))?;
         command.stdout(Stdio::from(file));
     }
-    let out = crate::pg::interrupt::output(command.stderr(Stdio::piped())).map_err(|source| {
+    let origin = Origin::of(target);
+    let what = format!("backing up `{}`", origin.database);
+    let out = dump(command.stderr(Stdio::piped()), &temp, meter, &what).map_err(|source| {
         Error::Spawn {
             command: "pg_dump".into(),
             source,
@@ -124,30 +169,110 @@ pub fn create(
             stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
         });
     }
-    recognize::check_complete(
-        &temp,
-        options.format,
-        options.compress.is_some_and(|l| l > 0),
-    )?;
+    recognize::check_complete(&temp, options.format, gzip(options))?;
     disk::restrict_permissions(&temp)?;
     disk::sync_tree(&temp)?;
-    let final_path = place(&temp, &options.dir, &options.stamp, extension(options))?;
+    let bytes = disk::size(&temp);
+    let (path, sidecar) = place(
+        container.path(),
+        &temp,
+        &options.dir,
+        &base_name(&origin, options.created),
+        extension(options),
+        |file| Sidecar::new(&origin, &server.text, options, file, bytes),
+    )?;
     disk::sync(&options.dir)?;
     drop(container);
-    let bytes = disk::size(&final_path);
     let pruned = match options.keep {
-        Some(keep) => prune(&options.dir, keep)?,
-        None => Vec::new(),
+        Some(keep) => folder::prune(&options.dir, &sidecar, keep, false, options.created)?,
+        None => folder::Pruned::default(),
     };
     Ok(Backup {
-        path: final_path,
+        sidecar: options.dir.join(Sidecar::name_for(&sidecar.file)),
+        warnings: folder::git_warning(&options.dir, &sidecar.file, options.content)
+            .into_iter()
+            .collect(),
+        path,
         format: options.format,
         content: options.content,
+        tables: options.tables.clone(),
         bytes,
+        created: options.created,
         duration_ms: started.elapsed().as_secs_f64() * 1000.0,
-        pruned,
+        pruned: pruned.removed,
+        not_attributed: pruned.not_attributed,
         database: target.masked().to_string(),
+        folder_created,
     })
+}
+
+/// What [`create`] would write and what its `keep` would remove, changing nothing.
+pub fn preview(target: &ConnectionSettings, options: &BackupOptions) -> Result<Preview> {
+    let origin = Origin::of(target);
+    let base = base_name(&origin, options.created);
+    let ext = extension(options);
+    let name = (1..1000)
+        .map(|n| candidate(&base, n, ext))
+        .find(|name| {
+            !options.dir.join(name).exists() && !options.dir.join(Sidecar::name_for(name)).exists()
+        })
+        .unwrap_or_else(|| candidate(&base, 1, ext));
+    let sidecar = Sidecar::new(&origin, "", options, name.clone(), 0);
+    let pruned = match options.keep {
+        Some(keep) => folder::prune(&options.dir, &sidecar, keep, true, options.created)?,
+        None => folder::Pruned::default(),
+    };
+    let folder_created = !options.dir.is_dir();
+    let warnings = if folder_created {
+        Vec::new() // it would be created with a `.gitignore` of `*`
+    } else {
+        folder::git_warning(&options.dir, &name, options.content)
+            .into_iter()
+            .collect()
+    };
+    Ok(Preview {
+        dry_run: true,
+        path: options.dir.join(&name),
+        format: options.format,
+        content: options.content,
+        tables: options.tables.clone(),
+        database: target.masked().to_string(),
+        pruned: pruned.removed,
+        not_attributed: pruned.not_attributed,
+        folder_created,
+        warnings,
+    })
+}
+
+/// Runs pg_dump to completion (signalled on an interrupt) while a second thread tells
+/// `meter` how far the output at `output` has grown.
+fn dump(
+    command: &mut Command,
+    output: &Path,
+    meter: &dyn Meter,
+    what: &str,
+) -> std::io::Result<Output> {
+    meter.start(what, None);
+    let (done, finished) = mpsc::channel::<()>();
+    let out = std::thread::scope(|scope| {
+        scope.spawn(move || {
+            let mut seen = 0;
+            while let Err(RecvTimeoutError::Timeout) =
+                finished.recv_timeout(Duration::from_millis(100))
+            {
+                let now = disk::size(output);
+                if now > seen {
+                    meter.advance(now - seen);
+                    seen = now;
+                }
+            }
+        });
+        let out = crate::pg::interrupt::output(command);
+        drop(done);
+        out
+    });
+    meter.finish();
+    out
 }
 
 /// pg_dump's arguments (never the connection: that is in its environment).
@@ -169,149 +294,96 @@ fn arguments(options: &BackupOptions) -> Vec<String> {
     args
 }
 
+fn gzip(options: &BackupOptions) -> bool {
+    options.format == Format::Plain && options.compress.is_some_and(|level| level > 0)
+}
+
 fn extension(options: &BackupOptions) -> &'static str {
-    match (options.format, options.compress) {
-        (Format::Plain, Some(level)) if level > 0 => ".sql.gz",
-        (Format::Plain, _) => ".sql",
-        (Format::Custom, _) => ".dump",
-        (Format::Directory, _) => "",
+    match options.format {
+        Format::Plain if gzip(options) => ".sql.gz",
+        Format::Plain => ".sql",
+        Format::Custom => ".dump",
+        Format::Directory => "",
     }
 }
 
-/// Moves the finished backup to `backup_<stamp><ext>`, or `backup_<stamp>_2<ext>`, ...
-/// when a backup of that second exists. The rename never replaces anything, so two
-/// runs in one second each get a name of their own.
-fn place(temp: &Path, dir: &Path, stamp: &str, ext: &str) -> Result<PathBuf> {
+/// `backup_app_2026-11-22_10-00-00Z`: the database and the UTC second.
+fn base_name(origin: &Origin, created: DateTime<Utc>) -> String {
+    format!(
+        "backup_{}_{}",
+        file_safe(&origin.database),
+        created.format("%Y-%m-%d_%H-%M-%SZ")
+    )
+}
+
+/// The `n`th name for a backup: `<base><ext>`, then `<base>_2<ext>`, ...
+fn candidate(base: &str, n: u32, ext: &str) -> String {
+    match n {
+        1 => format!("{base}{ext}"),
+        n => format!("{base}_{n}{ext}"),
+    }
+}
+
+/// Moves the finished backup at `temp` to the first free name and its sidecar (made by
+/// `describe` for that name) beside it. The sidecar goes first and claims the name, the
+/// backup follows; neither rename replaces anything, so runs in one second each get
+/// names of their own, and a backup never stands in the folder without its sidecar.
+fn place(
+    container: &Path,
+    temp: &Path,
+    dir: &Path,
+    base: &str,
+    ext: &str,
+    describe: impl Fn(String) -> Sidecar,
+) -> Result<(PathBuf, Sidecar)> {
+    let staged = container.join("sidecar.json");
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| Error::Io { path, source }
+    };
     for n in 1..1000 {
-        let candidate = match n {
-            1 => dir.join(format!("backup_{stamp}{ext}")),
-            n => dir.join(format!("backup_{stamp}_{n}{ext}")),
-        };
-        match disk::rename_noreplace(temp, &candidate) {
-            Ok(()) => return Ok(candidate),
+        let name = candidate(base, n, ext);
+        let sidecar = describe(name.clone());
+        write_private(&staged, &sidecar.to_bytes()).map_err(io(&staged))?;
+        let sidecar_path = dir.join(Sidecar::name_for(&name));
+        match disk::rename_noreplace(&staged, &sidecar_path) {
+            Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(source) => {
-                return Err(Error::Io {
-                    path: candidate,
-                    source,
-                })
+            Err(source) => return Err(io(&sidecar_path)(source)),
+        }
+        let path = dir.join(&name);
+        match disk::rename_noreplace(temp, &path) {
+            Ok(()) => return Ok((path, sidecar)),
+            Err(e) => {
+                // The name is someone else's after all: give back the sidecar just placed.
+                let _ = std::fs::remove_file(&sidecar_path);
+                if e.kind() != std::io::ErrorKind::AlreadyExists {
+                    return Err(io(&path)(e));
+                }
             }
         }
     }
     Err(Error::Refused(format!(
-        "too many backups named `backup_{stamp}*`"
+        "too many backups named `{base}*` in `{}`",
+        dir.display()
     )))
 }
 
-static OWN: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^backup_\d{4}-\d{2}-\d{2}_\d{2}-\d{2}-\d{2}(?:_\d+)?(?:\.sql|\.sql\.gz|\.dump)?$")
-        .expect("valid regex")
-});
-
-/// This tool's backups in `dir` (by their names), newest first.
-pub fn list(dir: &Path) -> Result<Vec<PathBuf>> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(source) => {
-            return Err(Error::Io {
-                path: dir.to_path_buf(),
-                source,
-            })
-        }
-    };
-    let mut found: Vec<(String, u32, PathBuf)> = entries
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
-            if !OWN.is_match(&name) {
-                return None;
-            }
-            let stamp = name[7..26].to_string();
-            let n = name[26..]
-                .strip_prefix('_')
-                .and_then(|rest| rest.split('.').next())
-                .and_then(|d| d.parse().ok())
-                .unwrap_or(1);
-            Some((stamp, n, e.path()))
-        })
-        .collect();
-    found.sort_by(|a, b| (&b.0, b.1).cmp(&(&a.0, a.1)));
-    Ok(found.into_iter().map(|(_, _, path)| path).collect())
-}
-
-/// Removes all but the newest `keep` of this tool's backups in `dir`; returns what it
-/// removed. Files that are not named as this tool names backups are never touched.
-pub fn prune(dir: &Path, keep: usize) -> Result<Vec<PathBuf>> {
-    let mut removed = Vec::new();
-    for path in list(dir)?.into_iter().skip(keep) {
-        let result = if path.is_dir() {
-            std::fs::remove_dir_all(&path)
-        } else {
-            std::fs::remove_file(&path)
-        };
-        result.map_err(|source| Error::Io {
-            path: path.clone(),
-            source,
-        })?;
-        removed.push(path);
-    }
-    Ok(removed)
+/// Writes a small owner-only file and flushes it to disk.
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn pruning_keeps_the_newest_and_touches_only_own_backups() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let names = [
-            "backup_2026-11-20_10-00-00.sql",
-            "backup_2026-11-21_10-00-00.dump",
-            "backup_2026-11-21_10-00-00_2.sql.gz",
-            "backup_2026-11-22_09-00-00.sql",
-            "my_backup.sql",
-            "backup_latest.sql",
-            ".backup_2026-11-22_10-00-00.sql.partial",
-        ];
-        for name in names {
-            std::fs::write(dir.path().join(name), "x").expect("writes");
-        }
-        std::fs::create_dir(dir.path().join("backup_2026-11-19_10-00-00")).expect("dir");
-        let listed: Vec<String> = list(dir.path())
-            .expect("lists")
-            .iter()
-            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
-            .collect();
-        assert_eq!(
-            listed,
-            [
-                "backup_2026-11-22_09-00-00.sql",
-                "backup_2026-11-21_10-00-00_2.sql.gz",
-                "backup_2026-11-21_10-00-00.dump",
-                "backup_2026-11-20_10-00-00.sql",
-                "backup_2026-11-19_10-00-00",
-            ]
-        );
-        let removed = prune(dir.path(), 2).expect("prunes");
-        assert_eq!(removed.len(), 3);
-        let mut left: Vec<String> = std::fs::read_dir(dir.path())
-            .expect("reads")
-            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-            .collect();
-        left.sort();
-        assert_eq!(
-            left,
-            [
-                ".backup_2026-11-22_10-00-00.sql.partial",
-                "backup_2026-11-21_10-00-00_2.sql.gz",
-                "backup_2026-11-22_09-00-00.sql",
-                "backup_latest.sql",
-                "my_backup.sql",
-            ]
-        );
-    }
 
     #[test]
     fn names_and_arguments_follow_the_format() {
@@ -322,12 +394,23 @@ mod tests {
             content: Content::DataOnly,
             tables: vec!["activities".into()],
             keep: None,
-            stamp: "2026-11-22_10-00-00".into(),
+            created: "2026-11-22T10:00:00.5Z".parse().expect("time"),
         };
         assert_eq!(extension(&options), ".sql");
         assert_eq!(
             arguments(&options),
             ["--format=plain", "--data-only", "--table=activities"]
+        );
+        let origin = Origin {
+            database: "my app".into(),
+            host: "localhost".into(),
+            port: 5432,
+        };
+        let base = base_name(&origin, options.created);
+        assert_eq!(base, "backup_my-app_2026-11-22_10-00-00Z");
+        assert_eq!(
+            candidate(&base, 2, ".sql"),
+            "backup_my-app_2026-11-22_10-00-00Z_2.sql"
         );
         let custom = BackupOptions {
             format: Format::Custom,
