@@ -306,6 +306,15 @@ pub enum Error {
         reason: String,
     },
 
+    /// The backup a program takes before changing a database (`--backup-first`)
+    /// failed, so it changed nothing.
+    #[error("the backup of {database} before applying failed, so nothing was applied")]
+    BackupFirstFailed {
+        database: String,
+        #[source]
+        source: Box<Error>,
+    },
+
     /// A restore target that already holds objects.
     #[error("{database} is not empty ({found}); a restore needs an empty database")]
     RestoreTargetNotEmpty { database: String, found: String },
@@ -400,6 +409,7 @@ impl Error {
             // A version named on the command line that the folder does not have.
             Error::Usage(_) | Error::UnknownVersion { .. } | Error::BadVersion { .. } => 2,
             Error::Interrupted { .. } => crate::pg::interrupt::EXIT_CODE,
+            Error::BackupFirstFailed { source, .. } => source.exit_code(),
             _ => 1,
         }
     }
@@ -496,6 +506,10 @@ impl Error {
             Error::Guarded { dbname, .. } => format!(
                 "this is for development databases; if you really mean this one, pass `--confirm-database {dbname}`"
             ),
+            Error::BackupFirstFailed { source, .. } => source.hint().unwrap_or_else(|| {
+                "fix what stopped the backup and run again, or run without `--backup-first`"
+                    .into()
+            }),
             Error::RestoreTargetNotEmpty { .. } => {
                 "restore into a new database with `--into NAME`, or pass `--replace` to drop and recreate this one (development databases only)".into()
             }

@@ -2,7 +2,8 @@
 //! the same database and content (two databases share one folder), never a file dbkit
 //! cannot attribute; `--dry-run` writes and removes nothing; `--list` shows one
 //! database's backups; data backups are private and kept out of git; `--format` is the
-//! output format; progress shows on a terminal only.
+//! output format; progress shows on a terminal only; `apply-schema --backup-first`
+//! backs up only when something is pending and applies nothing when the backup fails.
 
 mod util;
 
@@ -576,4 +577,104 @@ fn progress_shows_on_a_terminal_and_nothing_in_a_pipe() {
         shown.stdout
     );
     assert!(shown.stdout.contains(" backup of "), "{}", shown.stdout);
+}
+
+#[test]
+fn backup_first_backs_up_only_when_something_is_pending() {
+    let server = require_pg!();
+    let project = Project::example();
+    let db = TestDb::new(server, "backup_first");
+    let dir = project.dir.path().join("backups");
+
+    // Something pending (a fresh database): a backup of the database as it was, then
+    // the schema.
+    let first = project
+        .apply(&db, &["--backup-first", "--no-validate"])
+        .success();
+    let path = regex::Regex::new(r"backed up first → (\S+) \(")
+        .expect("valid")
+        .captures(&first.stdout)
+        .unwrap_or_else(|| panic!("a path in: {}", first.stdout))[1]
+        .to_string();
+    let text = std::fs::read_to_string(project.dir.path().join(&path)).expect("reads");
+    assert!(text.contains("-- PostgreSQL database dump complete"));
+    assert!(!text.contains("CREATE TABLE"), "taken before applying");
+    assert_eq!(
+        sidecar(&project.dir.path().join(&path))["database"],
+        db.name.as_str()
+    );
+    assert_eq!(db.history().len(), 12);
+    assert_eq!(backups_of(&dir, &db).len(), 1);
+
+    // Nothing pending: no backup, and it says so.
+    let noop = project.apply(&db, &["--backup-first"]).success();
+    assert!(
+        noop.stdout.contains("no backup first: nothing is pending"),
+        "{}",
+        noop.stdout
+    );
+    assert_eq!(backups_of(&dir, &db).len(), 1);
+
+    // Pending, in a dry run: no backup.
+    project.write(
+        "migrations/013_add_notes.sql",
+        "CREATE TABLE notes (id int);\n",
+    );
+    let dry = project
+        .apply(&db, &["--backup-first", "--dry-run"])
+        .success();
+    assert!(dry.stdout.contains("would back up first"), "{}", dry.stdout);
+    assert_eq!(backups_of(&dir, &db).len(), 1);
+
+    // A failed backup stops the run before anything is applied.
+    let broken = slow_pg_dump("exit 1");
+    let mut command = project.command("apply-schema");
+    command.env("DBKIT_PG_BINDIR", broken.path()).args([
+        "-D",
+        &db.url,
+        "--backup-first",
+        "--format",
+        "json",
+    ]);
+    let failed = Run::of(command).expect_code(1);
+    assert!(
+        failed
+            .stderr
+            .contains("before applying failed, so nothing was applied"),
+        "{}",
+        failed.stderr
+    );
+    assert!(failed.json()["error"].is_string());
+    assert_eq!(db.history().len(), 12, "nothing applied");
+    assert!(db.tables("public").iter().all(|t| t != "notes"));
+    assert_eq!(backups_of(&dir, &db).len(), 1, "no partial backup left");
+    assert!(
+        state(&dir)
+            .keys()
+            .all(|n| n == ".gitignore" || n.starts_with("backup_")),
+        "{:?}",
+        state(&dir)
+    );
+
+    // And with a working pg_dump: the backup, then the migration.
+    let json = project
+        .apply(
+            &db,
+            &["--backup-first", "--no-validate", "--format", "json"],
+        )
+        .success()
+        .json();
+    assert_eq!(json["backup"]["outcome"], "taken", "{json}");
+    let taken = project
+        .dir
+        .path()
+        .join(json["backup"]["path"].as_str().expect("path"));
+    let text = std::fs::read_to_string(taken).expect("reads");
+    assert!(
+        text.contains("CREATE TABLE public.contract"),
+        "the schema before"
+    );
+    assert!(!text.contains("public.notes"), "taken before 013 ran");
+    assert_eq!(db.history().len(), 13);
+    assert_eq!(backups_of(&dir, &db).len(), 2);
 }

@@ -265,6 +265,17 @@ fn watcher(
 }
 
 /// The plan for the database as it is now, and whether its history tables exist.
+/// Whether [`apply`] with these options would change the database, planned as `apply`
+/// first plans (without the lock): what `--backup-first` asks before taking a backup.
+pub fn would_change(
+    client: &mut Client,
+    catalog: &Catalog,
+    database: &str,
+    options: &PlanOptions,
+) -> Result<bool> {
+    plan_now(client, catalog, database, options).map(|(plan, _)| !plan.is_empty())
+}
+
 fn plan_now(
     client: &mut Client,
     catalog: &Catalog,

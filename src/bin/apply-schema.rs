@@ -81,6 +81,11 @@ struct Args {
     /// Records the mark and stops: nothing is applied.
     #[arg(long, value_name = "NAME")]
     mark_environment: Option<String>,
+    /// Back up the database (plain SQL, schema and data, under `backups/`) before
+    /// applying anything; skipped when nothing is pending. A failed backup applies
+    /// nothing.
+    #[arg(long, conflicts_with = "status")]
+    backup_first: bool,
 }
 
 fn main() -> ExitCode {
@@ -182,6 +187,29 @@ fn run(args: &Args) -> Result<ExitCode> {
         notice: Some(cli::notice),
         watch: Some(target.settings.clone()),
     };
+    let backup = if args.backup_first {
+        let first = dbkit::ops::backup::First {
+            finder: &cli::finder(),
+            dir: cli::relative_to_cwd(layout.project_root().join("backups")),
+            created: chrono::Utc::now(),
+            meter: &cli::progress_bar(dbkit::report::progress::Unit::Bytes),
+        };
+        let first = dbkit::ops::backup::before_apply(
+            &mut target.client,
+            &target.settings,
+            &catalog,
+            &options.plan,
+            args.dry_run,
+            &first,
+        )?;
+        first.warnings().iter().for_each(|w| cli::warn(w));
+        if text {
+            cli::print(|w| report::backup::first(w, &first));
+        }
+        Some(first)
+    } else {
+        None
+    };
     let width = report::step_width(&catalog.migrations);
     let mut progress = |step: &Step| {
         if text {
@@ -212,7 +240,7 @@ fn run(args: &Args) -> Result<ExitCode> {
         (true, None) => report::apply_summary(w, &report),
         (false, _) => report::json(
             w,
-            &serde_json::json!({ "apply": report, "validation": validation }),
+            &serde_json::json!({ "apply": report, "validation": validation, "backup": backup }),
         ),
     });
     let failed = validation.as_ref().is_some_and(|v| v.failed() > 0);

@@ -1,13 +1,13 @@
 //! The text `backup` prints: a finished backup (path, what it holds, size, time, what
-//! `--keep` pruned and left alone), what a dry run would do, and the list of a
-//! database's backups.
+//! `--keep` pruned and left alone), what a dry run would do, the list of a database's
+//! backups, and what `--backup-first` did before applying.
 
 use std::io::{self, Write};
 use std::path::Path;
 
 use colored::Colorize;
 
-use crate::ops::backup::{Backup, Content, Format, Listing, Preview, Unattributed};
+use crate::ops::backup::{Backup, BackupFirst, Content, Format, Listing, Preview, Unattributed};
 
 use super::operations::size;
 
@@ -56,6 +56,34 @@ pub fn preview(w: &mut dyn Write, preview: &Preview) -> io::Result<()> {
         writeln!(w, "  would prune {}", path.display())?;
     }
     not_pruned(w, &preview.not_attributed)
+}
+
+/// What `--backup-first` did, as a line of apply-schema's output.
+pub fn first(w: &mut dyn Write, first: &BackupFirst) -> io::Result<()> {
+    match first {
+        BackupFirst::Taken(made) => {
+            writeln!(
+                w,
+                "  {} backed up first → {} ({}, {})",
+                "✓".green(),
+                made.path.display(),
+                size(made.bytes),
+                super::duration(made.duration_ms)
+            )?;
+            if made.folder_created {
+                folder_line(w, &made.path, "created")?;
+            }
+            Ok(())
+        }
+        BackupFirst::NothingPending => {
+            writeln!(w, "  {} no backup first: nothing is pending", "→".cyan())
+        }
+        BackupFirst::DryRun => writeln!(
+            w,
+            "  {} would back up first (a dry run takes no backup)",
+            "→".cyan()
+        ),
+    }
 }
 
 /// A database's backups, newest first, one line each, then one line on the rest of the

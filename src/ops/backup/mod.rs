@@ -6,6 +6,7 @@
 //! `restore`'s job; choosing pg_dump is `pgdump`'s.
 
 mod disk;
+mod first;
 mod folder;
 mod recognize;
 mod sidecar;
@@ -25,6 +26,7 @@ use crate::pg::dump::{PgDump, ServerVersion};
 use crate::project::settings::ConnectionSettings;
 use crate::report::progress::Meter;
 
+pub use first::{before_apply, take_first, BackupFirst, First};
 pub use folder::{list, Listed, Listing, Unattributed, GITIGNORE};
 pub use recognize::{kind, plain_is_complete, Kind};
 pub use sidecar::{file_safe, Origin, Server, Sidecar};
