@@ -276,6 +276,22 @@ pub fn warn(message: &str) {
     eprintln!("{} {message}", "warning:".yellow().bold());
 }
 
+/// The database the programs use instead of the local cluster, when one is configured
+/// (`DATABASE_URL`, else `SUPABASE_DB_URL`, from the environment or the project's `.env`
+/// files): the variable, and the URL with its password masked (or the variable alone
+/// when the URL does not parse).
+pub fn configured_database() -> Option<(&'static str, Option<String>)> {
+    ["DATABASE_URL", "SUPABASE_DB_URL"]
+        .into_iter()
+        .find_map(|name| {
+            let url = std::env::var(name).ok().filter(|u| !u.trim().is_empty())?;
+            let masked = ConnectionSettings::parse(&url, None)
+                .ok()
+                .map(|s| s.masked().to_string());
+            Some((name, masked))
+        })
+}
+
 /// The database to work on, connected.
 pub struct Target {
     pub settings: ConnectionSettings,
