@@ -94,12 +94,20 @@ impl Bar {
             }
             (Unit::Bytes, None) => "  {spinner} {msg} {bytes} ({binary_bytes_per_sec}, {elapsed})",
             (Unit::Rows, Some(_)) => {
-                "  {spinner} {msg} {human_pos}/{human_len} rows ({per_sec}, {elapsed})"
+                "  {spinner} {msg} {human_pos}/{human_len} rows ({rows_per_sec}, {elapsed})"
             }
-            (Unit::Rows, None) => "  {spinner} {msg} {human_pos} rows ({per_sec}, {elapsed})",
+            (Unit::Rows, None) => "  {spinner} {msg} {human_pos} rows ({rows_per_sec}, {elapsed})",
             (Unit::Time, _) => "  {spinner} {msg} ({elapsed})",
         };
-        ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_spinner())
+        ProgressStyle::with_template(template)
+            .unwrap_or_else(|_| ProgressStyle::default_spinner())
+            // indicatif's `{per_sec}` shows four decimals: `2,214.6888/s`.
+            .with_key(
+                "rows_per_sec",
+                |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                    let _ = write!(w, "{}/s", indicatif::HumanCount(state.per_sec() as u64));
+                },
+            )
     }
 }
 
