@@ -20,6 +20,8 @@ use crate::project::env;
 use crate::project::layout::Layout;
 use crate::project::settings::ConnectionSettings;
 
+pub mod show;
+
 /// Where the database is and how to reach it.
 #[derive(Debug, Clone, Args)]
 pub struct ConnectionArgs {
@@ -96,23 +98,43 @@ pub enum ColorChoice {
     Never,
 }
 
-/// The guard on destructive development operations (see `guard`).
+/// How long a program waits for dbkit's migration lock, which every program that changes
+/// a schema or loads data into one takes (apply-schema, reset, create-phase-snapshot,
+/// load-test-data).
 #[derive(Debug, Clone, Args)]
-pub struct GuardArgs {
+pub struct LockArgs {
+    /// Wait up to this many seconds for dbkit's migration lock while another run holds
+    /// it (saying who holds it), then give up.
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = crate::pg::lock::DEFAULT_TIMEOUT.as_secs()
+    )]
+    pub lock_timeout: u64,
+}
+
+impl LockArgs {
+    /// The wait, as a duration.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_secs(self.lock_timeout)
+    }
+}
+
+/// The guard's refusals (see `ops::guard`): a database that is not on this machine or is
+/// marked as production, unless named. For programs that never ask; [`GuardArgs`] adds
+/// the question and `--yes`.
+#[derive(Debug, Clone, Args)]
+pub struct SafetyArgs {
     /// Go ahead on a database that is not on this machine or is marked as production,
     /// naming it: `--confirm-database app_staging`.
     #[arg(long, value_name = "NAME")]
     pub confirm_database: Option<String>,
 
-    /// Do not ask for confirmation (required when stdin is not a terminal).
-    #[arg(long, short = 'y')]
-    pub yes: bool,
-
     #[arg(long, env = "DBKIT_ENV", hide = true, hide_env_values = true)]
     pub environment: Option<String>,
 }
 
-impl GuardArgs {
+impl SafetyArgs {
     /// Refuses `action` on the target unless it meets `requirement` (or was named).
     pub fn check(
         &self,
@@ -157,7 +179,32 @@ impl GuardArgs {
             self.confirm_database.as_deref(),
         )
     }
+}
 
+/// The guard on destructive development operations: [`SafetyArgs`]'s refusals, then a
+/// question before acting, which `--yes` answers.
+#[derive(Debug, Clone, Args)]
+pub struct GuardArgs {
+    #[command(flatten)]
+    pub safety: SafetyArgs,
+
+    /// Do not ask for confirmation (required when stdin is not a terminal).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+}
+
+/// A guard is its refusals plus the question: `guard.check(..)` and
+/// `guard.confirm_database` read through to them, as they did before `--yes` was split
+/// off for programs that never ask.
+impl std::ops::Deref for GuardArgs {
+    type Target = SafetyArgs;
+
+    fn deref(&self) -> &SafetyArgs {
+        &self.safety
+    }
+}
+
+impl GuardArgs {
     /// Asks `question` on the terminal unless `--yes`; refuses without `--yes` when
     /// stdin is not a terminal. Returns whether to go ahead.
     pub fn confirm(&self, question: &str) -> Result<bool> {
