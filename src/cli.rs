@@ -1,8 +1,9 @@
 //! The programs' shared front end: the flags every program takes (connection, database
-//! folder, output), reading `.env` files, switching colors, choosing the database (a URL,
-//! or the local cluster when none is configured) and printing errors with their hints.
-//! This is the binaries' side of the library: it reads the environment and writes to the
-//! terminal, which the rest of the library never does.
+//! folder, output, the guard, the lock wait), reading `.env` files, switching colors,
+//! choosing the database (a URL, or the local cluster when none is configured) and
+//! printing errors with their hints; `show` runs the long work several programs share
+//! with its progress shown. This is the binaries' side of the library: it reads the
+//! environment and writes to the terminal, which the rest of the library never does.
 #![allow(clippy::print_stderr)]
 
 use std::ffi::OsString;
