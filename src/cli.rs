@@ -321,7 +321,9 @@ fn raw_flag(args: &[OsString], flag: &str) -> Option<OsString> {
 /// Prints a warning on stderr.
 pub fn warn(message: &str) {
     use colored::Colorize;
-    eprintln!("{} {message}", "warning:".yellow().bold());
+    crate::report::progress::suspended(|| {
+        eprintln!("{} {message}", "warning:".yellow().bold());
+    });
 }
 
 /// The database the programs use instead of the local cluster, when one is configured
@@ -537,10 +539,13 @@ pub fn progress_bar(unit: crate::report::progress::Unit) -> crate::report::progr
     crate::report::progress::Bar::new(unit, std::io::stderr().is_terminal())
 }
 
-/// Prints a notice about waiting or stopping on stderr (a program's notice sink).
+/// Prints a notice about waiting or stopping on stderr (a program's notice sink), on a
+/// line of its own when a progress bar is drawn.
 pub fn notice(message: &str) {
     use colored::Colorize;
-    eprintln!("{} {message}", "note:".cyan().bold());
+    crate::report::progress::suspended(|| {
+        eprintln!("{} {message}", "note:".cyan().bold());
+    });
 }
 
 /// Listens for Ctrl-C and SIGTERM: the first cancels the running statement and stops the

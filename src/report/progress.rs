@@ -59,6 +59,24 @@ pub enum Unit {
 /// How long a piece of work runs before its bar appears: quick work never flickers one.
 pub const DELAY: Duration = Duration::from_secs(1);
 
+/// The bar on the terminal now, if any.
+static DRAWN: Mutex<Option<ProgressBar>> = Mutex::new(None);
+
+/// Runs `print` (a note or warning for stderr) with the bar on the terminal, if any,
+/// taken off it first and drawn again after, so the message gets a line of its own
+/// instead of running into the bar's.
+pub fn suspended<R>(print: impl FnOnce() -> R) -> R {
+    let drawn = DRAWN.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    match drawn {
+        Some(bar) => bar.suspend(print),
+        None => print(),
+    }
+}
+
+fn drawn(bar: Option<&ProgressBar>) {
+    *DRAWN.lock().unwrap_or_else(|e| e.into_inner()) = bar.cloned();
+}
+
 /// A progress line on stderr, drawn only when stderr is a terminal, and only for work
 /// that has run [`DELAY`] (a second).
 pub struct Bar {
@@ -129,7 +147,10 @@ impl Meter for Bar {
 
     fn finish(&self) {
         // Under the timer's lock, so the bar is never shown after it was cleared.
-        let _due = self.timer.as_ref().map(|t| t.schedule(None));
+        let due = self.timer.as_ref().map(|t| t.schedule(None));
+        if due.is_some() {
+            drawn(None);
+        }
         self.bar.disable_steady_tick();
         self.bar.finish_and_clear();
         self.bar.set_draw_target(ProgressDrawTarget::hidden());
@@ -191,6 +212,7 @@ impl Timer {
                         due.since = None;
                         bar.set_draw_target(target());
                         bar.enable_steady_tick(Duration::from_millis(125));
+                        drawn(Some(&bar));
                         due
                     }
                 };
