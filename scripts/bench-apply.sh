@@ -65,7 +65,7 @@ KEEP_WORKLOAD=
 PORT=5432
 
 usage() {
-    sed -n '2,/^$/{s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}"
+    sed -n '2,/^[^#]/s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
 }
 
 die() {

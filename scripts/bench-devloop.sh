@@ -21,13 +21,14 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --rounds) rounds=$2; shift 2 ;;
         --no-build) build=0; shift ;;
-        -h | --help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h | --help) sed -n '2,/^[^#]/s/^# \{0,1\}//p' "$0"; exit 0 ;;
         *) echo "bench-devloop: unknown option $1" >&2; exit 2 ;;
     esac
 done
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 if [ "$build" = 1 ]; then
+    echo "bench-devloop: building reset, apply-schema and load-test-data (release; a first build takes a few minutes)" >&2
     cargo build --quiet --release --manifest-path "$root/Cargo.toml" --bin reset --bin apply-schema --bin load-test-data
 fi
 bin="$root/target/release"

@@ -24,7 +24,7 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --runs) runs=$2; shift 2 ;;
         --no-build) build=0; shift ;;
-        -h | --help) sed -n '2,20p' "$0"; exit 0 ;;
+        -h | --help) sed -n '2,/^[^#]/s/^# \{0,1\}//p' "$0"; exit 0 ;;
         *) echo "bench-document: unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -32,6 +32,7 @@ done
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bin="$root/target/release/document-migration"
 if [ "$build" = 1 ]; then
+    echo "bench-document: building document-migration (release; a first build takes a few minutes)" >&2
     cargo build --quiet --release --manifest-path "$root/Cargo.toml" --bin document-migration
 fi
 work=$(mktemp -d)

@@ -1,10 +1,6 @@
 #!/usr/bin/env bash
-# create-phase-snapshot for teams used to the script name: every argument is passed through
-# (see `create-phase-snapshot --help`). Uses an installed `create-phase-snapshot` when there is
-# one, otherwise builds and runs this checkout's.
-set -euo pipefail
-if command -v create-phase-snapshot >/dev/null 2>&1; then
-    exec create-phase-snapshot "$@"
-fi
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-exec cargo run --quiet --release --manifest-path "$root/Cargo.toml" --bin create-phase-snapshot -- "$@"
+# create-phase-snapshot.sh: dbkit's `create-phase-snapshot` under the name of the script
+# it replaces. Every argument is passed through (see `create-phase-snapshot --help`).
+# Runs this checkout's build, and builds it first when it is missing or older than the
+# sources, saying so (scripts/lib/run-program.sh).
+exec "$(dirname "${BASH_SOURCE[0]}")/lib/run-program.sh" create-phase-snapshot "$@"

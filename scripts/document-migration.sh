@@ -1,10 +1,6 @@
 #!/usr/bin/env bash
-# document-migration for teams used to the script name: every argument is passed through
-# (see `document-migration --help`). Uses an installed `document-migration` when there is
-# one, otherwise builds and runs this checkout's.
-set -euo pipefail
-if command -v document-migration >/dev/null 2>&1; then
-    exec document-migration "$@"
-fi
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-exec cargo run --quiet --release --manifest-path "$root/Cargo.toml" --bin document-migration -- "$@"
+# document-migration.sh: dbkit's `document-migration` under the name of the script it
+# replaces. Every argument is passed through (see `document-migration --help`). Runs
+# this checkout's build, and builds it first when it is missing or older than the
+# sources, saying so (scripts/lib/run-program.sh).
+exec "$(dirname "${BASH_SOURCE[0]}")/lib/run-program.sh" document-migration "$@"

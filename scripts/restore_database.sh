@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
-# dbkit's `restore` for teams used to the script name: every argument is passed through
-# (see `restore --help`). Runs this checkout's build: a program named `restore` on PATH may
-# be another tool (`reset` is the terminal's), so PATH is not searched.
-set -euo pipefail
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-exec cargo run --quiet --release --manifest-path "$root/Cargo.toml" --bin restore -- "$@"
+# restore_database.sh: dbkit's `restore` under the name of the script it replaces. Every
+# argument is passed through (see `restore --help`). Runs this checkout's build, and
+# builds it first when it is missing or older than the sources, saying so
+# (scripts/lib/run-program.sh).
+exec "$(dirname "${BASH_SOURCE[0]}")/lib/run-program.sh" restore "$@"

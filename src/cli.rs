@@ -1,8 +1,9 @@
 //! The programs' shared front end: the flags every program takes (connection, database
-//! folder, output), reading `.env` files, switching colors, choosing the database (a URL,
-//! or the local cluster when none is configured) and printing errors with their hints.
-//! This is the binaries' side of the library: it reads the environment and writes to the
-//! terminal, which the rest of the library never does.
+//! folder, output, the guard, the lock wait), reading `.env` files, switching colors,
+//! choosing the database (a URL, or the local cluster when none is configured) and
+//! printing errors with their hints; `show` runs the long work several programs share
+//! with its progress shown. This is the binaries' side of the library: it reads the
+//! environment and writes to the terminal, which the rest of the library never does.
 #![allow(clippy::print_stderr)]
 
 use std::ffi::OsString;
@@ -19,6 +20,8 @@ use crate::pg::connect::ConnectOptions;
 use crate::project::env;
 use crate::project::layout::Layout;
 use crate::project::settings::ConnectionSettings;
+
+pub mod show;
 
 /// Where the database is and how to reach it.
 #[derive(Debug, Clone, Args)]
@@ -96,23 +99,43 @@ pub enum ColorChoice {
     Never,
 }
 
-/// The guard on destructive development operations (see `guard`).
+/// How long a program waits for dbkit's migration lock, which every program that changes
+/// a schema or loads data into one takes (apply-schema, reset, create-phase-snapshot,
+/// load-test-data).
 #[derive(Debug, Clone, Args)]
-pub struct GuardArgs {
+pub struct LockArgs {
+    /// Wait up to this many seconds for dbkit's migration lock while another run holds
+    /// it (saying who holds it), then give up.
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = crate::pg::lock::DEFAULT_TIMEOUT.as_secs()
+    )]
+    pub lock_timeout: u64,
+}
+
+impl LockArgs {
+    /// The wait, as a duration.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_secs(self.lock_timeout)
+    }
+}
+
+/// The guard's refusals (see `ops::guard`): a database that is not on this machine or is
+/// marked as production, unless named. For programs that never ask; [`GuardArgs`] adds
+/// the question and `--yes`.
+#[derive(Debug, Clone, Args)]
+pub struct SafetyArgs {
     /// Go ahead on a database that is not on this machine or is marked as production,
     /// naming it: `--confirm-database app_staging`.
     #[arg(long, value_name = "NAME")]
     pub confirm_database: Option<String>,
 
-    /// Do not ask for confirmation (required when stdin is not a terminal).
-    #[arg(long, short = 'y')]
-    pub yes: bool,
-
     #[arg(long, env = "DBKIT_ENV", hide = true, hide_env_values = true)]
     pub environment: Option<String>,
 }
 
-impl GuardArgs {
+impl SafetyArgs {
     /// Refuses `action` on the target unless it meets `requirement` (or was named).
     pub fn check(
         &self,
@@ -157,7 +180,32 @@ impl GuardArgs {
             self.confirm_database.as_deref(),
         )
     }
+}
 
+/// The guard on destructive development operations: [`SafetyArgs`]'s refusals, then a
+/// question before acting, which `--yes` answers.
+#[derive(Debug, Clone, Args)]
+pub struct GuardArgs {
+    #[command(flatten)]
+    pub safety: SafetyArgs,
+
+    /// Do not ask for confirmation (required when stdin is not a terminal).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+}
+
+/// A guard is its refusals plus the question: `guard.check(..)` and
+/// `guard.confirm_database` read through to them, as they did before `--yes` was split
+/// off for programs that never ask.
+impl std::ops::Deref for GuardArgs {
+    type Target = SafetyArgs;
+
+    fn deref(&self) -> &SafetyArgs {
+        &self.safety
+    }
+}
+
+impl GuardArgs {
     /// Asks `question` on the terminal unless `--yes`; refuses without `--yes` when
     /// stdin is not a terminal. Returns whether to go ahead.
     pub fn confirm(&self, question: &str) -> Result<bool> {
@@ -273,7 +321,25 @@ fn raw_flag(args: &[OsString], flag: &str) -> Option<OsString> {
 /// Prints a warning on stderr.
 pub fn warn(message: &str) {
     use colored::Colorize;
-    eprintln!("{} {message}", "warning:".yellow().bold());
+    crate::report::progress::suspended(|| {
+        eprintln!("{} {message}", "warning:".yellow().bold());
+    });
+}
+
+/// The database the programs use instead of the local cluster, when one is configured
+/// (`DATABASE_URL`, else `SUPABASE_DB_URL`, from the environment or the project's `.env`
+/// files): the variable, and the URL with its password masked (or the variable alone
+/// when the URL does not parse).
+pub fn configured_database() -> Option<(&'static str, Option<String>)> {
+    ["DATABASE_URL", "SUPABASE_DB_URL"]
+        .into_iter()
+        .find_map(|name| {
+            let url = std::env::var(name).ok().filter(|u| !u.trim().is_empty())?;
+            let masked = ConnectionSettings::parse(&url, None)
+                .ok()
+                .map(|s| s.masked().to_string());
+            Some((name, masked))
+        })
 }
 
 /// The database to work on, connected.
@@ -485,10 +551,13 @@ pub fn progress_bar(unit: crate::report::progress::Unit) -> crate::report::progr
     crate::report::progress::Bar::new(unit, std::io::stderr().is_terminal())
 }
 
-/// Prints a notice about waiting or stopping on stderr (a program's notice sink).
+/// Prints a notice about waiting or stopping on stderr (a program's notice sink), on a
+/// line of its own when a progress bar is drawn.
 pub fn notice(message: &str) {
     use colored::Colorize;
-    eprintln!("{} {message}", "note:".cyan().bold());
+    crate::report::progress::suspended(|| {
+        eprintln!("{} {message}", "note:".cyan().bold());
+    });
 }
 
 /// Listens for Ctrl-C and SIGTERM: the first cancels the running statement and stops the

@@ -16,6 +16,7 @@ use crate::pg::connect::query_error;
 use crate::project::layout::{Catalog, Migration};
 use crate::project::settings::ConnectionSettings;
 use crate::project::snapshot::SnapshotFile;
+use crate::report::progress::{Meter, Silent};
 
 /// Everything `apply` needs besides the connection and the files.
 #[derive(Debug, Clone, Default)]
@@ -112,6 +113,12 @@ impl Step {
 pub trait Progress {
     /// Called once per step, in order.
     fn step(&mut self, step: &Step);
+
+    /// Where to show the file (or, outside a transaction, the statement) running now;
+    /// a program's bar draws it once it has run a second. Shows nothing by default.
+    fn meter(&self) -> &dyn Meter {
+        &Silent
+    }
 }
 
 impl<F: FnMut(&Step)> Progress for F {
@@ -410,7 +417,7 @@ fn execute(
             snapshot: None,
         };
         let record = |duration: &str| history::insert_sql(std::slice::from_ref(&row), duration);
-        let ran = script::run(client, &script, &record, Some(&row))
+        let ran = script::run_metered(client, &script, &record, Some(&row), progress.meter())
             .map_err(|e| with_applied(e, applied_files(report)))?;
         emit(
             report,
@@ -474,7 +481,8 @@ fn record_start(
             database,
             settings: run.liveness,
         };
-        let duration = script::run(client, &script, &record, None)?.duration;
+        let duration =
+            script::run_metered(client, &script, &record, None, progress.meter())?.duration;
         emit(
             report,
             progress,

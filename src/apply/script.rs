@@ -13,6 +13,7 @@ use crate::apply::history::{self, NewRow};
 use crate::error::{Error, Result};
 use crate::pg::connect::failure;
 use crate::project::migrations::{run_mode, RunMode};
+use crate::report::progress::{Meter, Shown, Silent};
 use crate::sql::{split, Piece};
 
 /// A file to run.
@@ -27,6 +28,14 @@ pub struct Script<'a> {
     /// Session settings the file runs with, as `SET` statements (`SET lock_timeout =
     /// '5s';`), applied after the session is reset and before the file's own.
     pub settings: &'a str,
+}
+
+impl Script<'_> {
+    /// How messages name the file: the migration's file name, else the path.
+    pub fn name(&self) -> String {
+        self.migration
+            .map_or_else(|| self.path.display().to_string(), str::to_string)
+    }
 }
 
 /// A file made ready to send: psql meta-commands pg_dump writes (`\restrict`,
@@ -178,10 +187,23 @@ pub fn run(
     record: &dyn Fn(&str) -> String,
     failed_row: Option<&NewRow<'_>>,
 ) -> Result<Ran> {
+    run_metered(client, script, record, failed_row, &Silent)
+}
+
+/// [`run`], showing on `meter` what runs: the file, or each statement of a file run
+/// statement by statement.
+pub fn run_metered(
+    client: &mut Client,
+    script: &Script<'_>,
+    record: &dyn Fn(&str) -> String,
+    failed_row: Option<&NewRow<'_>>,
+    meter: &dyn Meter,
+) -> Result<Ran> {
     let prepared = prepare(script.path, script.text)?;
     let started = Instant::now();
     match &prepared.mode {
         RunMode::Transaction => {
+            let _shown = Shown::start(meter, &running_file(script, &prepared), None);
             run_in_transaction(
                 client,
                 script,
@@ -194,7 +216,7 @@ pub fn run(
             })
         }
         RunMode::NoTransaction(reason) => {
-            crate::apply::statements::run(client, script, &prepared, started, failed_row)?;
+            crate::apply::statements::run(client, script, &prepared, started, failed_row, meter)?;
             let ms = started.elapsed().as_secs_f64() * 1000.0;
             let finish = failed_row.map_or(String::new(), |row| {
                 history::finish_running_sql(row.version)
@@ -222,6 +244,31 @@ pub fn run(
     }
 }
 
+/// What a meter shows for a file sent whole: its name, how many statements it holds and
+/// the first line of the first (which one runs now, the server does not say).
+fn running_file(script: &Script<'_>, prepared: &Prepared) -> String {
+    let first = prepared.statements.first().map_or("", |&(start, end)| {
+        first_line(&prepared.sendable[start..end])
+    });
+    match prepared.statements.len() {
+        1 => format!("{}: {first}", script.name()),
+        n => format!("{} ({n} statements): {first}", script.name()),
+    }
+}
+
+/// The first line of a statement that is not blank or a comment, cut to 60 characters.
+pub(super) fn first_line(statement: &str) -> &str {
+    let line = statement
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with("--"))
+        .unwrap_or("");
+    match line.char_indices().nth(60) {
+        Some((cut, _)) => &line[..cut],
+        None => line,
+    }
+}
+
 /// Session settings a file or a dump changed (pg_dump empties `search_path`) are reset
 /// first, so every file starts from the connection's own settings whatever ran before.
 /// Commits do not wait for a disk flush; `apply` makes the run durable at its end.
@@ -243,19 +290,17 @@ fn run_in_transaction(
     // An interrupt during the client-side work before this (reading, splitting) found
     // the server idle: its cancel request did nothing, so stop here.
     crate::pg::interrupt::check(|| {
-        let name = script
-            .migration
-            .map_or_else(|| script.path.display().to_string(), str::to_string);
-        format!("stopped before `{name}` was sent; nothing of it ran")
+        format!(
+            "stopped before `{}` was sent; nothing of it ran",
+            script.name()
+        )
     })?;
     let Err(error) = client.batch_execute(&batch) else {
         return Ok(());
     };
     let _ = client.batch_execute("ROLLBACK");
     if crate::pg::interrupt::requested() {
-        let name = script
-            .migration
-            .map_or_else(|| script.path.display().to_string(), str::to_string);
+        let name = script.name();
         return Err(crate::pg::interrupt::explain(
             statement_error(script, error, 0, usize::MAX, None),
             || format!("`{name}` was rolled back; nothing of it stays applied"),

@@ -10,8 +10,9 @@ use std::time::Instant;
 use postgres::Client;
 
 use crate::apply::history::{self, NewRow};
-use crate::apply::script::{prepare, statement_error, Control, Prepared, Script};
+use crate::apply::script::{first_line, prepare, statement_error, Control, Prepared, Script};
 use crate::error::{Error, Result};
+use crate::report::progress::{Meter, Shown};
 
 /// Runs a file statement by statement. With `row` (a migration), the file is recorded
 /// as running before its first statement, the count of committed statements is kept up
@@ -24,6 +25,7 @@ pub(super) fn run(
     prepared: &Prepared,
     started: Instant,
     row: Option<&NewRow<'_>>,
+    meter: &dyn Meter,
 ) -> Result<()> {
     let start_sql = row.map_or(String::new(), history::running_sql);
     client
@@ -36,6 +38,14 @@ pub(super) fn run(
     let mut committed = 0;
     let mut block: Option<usize> = None;
     for (index, &(start, end)) in prepared.statements.iter().enumerate() {
+        let what = format!(
+            "{} (statement {} of {}): {}",
+            script.name(),
+            index + 1,
+            prepared.statements.len(),
+            first_line(&prepared.sendable[start..end])
+        );
+        let shown = Shown::start(meter, &what, None);
         let outcome = if crate::pg::interrupt::requested() {
             Err(None)
         } else {
@@ -43,6 +53,7 @@ pub(super) fn run(
                 .batch_execute(&prepared.sendable[start..end])
                 .map_err(Some)
         };
+        drop(shown);
         match outcome {
             Ok(()) => {
                 match prepared.control[index] {
@@ -177,9 +188,7 @@ fn stopped_outside_transaction(
     committed: usize,
     block_line: Option<usize>,
 ) -> String {
-    let name = script
-        .migration
-        .map_or_else(|| script.path.display().to_string(), str::to_string);
+    let name = script.name();
     let block = block_line.map_or(String::new(), |line| {
         format!(", its open `BEGIN` block (line {line}) was rolled back")
     });

@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use clap::Parser;
 use dbkit::apply::plan::PlanOptions;
-use dbkit::apply::run::{self, ApplyOptions, Step};
-use dbkit::apply::{status, validate};
-use dbkit::cli::{self, ConnectionArgs, DirArgs, Format, OutputArgs};
+use dbkit::apply::run::ApplyOptions;
+use dbkit::apply::status;
+use dbkit::cli::{self, show, ConnectionArgs, DirArgs, Format, LockArgs, OutputArgs};
 use dbkit::project::layout::Layout;
 use dbkit::report::{self, exit};
 use dbkit::Result;
@@ -61,9 +61,8 @@ struct Args {
     /// Apply pending migrations older than the newest applied one.
     #[arg(long)]
     out_of_order: bool,
-    /// Seconds to wait for another run's migration lock.
-    #[arg(long, value_name = "SECS", default_value_t = 60)]
-    lock_timeout: u64,
+    #[command(flatten)]
+    lock: LockArgs,
     /// Give up on a migration statement that waits this long for another session's lock
     /// (sets `lock_timeout` for the migrations), instead of queueing every query on the
     /// table behind it. Off unless given.
@@ -182,7 +181,7 @@ fn run(args: &Args) -> Result<ExitCode> {
             target: args.target,
         },
         dry_run: args.dry_run,
-        lock_timeout: Duration::from_secs(args.lock_timeout),
+        lock_timeout: args.lock.timeout(),
         ddl_lock_timeout: args.ddl_lock_timeout.map(Duration::from_secs_f64),
         notice: Some(cli::notice),
         watch: Some(target.settings.clone()),
@@ -210,43 +209,27 @@ fn run(args: &Args) -> Result<ExitCode> {
     } else {
         None
     };
-    let width = report::step_width(&catalog.migrations);
-    let mut progress = |step: &Step| {
-        if text {
-            cli::print(|w| report::step(w, step, args.dry_run, width));
-        }
-    };
-    let report = run::apply(
-        &mut target.client,
-        &catalog,
-        &database,
-        &options,
-        &mut progress,
-    )?;
-    report.warnings.iter().for_each(|w| cli::warn(w));
+    let report = show::apply(&mut target.client, &catalog, &database, &options, text)?;
     let validate = !args.dry_run
         && !records_only
         && !args.no_validate
         && (args.validate || (!report.is_noop() && args.target.is_none()));
     let validation = if validate {
-        Some(validate::run(&mut target.client, &catalog, &database)?)
+        Some(show::validate(
+            &mut target.client,
+            &catalog,
+            &database,
+            text,
+        )?)
     } else {
         None
     };
-    cli::print(|w| match (text, &validation) {
-        (true, Some(v)) => {
-            report::validation(w, v).and_then(|()| report::apply_summary(w, &report))
-        }
-        (true, None) => report::apply_summary(w, &report),
-        (false, _) => report::json(
+    cli::print(|w| match text {
+        true => report::apply_summary(w, &report),
+        false => report::json(
             w,
             &serde_json::json!({ "apply": report, "validation": validation, "backup": backup }),
         ),
     });
-    let failed = validation.as_ref().is_some_and(|v| v.failed() > 0);
-    Ok(ExitCode::from(if failed {
-        exit::VALIDATION
-    } else {
-        exit::OK
-    }))
+    Ok(show::checked(validation.as_ref()))
 }

@@ -2,12 +2,11 @@
 //! `SCHEMA_CHANGES.md` entry.
 
 use std::process::ExitCode;
-use std::time::Duration;
 
 use chrono::Utc;
 use clap::Parser;
-use dbkit::apply::run::{self, ApplyOptions};
-use dbkit::cli::{self, ConnectionArgs, DirArgs, Format, OutputArgs};
+use dbkit::apply::run::ApplyOptions;
+use dbkit::cli::{self, show, ConnectionArgs, DirArgs, Format, LockArgs, OutputArgs};
 use dbkit::pg::connect::{connect, ConnectOptions};
 use dbkit::pg::dump::DumpOptions;
 use dbkit::phase::cut::{self, CutOptions, Scratch};
@@ -42,6 +41,8 @@ struct Args {
     dir: DirArgs,
     #[command(flatten)]
     output: OutputArgs,
+    #[command(flatten)]
+    lock: LockArgs,
 
     /// The file name after the version [default: a slug of the description, as in
     /// `v2.0_phase_2_contract_parsing.sql`].
@@ -102,6 +103,7 @@ fn run(args: &Args) -> Result<ExitCode> {
         generated: now.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
         date: now.format("%Y-%m-%d").to_string(),
         finder: cli::finder(),
+        lock_timeout: args.lock.timeout(),
     };
     let local_server = || -> Result<ConnectionSettings> {
         let cluster = cli::project_cluster(&layout)?;
@@ -115,18 +117,12 @@ fn run(args: &Args) -> Result<ExitCode> {
         let build = Scratch::create(&mut admin, &server, "build")?;
         let mut client = connect(&build.settings, ConnectOptions::default())?;
         let options_apply = ApplyOptions {
-            plan: Default::default(),
-            lock_timeout: Duration::from_secs(10),
+            lock_timeout: args.lock.timeout(),
             notice: Some(cli::notice),
             ..ApplyOptions::default()
         };
-        run::apply(
-            &mut client,
-            &catalog,
-            build.settings.masked(),
-            &options_apply,
-            &mut |_: &run::Step| {},
-        )?;
+        let database = build.settings.masked();
+        show::apply(&mut client, &catalog, database, &options_apply, false)?;
         cut::cut(
             &catalog,
             &request,

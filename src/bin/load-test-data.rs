@@ -4,14 +4,16 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use dbkit::cli::{self, ConnectionArgs, DirArgs, Format, GuardArgs, OutputArgs};
+use dbkit::cli::{self, show, ConnectionArgs, DirArgs, Format, LockArgs, OutputArgs, SafetyArgs};
 use dbkit::ops::guard::Requirement;
-use dbkit::ops::seed::{self, LoadOptions, Progress};
+use dbkit::ops::seed::LoadOptions;
 use dbkit::project::layout::Layout;
 use dbkit::report::{self, exit};
 use dbkit::Result;
 
-/// Load `seed/reference/` then `seed/fixtures/`, each file in its own transaction.
+/// Load `seed/reference/` then `seed/fixtures/`, each file in its own transaction, into
+/// a database whose schema is up to date (holding the migration lock, so no migration
+/// runs meanwhile). It never asks: fixtures only add rows, and production is refused.
 #[derive(Debug, Parser)]
 #[command(
     name = "load-test-data",
@@ -30,7 +32,9 @@ struct Args {
     #[command(flatten)]
     output: OutputArgs,
     #[command(flatten)]
-    guard: GuardArgs,
+    safety: SafetyArgs,
+    #[command(flatten)]
+    lock: LockArgs,
 
     /// Load only the reference data (`seed/reference/`), which is production-safe.
     /// Without it, fixtures follow, and a database marked as production is refused.
@@ -52,30 +56,19 @@ fn run(args: &Args) -> Result<ExitCode> {
     let catalog = layout.catalog()?;
     let mut target = args.connection.open(&layout)?;
     let database = target.settings.masked().to_string();
-    seed::require_schema_applied(&mut target.client, &catalog, &database)?;
     if !args.reference_only {
         let action = "load fixtures into";
-        args.guard
+        args.safety
             .check(action, &mut target, Requirement::NotProduction)?;
     }
-    if text {
-        let seed_dir = layout.root.join("seed");
-        cli::print(|w| report::seed::header(w, &seed_dir, &database));
-    }
-    let mut width = 0;
-    let mut progress = |event: Progress<'_>| {
-        if text {
-            cli::print(|w| report::seed::progress(w, &event, &mut width));
-        }
-    };
     let options = LoadOptions {
         reference_only: args.reference_only,
+        lock_timeout: args.lock.timeout(),
     };
     let client = &mut target.client;
-    let report = seed::load(client, &layout, &options, &database, &mut progress)?;
-    cli::print(|w| match text {
-        true => report::seed::summary(w, &report),
-        false => report::json(w, &report),
-    });
+    let report = show::load_seed(client, &catalog, &options, &database, text)?;
+    if !text {
+        cli::print(|w| report::json(w, &report));
+    }
     Ok(ExitCode::from(exit::OK))
 }

@@ -1,6 +1,9 @@
 //! `local-db`: manage the local PostgreSQL dbkit runs under `.dbkit/` (or, when the
 //! server's user cannot enter the project, in a folder of its own under `/var/tmp`) when
-//! no DATABASE_URL is configured.
+//! no DATABASE_URL is configured. It reads the project's `.env` files as every program
+//! does: they may set `DBKIT_PG_BINDIR` (which PostgreSQL runs the cluster), and when
+//! they (or the environment) set a DATABASE_URL it says that the other programs use
+//! that database, not this server.
 
 use std::process::ExitCode;
 
@@ -44,6 +47,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    cli::load_env_files();
     let args = Args::parse();
     args.output.init_color();
     run(&args).unwrap_or_else(|e| cli::fail(e, args.output.format))
@@ -54,6 +58,13 @@ fn run(args: &Args) -> Result<ExitCode> {
     let cluster = cli::project_cluster(&layout)?;
     let url = cluster.conninfo(LOCAL_DATABASE);
     let place = cli::cluster_place(&cluster, &layout);
+    let elsewhere = cli::configured_database();
+    if let Some((variable, url)) = &elsewhere {
+        let url = url.as_deref().map_or(String::new(), |u| format!(" ({u})"));
+        cli::notice(&format!(
+            "{variable} is set{url}: the other programs use that database, not this local server"
+        ));
+    }
     let (state, message) = match args.command {
         Command::Start => {
             let (_, note) = cli::local_cluster(&layout)?;
@@ -85,7 +96,12 @@ fn run(args: &Args) -> Result<ExitCode> {
     cli::print(|w| match args.output.format {
         Format::Json => dbkit::report::json(
             w,
-            &serde_json::json!({ "state": state, "url": url, "dir": cli::relative_to_cwd(cluster.dir.clone()) }),
+            &serde_json::json!({
+                "state": state,
+                "url": url,
+                "dir": cli::relative_to_cwd(cluster.dir.clone()),
+                "in_use": elsewhere.is_none(),
+            }),
         ),
         Format::Text if message.is_empty() => writeln!(w, "{url}"),
         Format::Text => writeln!(w, "{message}\n{url}"),

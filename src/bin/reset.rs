@@ -2,16 +2,13 @@
 //! whole dev loop (reset, apply-schema, load-test-data).
 
 use std::process::ExitCode;
-use std::time::Duration;
 
 use chrono::Utc;
 use clap::Parser;
-use dbkit::apply::run::{self, ApplyOptions, Step};
-use dbkit::apply::validate;
-use dbkit::cli::{self, ConnectionArgs, DirArgs, Format, GuardArgs, OutputArgs};
+use dbkit::cli::{self, show, ConnectionArgs, DirArgs, Format, GuardArgs, LockArgs, OutputArgs};
 use dbkit::ops::backup::{self, BackupOptions, Content};
 use dbkit::ops::guard::Requirement;
-use dbkit::ops::{reset, seed};
+use dbkit::ops::reset;
 use dbkit::pg::dump::{PgDump, ServerVersion};
 use dbkit::project::layout::Layout;
 use dbkit::report::{self, exit};
@@ -38,6 +35,8 @@ struct Args {
     output: OutputArgs,
     #[command(flatten)]
     guard: GuardArgs,
+    #[command(flatten)]
+    lock: LockArgs,
 
     /// An application schema to drop (repeatable, or `DBKIT_SCHEMAS=a,b`); `public` is
     /// recreated empty, others are left for the migrations to create.
@@ -117,76 +116,24 @@ fn run(args: &Args) -> Result<ExitCode> {
     } else {
         None
     };
-    reset::reset(&mut target.client, &database, &plan)?;
+    reset::reset(&mut target.client, &database, &plan, args.lock.timeout())?;
     if text {
         cli::print(|w| report::operations::reset(w, &database, &plan));
     }
-    let applied = match &catalog {
-        Some(catalog) => {
-            let options = ApplyOptions {
-                plan: Default::default(),
-                lock_timeout: Duration::from_secs(60),
-                notice: Some(cli::notice),
-                watch: Some(target.settings.clone()),
-                ..ApplyOptions::default()
-            };
-            let width = report::step_width(&catalog.migrations);
-            let mut progress = |step: &Step| {
-                if text {
-                    cli::print(|w| report::step(w, step, false, width));
-                }
-            };
-            let report = run::apply(
-                &mut target.client,
-                catalog,
-                &database,
-                &options,
-                &mut progress,
-            )?;
-            report.warnings.iter().for_each(|w| cli::warn(w));
-            if text {
-                cli::print(|w| report::apply_summary(w, &report));
-            }
-            Some(report)
-        }
+    let rebuilt = match &catalog {
+        Some(catalog) => Some(show::rebuild(
+            &mut target,
+            catalog,
+            args.lock.timeout(),
+            text,
+        )?),
         None => None,
     };
-    let loaded = if args.reapply {
-        if text {
-            cli::print(|w| report::seed::header(w, &layout.root.join("seed"), &database));
-        }
-        let mut width = 0;
-        let mut progress = |event: seed::Progress<'_>| {
-            if text {
-                cli::print(|w| report::seed::progress(w, &event, &mut width));
-            }
-        };
-        let options = seed::LoadOptions::default();
-        let loaded = seed::load(
-            &mut target.client,
-            &layout,
-            &options,
-            &database,
-            &mut progress,
-        )?;
-        if text {
-            cli::print(|w| report::seed::summary(w, &loaded));
-        }
-        Some(loaded)
-    } else {
-        None
-    };
-    // The team's integrity checks, now that there is data for them to check.
-    let validation = if let Some(catalog) = &catalog {
-        let checked = validate::run(&mut target.client, catalog, &database)?;
-        if text {
-            cli::print(|w| report::validation(w, &checked));
-        }
-        Some(checked)
-    } else {
-        None
-    };
     if !text {
+        let (apply, load, validation) = match &rebuilt {
+            Some(r) => (Some(&r.apply), Some(&r.load), Some(&r.validation)),
+            None => (None, None, None),
+        };
         cli::print(|w| {
             report::json(
                 w,
@@ -194,17 +141,12 @@ fn run(args: &Args) -> Result<ExitCode> {
                     "database": database,
                     "reset": plan,
                     "backup": backup,
-                    "apply": applied,
-                    "load": loaded,
+                    "apply": apply,
+                    "load": load,
                     "validation": validation,
                 }),
             )
         });
     }
-    let failed = validation.as_ref().is_some_and(|v| v.failed() > 0);
-    Ok(ExitCode::from(if failed {
-        exit::VALIDATION
-    } else {
-        exit::OK
-    }))
+    Ok(show::checked(rebuilt.as_ref().map(|r| &r.validation)))
 }

@@ -73,12 +73,17 @@ pub fn plan(client: &mut Client, database: &str, schemas: &[String]) -> Result<R
 
 /// Drops the plan's schemas (with everything in them) and recreates `public` the way
 /// `initdb` makes it, in one transaction, holding dbkit's migration lock so a reset
-/// never runs under an apply-schema.
-pub fn reset(client: &mut Client, database: &str, plan: &ResetPlan) -> Result<()> {
+/// never runs under an apply-schema (waiting up to `lock_timeout` for it).
+pub fn reset(
+    client: &mut Client,
+    database: &str,
+    plan: &ResetPlan,
+    lock_timeout: Duration,
+) -> Result<()> {
     crate::pg::lock::held(
         client,
         database,
-        Duration::from_secs(10),
+        lock_timeout,
         &crate::pg::interrupt::notice,
         |client| {
             let server: i32 = client

@@ -14,6 +14,9 @@ use crate::pg::connect::query_error;
 /// The advisory lock key: the bytes of "dbkitmig" as a big-endian integer.
 pub const KEY: i64 = i64::from_be_bytes(*b"dbkitmig");
 
+/// How long a program waits for the lock unless told otherwise (`--lock-timeout`).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// How soon a waiting run first says who holds the lock, and how often it says so again.
 const FIRST_NOTICE: Duration = Duration::from_millis(900);
 const REPEAT_NOTICE: Duration = Duration::from_secs(10);

@@ -119,6 +119,8 @@ pub struct CutOptions {
     pub date: String,
     /// Where to find pg_dump.
     pub finder: Finder,
+    /// How long to wait for the source's migration lock.
+    pub lock_timeout: std::time::Duration,
 }
 
 /// A server to verify on when the source's server does not let this role create a
@@ -163,11 +165,10 @@ pub fn cut(
     fallback: Fallback<'_>,
 ) -> Result<Cut> {
     let database = settings.masked().to_string();
-    let timeout = std::time::Duration::from_secs(60);
     crate::pg::lock::held(
         source,
         &database,
-        timeout,
+        options.lock_timeout,
         &crate::pg::interrupt::notice,
         |source| cut_locked(catalog, request, source, settings, options, fallback),
     )

@@ -12,7 +12,7 @@ use crate::error::Error;
 use crate::ops::seed::{Folder, FolderState, Kind, LoadReport, LoadedFile, Progress};
 
 /// The first line: what loads into which database.
-pub fn header(w: &mut dyn Write, seed_dir: &Path, database: &str) -> io::Result<()> {
+fn header(w: &mut dyn Write, seed_dir: &Path, database: &str) -> io::Result<()> {
     writeln!(w, "Loading `{}` → {database}", seed_dir.display())
 }
 
@@ -20,6 +20,7 @@ pub fn header(w: &mut dyn Write, seed_dir: &Path, database: &str) -> io::Result<
 /// up (across folders too, unless a later folder has longer names).
 pub fn progress(w: &mut dyn Write, event: &Progress<'_>, width: &mut usize) -> io::Result<()> {
     match event {
+        Progress::Start { seed_dir, database } => header(w, seed_dir, database),
         Progress::Folder(folder) => {
             let longest = folder.files.iter().map(String::len).max().unwrap_or(0);
             *width = (*width).max(longest.min(60));

@@ -17,6 +17,7 @@ use super::Kind;
 use crate::error::{Error, Result, StatementFailure};
 use crate::pg::connect::failure;
 use crate::project::migrations::{run_mode, RunMode};
+use crate::report::progress::{Meter, Silent};
 use crate::sql::{split, CopyData, Piece, Statement};
 
 /// A seed file read from disk.
@@ -129,6 +130,8 @@ pub(super) struct Run<'r, 't> {
     pub file: &'r SeedFile,
     pub steps: &'r [Step<'t>],
     pub database: &'r str,
+    /// Hears of the rows as they are sent (COPY) or affected (a batch).
+    pub meter: &'r dyn Meter,
 }
 
 impl Run<'_, '_> {
@@ -148,7 +151,12 @@ impl Run<'_, '_> {
                 Step::Copy { statement, data } => self.copy_step(statement, data, first, last),
             };
             match done {
-                Ok(n) => rows += n,
+                Ok(n) => {
+                    rows += n;
+                    if matches!(step, Step::Batch { .. }) {
+                        self.meter.advance(n);
+                    }
+                }
                 Err(error) => {
                     let _ = self.client.batch_execute("ROLLBACK");
                     return Err(self.locate(error, index));
@@ -191,7 +199,7 @@ impl Run<'_, '_> {
         if first {
             self.client.batch_execute(BEGIN).map_err(plain)?;
         }
-        let rows = copy_in(self.client, statement.text, data.text).map_err(plain)?;
+        let rows = copy_in(self.client, statement.text, data.text, self.meter).map_err(plain)?;
         if last {
             self.client.batch_execute("COMMIT").map_err(plain)?;
         }
@@ -262,7 +270,7 @@ impl Run<'_, '_> {
         self.client.batch_execute(BEGIN).ok()?;
         let found = self.steps[..=failing].iter().find_map(|step| match step {
             Step::Copy { statement, data } => {
-                let error = copy_in(self.client, statement.text, data.text).err()?;
+                let error = copy_in(self.client, statement.text, data.text, &Silent).err()?;
                 Some(self.copy_failure(error.as_db_error()?, statement, data))
             }
             Step::Batch { statements, .. } => statements.iter().find_map(|s| {
@@ -296,20 +304,57 @@ fn copy_line(context: &str) -> Option<usize> {
     (n >= 1).then_some(n)
 }
 
-/// Sends a COPY's data through the COPY protocol; returns the rows copied.
-fn copy_in(client: &mut Client, statement: &str, data: &str) -> Result<u64, postgres::Error> {
+/// How much COPY data goes to the server between two counts of its rows.
+const COPY_PIECE: usize = 256 * 1024;
+
+/// Sends a COPY's data through the COPY protocol, telling `meter` the rows as they go;
+/// returns the rows copied.
+fn copy_in(
+    client: &mut Client,
+    statement: &str,
+    data: &str,
+    meter: &dyn Meter,
+) -> Result<u64, postgres::Error> {
     let mut writer = client.copy_in(statement)?;
-    if let Err(e) = writer.write_all(data.as_bytes()) {
-        // The writer wraps the server's error in an io::Error; when it is not there,
-        // finishing reports it.
-        if let Some(Ok(error)) = e
-            .into_inner()
-            .map(|inner| inner.downcast::<postgres::Error>())
-        {
-            return Err(*error);
+    for (piece, rows) in pieces(data, COPY_PIECE) {
+        if let Err(e) = writer.write_all(piece.as_bytes()) {
+            // The writer wraps the server's error in an io::Error; when it is not there,
+            // finishing reports it.
+            if let Some(Ok(error)) = e
+                .into_inner()
+                .map(|inner| inner.downcast::<postgres::Error>())
+            {
+                return Err(*error);
+            }
+            break;
         }
+        meter.advance(rows);
     }
     writer.finish()
+}
+
+/// COPY data in pieces of about `size` bytes that end at a line break (but the last),
+/// each with its count of lines: its rows, since COPY's text format escapes line breaks
+/// inside values.
+fn pieces(data: &str, size: usize) -> impl Iterator<Item = (&str, u64)> {
+    let mut rest = data;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        // A `\n` byte is never part of a longer UTF-8 character: cutting after one is
+        // cutting between characters.
+        let cut = rest
+            .as_bytes()
+            .iter()
+            .skip(size)
+            .position(|&b| b == b'\n')
+            .map_or(rest.len(), |at| size + at + 1);
+        let (piece, tail) = rest.split_at(cut);
+        rest = tail;
+        let breaks = piece.bytes().filter(|&b| b == b'\n').count() as u64;
+        Some((piece, breaks + u64::from(!piece.ends_with('\n'))))
+    })
 }
 
 /// Rows a batch inserted, updated, deleted (or wrote, e.g. `CREATE TABLE AS`): each
@@ -408,6 +453,23 @@ mod tests {
             error.to_string(),
             "s.sql:2: psql meta-command `\\copy` is not supported"
         );
+    }
+
+    #[test]
+    fn cuts_copy_data_at_line_breaks_and_counts_its_rows() {
+        let data = "1\tone\n2\ttwo\n3\tthree\n4\té\n";
+        let cut: Vec<(&str, u64)> = pieces(data, 8).collect();
+        assert_eq!(cut, [("1\tone\n2\ttwo\n", 2), ("3\tthree\n4\té\n", 2)]);
+        assert_eq!(
+            pieces("ééé\nx\n", 1).collect::<Vec<_>>(),
+            [("ééé\n", 1), ("x\n", 1)]
+        );
+        assert_eq!(pieces(data, 1 << 20).collect::<Vec<_>>(), [(data, 4)]);
+        assert_eq!(
+            pieces("1\n2", 1).collect::<Vec<_>>(),
+            [("1\n", 1), ("2", 1)]
+        );
+        assert_eq!(pieces("", 8).count(), 0);
     }
 
     #[test]

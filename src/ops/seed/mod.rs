@@ -5,27 +5,40 @@
 //! line and column (for a bad COPY row, the row's own line) and leaves its file rolled
 //! back. Also here: the check that a database's schema is applied before data goes in.
 //!
-//! Whether fixtures may touch a database is `guard`'s decision, made by the caller;
-//! rendering is `report::seed`'s.
+//! A load holds dbkit's migration lock, so no migration or reset runs under it, and
+//! checks under the lock that the schema is applied. Whether fixtures may touch a
+//! database is `guard`'s decision, made by the caller; rendering is `report::seed`'s.
 
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
 mod file;
 
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use postgres::Client;
 
 use crate::error::{Error, Purpose, Result};
 use crate::project::layout::{Catalog, Layout};
+use crate::report::progress::{Meter, Shown};
 use file::{Failed, Run, SeedFile, Step};
 
 /// What to load.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LoadOptions {
     /// Load `seed/reference/` only (production-safe); skip `seed/fixtures/`.
     pub reference_only: bool,
+    /// How long to wait for another run's migration lock.
+    pub lock_timeout: Duration,
+}
+
+impl Default for LoadOptions {
+    fn default() -> LoadOptions {
+        LoadOptions {
+            reference_only: false,
+            lock_timeout: crate::pg::lock::DEFAULT_TIMEOUT,
+        }
+    }
 }
 
 /// Which seed folder.
@@ -117,6 +130,11 @@ pub struct LoadReport {
 /// What [`load`] reports as it goes.
 #[derive(Debug, Clone, Copy)]
 pub enum Progress<'a> {
+    /// The schema is applied and the lock held: loading from `seed_dir` starts.
+    Start {
+        seed_dir: &'a std::path::Path,
+        database: &'a str,
+    },
     /// A folder starts (or is missing, empty or skipped: then no file follows).
     Folder(&'a Folder),
     /// A file was loaded and committed.
@@ -133,29 +151,73 @@ pub fn require_schema_applied(
     crate::apply::status::require_up_to_date(client, catalog, database, Purpose::Seed)
 }
 
-/// Loads reference data, then (unless `reference_only`) fixtures. Every file to load is
-/// read and split before the first one runs, so a file dbkit cannot run stops the load
-/// before anything changes. Stops at the first failure with [`Error::SeedFailed`]; the
-/// files before it stay loaded. Leaves the session's settings as it found them.
+/// Loads the catalog's reference data, then (unless `reference_only`) its fixtures.
+/// Every file to load is read and split before the first one runs, so a file dbkit
+/// cannot run stops the load before anything changes. Then, holding the migration lock
+/// (waiting up to `lock_timeout` for it), checks that the schema is applied
+/// ([`require_schema_applied`]) and loads. Stops at the first failure with
+/// [`Error::SeedFailed`]; the files before it stay loaded. `progress` hears of each
+/// folder and file, `meter` of the rows of the file loading now. Leaves the session's
+/// settings as it found them.
 pub fn load(
     client: &mut Client,
-    layout: &Layout,
+    catalog: &Catalog,
     options: &LoadOptions,
     database: &str,
     progress: &mut dyn FnMut(Progress<'_>),
+    meter: &dyn Meter,
 ) -> Result<LoadReport> {
     let started = Instant::now();
-    let (folders, files) = read(layout, options)?;
+    let (folders, files) = read(&Layout::new(&catalog.root), options)?;
     let steps = files
         .iter()
         .map(|file| file::steps(&file.path, &file.text))
         .collect::<Result<Vec<_>>>()?;
+    let notice = crate::pg::interrupt::notice;
+    let loaded =
+        crate::pg::lock::held(client, database, options.lock_timeout, &notice, |client| {
+            require_schema_applied(client, catalog, database)?;
+            progress(Progress::Start {
+                seed_dir: &catalog.root.join("seed"),
+                database,
+            });
+            let loaded = run(client, &folders, &files, &steps, database, progress, meter)?;
+            // A file's own `SET`s (pg_dump's data files empty `search_path`) outlive its
+            // commit.
+            client
+                .batch_execute("RESET ALL")
+                .map_err(crate::pg::connect::query_error(
+                    "resetting session settings",
+                    database,
+                ))?;
+            Ok(loaded)
+        })?;
+    Ok(LoadReport {
+        database: database.to_string(),
+        reference_only: options.reference_only,
+        folders,
+        rows: loaded.iter().map(|f| f.rows).sum(),
+        files: loaded,
+        duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+    })
+}
+
+/// Runs the files, folder by folder, each in its own transaction.
+fn run(
+    client: &mut Client,
+    folders: &[Folder],
+    files: &[SeedFile],
+    steps: &[Vec<Step<'_>>],
+    database: &str,
+    progress: &mut dyn FnMut(Progress<'_>),
+    meter: &dyn Meter,
+) -> Result<Vec<LoadedFile>> {
     let mut loaded: Vec<LoadedFile> = Vec::new();
-    for folder in &folders {
+    for folder in folders {
         progress(Progress::Folder(folder));
         let of_folder = files
             .iter()
-            .zip(&steps)
+            .zip(steps)
             .filter(|(f, _)| f.kind == folder.kind);
         for (file, steps) in of_folder {
             crate::pg::interrupt::check(|| {
@@ -170,11 +232,13 @@ pub fn load(
                 }
             })?;
             let file_started = Instant::now();
+            let shown = Shown::start(meter, &file.name, None);
             let run = Run {
                 client: &mut *client,
                 file,
                 steps,
                 database,
+                meter,
             };
             let rows = run.all().map_err(|e| match e {
                 Failed::Located(failure) => Error::SeedFailed {
@@ -184,6 +248,7 @@ pub fn load(
                 },
                 Failed::Other(e) => e,
             })?;
+            drop(shown);
             loaded.push(LoadedFile {
                 kind: file.kind,
                 file: file.path.clone(),
@@ -195,21 +260,7 @@ pub fn load(
             progress(Progress::File(loaded.last().expect("just pushed")));
         }
     }
-    // A file's own `SET`s (pg_dump's data files empty `search_path`) outlive its commit.
-    client
-        .batch_execute("RESET ALL")
-        .map_err(crate::pg::connect::query_error(
-            "resetting session settings",
-            database,
-        ))?;
-    Ok(LoadReport {
-        database: database.to_string(),
-        reference_only: options.reference_only,
-        folders,
-        rows: loaded.iter().map(|f| f.rows).sum(),
-        files: loaded,
-        duration_ms: started.elapsed().as_secs_f64() * 1000.0,
-    })
+    Ok(loaded)
 }
 
 /// The folders to load and their files' text, in load order.
