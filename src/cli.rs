@@ -99,8 +99,8 @@ pub enum ColorChoice {
 /// The guard on destructive development operations (see `guard`).
 #[derive(Debug, Clone, Args)]
 pub struct GuardArgs {
-    /// Go ahead on a database that is not on this machine or is marked as production,
-    /// naming it: `--confirm-database app_staging`.
+    /// Go ahead on a database that is not on this machine, is marked as production or
+    /// (reset) has no dbkit history, naming it: `--confirm-database app_staging`.
     #[arg(long, value_name = "NAME")]
     pub confirm_database: Option<String>,
 

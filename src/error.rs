@@ -306,6 +306,17 @@ pub enum Error {
         reason: String,
     },
 
+    /// A destructive operation refused on a database dbkit has no history in, which
+    /// holds objects someone else may have made.
+    #[error("refusing to {action} {database}: it has no dbkit history and holds {holds}")]
+    Unmanaged {
+        action: String,
+        database: String,
+        dbname: String,
+        /// What it holds: schemas, tables, an estimate of their rows.
+        holds: String,
+    },
+
     /// A restore target that already holds objects.
     #[error("{database} is not empty ({found}); a restore needs an empty database")]
     RestoreTargetNotEmpty { database: String, found: String },
@@ -495,6 +506,9 @@ impl Error {
             }
             Error::Guarded { dbname, .. } => format!(
                 "this is for development databases; if you really mean this one, pass `--confirm-database {dbname}`"
+            ),
+            Error::Unmanaged { action, dbname, .. } => format!(
+                "dbkit did not build this database's schema, so its data may be someone else's: check that this is the database you meant; to {action} it anyway, pass `--confirm-database {dbname}`"
             ),
             Error::RestoreTargetNotEmpty { .. } => {
                 "restore into a new database with `--into NAME`, or pass `--replace` to drop and recreate this one (development databases only)".into()

@@ -633,3 +633,61 @@ fn reset_refuses_remote_production_and_unconfirmed_runs() {
     .success();
     assert_eq!(db.tables("public"), Vec::<String>::new());
 }
+
+#[test]
+fn reset_refuses_a_database_dbkit_never_managed_unless_named() {
+    let server = require_pg!();
+    let db = TestDb::new(server, "reset_unmanaged");
+    let project = Project::example();
+    psql(
+        &db,
+        &[
+            "-c",
+            "CREATE TABLE invoices (id int PRIMARY KEY, amount numeric);
+             INSERT INTO invoices SELECT i, i * 1.5 FROM generate_series(1, 1000) i;
+             CREATE SCHEMA billing; CREATE TABLE billing.accounts (id int);
+             ANALYZE;",
+        ],
+    );
+    let before = db.fingerprint();
+    let refused = run(&project, "reset", &db, &["--yes"]).expect_code(1);
+    assert!(
+        refused.stderr.contains(
+            "it has no dbkit history and holds 2 tables (about 1,000 rows) in schemas `billing`, `public`"
+        ),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        refused
+            .stderr
+            .contains(&format!("pass `--confirm-database {}`", db.name)),
+        "{}",
+        refused.stderr
+    );
+    // Naming another database does not count.
+    run(
+        &project,
+        "reset",
+        &db,
+        &["--yes", "--confirm-database", "x"],
+    )
+    .expect_code(1);
+    assert_eq!(db.fingerprint(), before);
+    assert_eq!(db.value("SELECT count(*) FROM invoices"), "1000");
+
+    // Named, it is reset; the schema reset does not drop stays.
+    run(
+        &project,
+        "reset",
+        &db,
+        &["--yes", "--confirm-database", &db.name],
+    )
+    .success();
+    assert_eq!(db.tables("public"), Vec::<String>::new());
+    assert_eq!(db.tables("billing"), ["accounts"]);
+
+    // An empty database without history is fine to reset.
+    let empty = TestDb::new(server, "reset_unmanaged_empty");
+    run(&project, "reset", &empty, &["--yes"]).success();
+}

@@ -10,7 +10,7 @@ use dbkit::apply::run::{self, ApplyOptions, Step};
 use dbkit::apply::validate;
 use dbkit::cli::{self, ConnectionArgs, DirArgs, Format, GuardArgs, OutputArgs};
 use dbkit::ops::backup::{self, BackupOptions, Content};
-use dbkit::ops::guard::Requirement;
+use dbkit::ops::guard::{self, Requirement};
 use dbkit::ops::{reset, seed};
 use dbkit::pg::dump::{PgDump, ServerVersion};
 use dbkit::project::layout::Layout;
@@ -85,6 +85,13 @@ fn run(args: &Args) -> Result<ExitCode> {
     let database = target.settings.masked().to_string();
     args.guard
         .check("reset", &mut target, Requirement::LocalDevelopment)?;
+    guard::check_managed(
+        "reset",
+        &mut target.client,
+        &target.settings,
+        &args.schemas,
+        args.guard.confirm_database.as_deref(),
+    )?;
     let plan = reset::plan(&mut target.client, &database, &args.schemas)?;
     let question = format!("Reset {database}: drop {}?", plan.describe());
     if !args.guard.confirm(&question)? {
