@@ -118,9 +118,9 @@ fn run(args: &Args) -> Result<ExitCode> {
     } else {
         None
     };
-    reset::reset(&mut target.client, &database, &plan)?;
+    let done = reset::reset(&mut target.client, &database, &plan)?;
     if text {
-        cli::print(|w| report::operations::reset(w, &database, &plan));
+        cli::print(|w| report::operations::reset(w, &database, &plan, &done));
     }
     let applied = match &catalog {
         Some(catalog) => {
@@ -194,6 +194,7 @@ fn run(args: &Args) -> Result<ExitCode> {
                 &serde_json::json!({
                     "database": database,
                     "reset": plan,
+                    "dropped": done,
                     "backup": backup,
                     "apply": applied,
                     "load": loaded,

@@ -6,7 +6,7 @@ use std::io::{self, Write};
 use colored::Colorize;
 
 use crate::ops::backup::{Backup, Content, Format};
-use crate::ops::reset::ResetPlan;
+use crate::ops::reset::{ResetDone, ResetPlan};
 use crate::ops::restore::Restored;
 
 /// `✓ backup → backups/backup_2026-11-22_10-00-00.sql (1.2 MB, 340 ms)`.
@@ -52,12 +52,22 @@ pub fn restored(w: &mut dyn Write, restored: &Restored) -> io::Result<()> {
     )
 }
 
-/// `✓ reset postgres://...: dropped `public` (14 relations), `dbkit` (3 relations)`.
-pub fn reset(w: &mut dyn Write, database: &str, plan: &ResetPlan) -> io::Result<()> {
+/// `✓ reset postgres://...: dropped `public` (14 relations), `dbkit` (3 relations) in 1
+/// transaction; `public` recreated empty`.
+pub fn reset(
+    w: &mut dyn Write,
+    database: &str,
+    plan: &ResetPlan,
+    done: &ResetDone,
+) -> io::Result<()> {
     let public = plan.schemas.iter().any(|s| s.name == "public");
+    let transactions = match done.transactions {
+        1 => "1 transaction".to_string(),
+        n => format!("{n} transactions"),
+    };
     writeln!(
         w,
-        "{} reset {database}: dropped {}{}",
+        "{} reset {database}: dropped {} in {transactions}{}",
         "✓".green().bold(),
         plan.describe(),
         if public {
