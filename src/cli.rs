@@ -347,6 +347,28 @@ impl ConnectionArgs {
     }
 }
 
+impl ConnectionArgs {
+    /// Creates the configured database when it does not exist (see `pg::create`); with
+    /// no URL configured, the local cluster's database (starting the cluster).
+    pub fn create_database(
+        &self,
+        layout: &Layout,
+        options: &crate::pg::create::CreateOptions,
+    ) -> Result<crate::pg::create::Created> {
+        let mut settings = match self.url() {
+            Some(url) => ConnectionSettings::parse(url, self.os_user.as_deref())?,
+            None => {
+                let cluster = project_cluster(layout)?;
+                cluster.ensure_running()?;
+                ConnectionSettings::parse(&cluster.conninfo(LOCAL_DATABASE), None)?
+            }
+        };
+        let connect = self.options(&settings);
+        settings.config.connect_timeout(connect.timeout);
+        crate::pg::create::ensure(&settings, options, connect)
+    }
+}
+
 /// The project's local cluster, running, with its database created.
 pub fn local_cluster(layout: &Layout) -> Result<(ConnectionSettings, String)> {
     let cluster = project_cluster(layout)?;

@@ -317,6 +317,16 @@ pub enum Error {
         holds: String,
     },
 
+    /// `CREATE DATABASE` failed (no right to create databases, an encoding the locale
+    /// does not allow, ...).
+    #[error("cannot create database `{name}` on {database}")]
+    CreateDatabase {
+        database: String,
+        name: String,
+        #[source]
+        source: postgres::Error,
+    },
+
     /// A restore target that already holds objects.
     #[error("{database} is not empty ({found}); a restore needs an empty database")]
     RestoreTargetNotEmpty { database: String, found: String },
@@ -510,6 +520,19 @@ impl Error {
             Error::Unmanaged { action, dbname, .. } => format!(
                 "dbkit did not build this database's schema, so its data may be someone else's: check that this is the database you meant; to {action} it anyway, pass `--confirm-database {dbname}`"
             ),
+            Error::CreateDatabase { name, source, .. } => {
+                use postgres::error::SqlState;
+                let quoted = crate::sql::quote_ident(name);
+                match source.code() {
+                    Some(code) if *code == SqlState::INSUFFICIENT_PRIVILEGE => format!(
+                        "this user may not create databases: ask the server's administrator to run `CREATE DATABASE {quoted} OWNER <this user>` or to grant it CREATEDB, or connect as a user who may"
+                    ),
+                    Some(code) if *code == SqlState::INVALID_PARAMETER_VALUE => {
+                        "give an encoding the locale allows, or a locale with it (`--encoding UTF8 --locale C.UTF-8`); without either, the server's defaults are used".into()
+                    }
+                    _ => return None,
+                }
+            }
             Error::RestoreTargetNotEmpty { .. } => {
                 "restore into a new database with `--into NAME`, or pass `--replace` to drop and recreate this one (development databases only)".into()
             }

@@ -81,6 +81,9 @@ struct Args {
     /// Records the mark and stops: nothing is applied.
     #[arg(long, value_name = "NAME")]
     mark_environment: Option<String>,
+    /// Create the database first when it does not exist, as `create-database` does.
+    #[arg(long, conflicts_with_all = ["status", "dry_run"])]
+    create: bool,
 }
 
 fn main() -> ExitCode {
@@ -94,6 +97,14 @@ fn main() -> ExitCode {
 fn run(args: &Args) -> Result<ExitCode> {
     let text = args.output.format == Format::Text;
     let layout = Layout::new(&args.dir.dir);
+    if args.create {
+        let created = args
+            .connection
+            .create_database(&layout, &Default::default())?;
+        if text && created.created {
+            cli::print(|w| report::operations::created_database(w, &created));
+        }
+    }
     let (catalog, target) = if args.connection.url().is_some() {
         // Connecting takes as long as reading hundreds of files: do both at once.
         std::thread::scope(|scope| {

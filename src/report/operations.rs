@@ -1,5 +1,5 @@
 //! The text the daily-operation programs print: `backup` (path, size, time, what was
-//! pruned), `restore` and `reset`.
+//! pruned), `restore`, `reset` and `create-database`.
 
 use std::io::{self, Write};
 
@@ -8,6 +8,7 @@ use colored::Colorize;
 use crate::ops::backup::{Backup, Content, Format};
 use crate::ops::reset::{ResetDone, ResetPlan};
 use crate::ops::restore::Restored;
+use crate::pg::create::Created;
 
 /// `✓ backup → backups/backup_2026-11-22_10-00-00.sql (1.2 MB, 340 ms)`.
 pub fn backup(w: &mut dyn Write, backup: &Backup) -> io::Result<()> {
@@ -76,6 +77,28 @@ pub fn reset(
             ""
         }
     )
+}
+
+/// `✓ created database `app` (owner `app`, UTF8, from template0) on postgres://...`, or
+/// that it already exists.
+pub fn created_database(w: &mut dyn Write, created: &Created) -> io::Result<()> {
+    if created.created {
+        writeln!(
+            w,
+            "{} created database `{}` (owner `{}`, encoding {}, from template0) on {}",
+            "✓".green().bold(),
+            created.name,
+            created.owner,
+            created.encoding,
+            created.database
+        )
+    } else {
+        writeln!(
+            w,
+            "database `{}` already exists (owner `{}`, encoding {}) on {}: nothing to do",
+            created.name, created.owner, created.encoding, created.database
+        )
+    }
 }
 
 /// `1.2 MB`.

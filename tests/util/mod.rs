@@ -405,6 +405,7 @@ pub fn bin(program: &str) -> PathBuf {
         "restore" => env!("CARGO_BIN_EXE_restore").into(),
         "reset" => env!("CARGO_BIN_EXE_reset").into(),
         "load-test-data" => env!("CARGO_BIN_EXE_load-test-data").into(),
+        "create-database" => env!("CARGO_BIN_EXE_create-database").into(),
         other => panic!("unknown program {other}"),
     }
 }
