@@ -252,7 +252,15 @@ pub(super) fn run(
                 queue.push_front(first);
             }
             Err(source) => {
-                let error = query_error("dropping the schemas' objects", database)(source);
+                // What the earlier batches dropped stays dropped: say so.
+                let what = match progress.transactions {
+                    0 => "dropping the schemas' objects".to_string(),
+                    n => format!(
+                        "dropping the schemas' objects (after {} relations were dropped for good in {n} earlier transactions)",
+                        crate::pg::inspect::thousands(progress.relations as i64)
+                    ),
+                };
+                let error = query_error(&what, database)(source);
                 return Err(if crate::pg::interrupt::requested() {
                     stopped(client, *progress, Some(error))
                 } else {
