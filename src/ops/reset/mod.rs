@@ -155,8 +155,9 @@ fn stopped(
     }
 }
 
-/// What a stopped reset leaves: `dropped 1,200 relations in 6 transactions; left:
-/// `public` (3,801 relations), ...; run reset again to finish`.
+/// What a stopped reset leaves: `reset stopped before it finished: 1,200 relations were
+/// dropped in 6 transactions; left: `public` (3,801 relations), ...; run reset again to
+/// finish`.
 fn left(
     client: &mut Client,
     database: &str,
@@ -167,9 +168,10 @@ fn left(
         "nothing was dropped".to_string()
     } else {
         format!(
-            "{} relations were dropped in {} transactions",
+            "{} relations were dropped in {} transaction{}",
             thousands(progress.relations as i64),
-            progress.transactions
+            progress.transactions,
+            if progress.transactions == 1 { "" } else { "s" }
         )
     };
     let names: Vec<String> = plan.schemas.iter().map(|s| s.name.clone()).collect();
