@@ -126,8 +126,8 @@ impl LockArgs {
 /// the question and `--yes`.
 #[derive(Debug, Clone, Args)]
 pub struct SafetyArgs {
-    /// Go ahead on a database that is not on this machine or is marked as production,
-    /// naming it: `--confirm-database app_staging`.
+    /// Go ahead on a database that is not on this machine, is marked as production or
+    /// (reset) has no dbkit history, naming it: `--confirm-database app_staging`.
     #[arg(long, value_name = "NAME")]
     pub confirm_database: Option<String>,
 
@@ -422,6 +422,28 @@ impl ConnectionArgs {
             eprintln!("{note}");
         }
         Ok(target)
+    }
+}
+
+impl ConnectionArgs {
+    /// Creates the configured database when it does not exist (see `pg::create`); with
+    /// no URL configured, the local cluster's database (starting the cluster).
+    pub fn create_database(
+        &self,
+        layout: &Layout,
+        options: &crate::pg::create::CreateOptions,
+    ) -> Result<crate::pg::create::Created> {
+        let mut settings = match self.url() {
+            Some(url) => ConnectionSettings::parse(url, self.os_user.as_deref())?,
+            None => {
+                let cluster = project_cluster(layout)?;
+                cluster.ensure_running()?;
+                ConnectionSettings::parse(&cluster.conninfo(LOCAL_DATABASE), None)?
+            }
+        };
+        let connect = self.options(&settings);
+        settings.config.connect_timeout(connect.timeout);
+        crate::pg::create::ensure(&settings, options, connect)
     }
 }
 

@@ -315,6 +315,27 @@ pub enum Error {
         source: Box<Error>,
     },
 
+    /// A destructive operation refused on a database dbkit has no history in, which
+    /// holds objects someone else may have made.
+    #[error("refusing to {action} {database}: it has no dbkit history and holds {holds}")]
+    Unmanaged {
+        action: String,
+        database: String,
+        dbname: String,
+        /// What it holds: schemas, tables, an estimate of their rows.
+        holds: String,
+    },
+
+    /// `CREATE DATABASE` failed (no right to create databases, an encoding the locale
+    /// does not allow, ...).
+    #[error("cannot create database `{name}` on {database}")]
+    CreateDatabase {
+        database: String,
+        name: String,
+        #[source]
+        source: postgres::Error,
+    },
+
     /// A restore target that already holds objects.
     #[error("{database} is not empty ({found}); a restore needs an empty database")]
     RestoreTargetNotEmpty { database: String, found: String },
@@ -510,6 +531,22 @@ impl Error {
                 "fix what stopped the backup and run again, or run without `--backup-first`"
                     .into()
             }),
+            Error::Unmanaged { action, dbname, .. } => format!(
+                "dbkit did not build this database's schema, so its data may be someone else's: check that this is the database you meant; to {action} it anyway, pass `--confirm-database {dbname}`"
+            ),
+            Error::CreateDatabase { name, source, .. } => {
+                use postgres::error::SqlState;
+                let quoted = crate::sql::quote_ident(name);
+                match source.code() {
+                    Some(code) if *code == SqlState::INSUFFICIENT_PRIVILEGE => format!(
+                        "this user may not create databases: ask the server's administrator to run `CREATE DATABASE {quoted} OWNER <this user>` or to grant it CREATEDB, or connect as a user who may"
+                    ),
+                    Some(code) if *code == SqlState::INVALID_PARAMETER_VALUE => {
+                        "give an encoding the locale allows, or a locale with it (`--encoding UTF8 --locale C.UTF-8`); without either, the server's defaults are used".into()
+                    }
+                    _ => return None,
+                }
+            }
             Error::RestoreTargetNotEmpty { .. } => {
                 "restore into a new database with `--into NAME`, or pass `--replace` to drop and recreate this one (development databases only)".into()
             }

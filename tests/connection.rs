@@ -1,5 +1,6 @@
 //! How the programs find and reach a database: TLS, `.env` files, SUPABASE_DB_URL, the
-//! local cluster when nothing is configured, and passwords that never show.
+//! local cluster when nothing is configured, passwords that never show, and creating a
+//! database that does not exist yet.
 
 mod util;
 
@@ -462,4 +463,119 @@ fn connection_errors_say_what_to_do_without_showing_the_password() {
     } else {
         assert!(!util::required(), "CI needs openssl to test TLS");
     }
+}
+
+#[test]
+fn create_database_creates_a_missing_database_owned_by_the_urls_user() {
+    let server = require_pg!();
+    let project = Project::example();
+    let create = |url: &str, args: &[&str]| {
+        let mut c = project.command("create-database");
+        c.args(["-D", url]).args(args);
+        Run::of(c)
+    };
+    let admin = TestDb {
+        name: "postgres".into(),
+        url: server.cluster.conninfo("postgres"),
+        server,
+    };
+    let url = server.cluster.conninfo("made_by_create_database");
+    let made = create(&url, &[]).success();
+    assert!(
+        made.stdout.contains(
+            "✓ created database `made_by_create_database` (owner `postgres`, encoding UTF8, from template0)"
+        ),
+        "{}",
+        made.stdout
+    );
+    assert_eq!(
+        admin.value("SELECT pg_encoding_to_char(encoding) FROM pg_database WHERE datname = 'made_by_create_database'"),
+        "UTF8"
+    );
+    // A database that exists is left alone, and says so.
+    let again = create(&url, &[]).success();
+    assert!(
+        again
+            .stdout
+            .contains("database `made_by_create_database` already exists"),
+        "{}",
+        again.stdout
+    );
+    let json = create(&url, &["--format", "json"]).success().json();
+    assert_eq!(json["created"], false, "{json}");
+    assert_eq!(json["owner"], "postgres", "{json}");
+
+    // Owned by the URL's user; a user who may not create databases is told what to do.
+    admin
+        .client()
+        .batch_execute(
+            "CREATE ROLE dbkit_creator LOGIN CREATEDB; CREATE ROLE dbkit_no_create LOGIN;",
+        )
+        .expect("creates the roles");
+    let as_creator = url
+        .replace("user=postgres", "user=dbkit_creator")
+        .replace("made_by_create_database", "owned_by_creator");
+    create(&as_creator, &[]).success();
+    assert_eq!(
+        admin.value(
+            "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'owned_by_creator'"
+        ),
+        "dbkit_creator"
+    );
+    let refused = create(
+        &url.replace("user=postgres", "user=dbkit_no_create")
+            .replace("made_by_create_database", "never_made"),
+        &[],
+    )
+    .expect_code(1);
+    assert!(
+        refused
+            .stderr
+            .contains("permission denied to create database")
+            && refused
+                .stderr
+                .contains("hint: this user may not create databases"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(
+        admin.value("SELECT count(*) FROM pg_database WHERE datname = 'never_made'"),
+        "0"
+    );
+}
+
+#[test]
+fn apply_schema_create_builds_a_database_that_does_not_exist_yet() {
+    let server = require_pg!();
+    let project = Project::example();
+    let db = TestDb {
+        name: "made_by_apply_schema".into(),
+        url: server.cluster.conninfo("made_by_apply_schema"),
+        server,
+    };
+    // Without --create, the hint names both ways to create it.
+    let missing = project.apply(&db, &[]).expect_code(1);
+    assert!(
+        missing.stderr.contains(
+            "create it with `create-database` (same connection flags) or `apply-schema --create`"
+        ),
+        "{}",
+        missing.stderr
+    );
+    let run = project.apply(&db, &["--create"]).success();
+    assert!(
+        run.stdout
+            .contains("✓ created database `made_by_apply_schema` (owner `postgres`"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(db.history().len(), 12);
+    // Once it exists, --create changes nothing and says nothing about it.
+    let again = project.apply(&db, &["--create"]).success();
+    assert!(
+        !again.stdout.contains("created database"),
+        "{}",
+        again.stdout
+    );
+    assert_eq!(db.history().len(), 12);
 }

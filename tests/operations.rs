@@ -634,3 +634,192 @@ fn reset_refuses_remote_production_and_unconfirmed_runs() {
     .success();
     assert_eq!(db.tables("public"), Vec::<String>::new());
 }
+
+#[test]
+fn reset_refuses_a_database_dbkit_never_managed_unless_named() {
+    let server = require_pg!();
+    let db = TestDb::new(server, "reset_unmanaged");
+    let project = Project::example();
+    psql(
+        &db,
+        &[
+            "-c",
+            "CREATE TABLE invoices (id int PRIMARY KEY, amount numeric);
+             INSERT INTO invoices SELECT i, i * 1.5 FROM generate_series(1, 1000) i;
+             CREATE SCHEMA billing; CREATE TABLE billing.accounts (id int);
+             ANALYZE;",
+        ],
+    );
+    let before = db.fingerprint();
+    let refused = run(&project, "reset", &db, &["--yes"]).expect_code(1);
+    assert!(
+        refused.stderr.contains(
+            "it has no dbkit history and holds 2 tables (about 1,000 rows) in schemas `billing`, `public`"
+        ),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        refused
+            .stderr
+            .contains(&format!("pass `--confirm-database {}`", db.name)),
+        "{}",
+        refused.stderr
+    );
+    // Naming another database does not count.
+    run(
+        &project,
+        "reset",
+        &db,
+        &["--yes", "--confirm-database", "x"],
+    )
+    .expect_code(1);
+    assert_eq!(db.fingerprint(), before);
+    assert_eq!(db.value("SELECT count(*) FROM invoices"), "1000");
+
+    // Named, it is reset; the schema reset does not drop stays.
+    run(
+        &project,
+        "reset",
+        &db,
+        &["--yes", "--confirm-database", &db.name],
+    )
+    .success();
+    assert_eq!(db.tables("public"), Vec::<String>::new());
+    assert_eq!(db.tables("billing"), ["accounts"]);
+
+    // An empty database without history is fine to reset.
+    let empty = TestDb::new(server, "reset_unmanaged_empty");
+    run(&project, "reset", &empty, &["--yes"]).success();
+}
+
+/// Starts `reset` in the background with its output captured.
+fn spawn_reset(project: &Project, db: &TestDb, args: &[&str]) -> std::process::Child {
+    let mut command = project.command("reset");
+    command
+        .args(["-D", &db.url])
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    command.spawn().expect("reset starts")
+}
+
+/// Waits (at most 60 s) until `condition` holds.
+fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
+    let started = std::time::Instant::now();
+    while !condition() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "not within 60 s: {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn reset_drops_five_thousand_relations_on_a_server_with_default_lock_settings() {
+    // 64 locks per transaction × 50 connections: dropping 5,000 partitions (three locks
+    // each: the table, its row type and array type) in one transaction cannot fit.
+    let Some(server) = util::own_server(&[("max_connections", "50")]) else {
+        return;
+    };
+    let db = TestDb::new(server, "reset_large");
+    assert_eq!(db.value("SHOW max_connections"), "50");
+    assert_eq!(db.value("SHOW max_locks_per_transaction"), "64");
+    let project = Project::empty();
+    project.write(
+        "migrations/001_events.sql",
+        "CREATE EXTENSION pg_trgm;
+CREATE TYPE mood AS ENUM ('happy', 'sad');
+CREATE TABLE people (id serial PRIMARY KEY, name text, mood mood, n bigint GENERATED ALWAYS AS IDENTITY);
+CREATE INDEX people_name ON people USING gin (name gin_trgm_ops);
+CREATE TABLE staff (badge int) INHERITS (people);
+CREATE VIEW happy_people AS SELECT * FROM people WHERE mood = 'happy';
+CREATE FUNCTION greeting(p people) RETURNS text LANGUAGE sql AS $$ SELECT 'hi ' || p.name $$;
+CREATE SEQUENCE tickets;
+CREATE TABLE events (id int, at date) PARTITION BY RANGE (id);
+CREATE VIEW recent_events AS SELECT * FROM events WHERE at > now() - interval '1 day';
+",
+    );
+    project.apply(&db, &[]).success();
+    // 5,000 partitions under `events`, in 50 partitioned partitions of 100 (a flat list
+    // of 5,000 takes half a minute to create: each new partition rereads its siblings),
+    // committed 250 at a time (creating them takes locks too).
+    psql(
+        &db,
+        &["-c", "DO $$ BEGIN FOR i IN 0..4999 LOOP
+            IF i % 100 = 0 THEN
+              EXECUTE format('CREATE TABLE events_%s PARTITION OF events FOR VALUES FROM (%s) TO (%s) PARTITION BY RANGE (id)', i / 100, i * 10, i * 10 + 1000);
+            END IF;
+            EXECUTE format('CREATE TABLE events_%s_%s PARTITION OF events_%s FOR VALUES FROM (%s) TO (%s)', i / 100, i, i / 100, i * 10, i * 10 + 10);
+            IF i % 250 = 249 THEN COMMIT; END IF;
+          END LOOP; END $$"],
+    );
+    let relations =
+        "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                     WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')";
+    let total: i64 = db.value(relations).parse().expect("a count");
+    assert!(total > 5000, "{total}");
+
+    // Stopped half-way (a session holds a partition from the middle, so reset waits on
+    // it; then Ctrl-C): what is dropped stays dropped, what is left is named, and dbkit's
+    // history is still there, so the next run knows the database.
+    let mut holder = db.client();
+    let mut holding = holder.transaction().expect("begins");
+    holding
+        .batch_execute("SELECT * FROM events_25_2500")
+        .expect("locks a partition");
+    let child = spawn_reset(&project, &db, &["--yes"]);
+    wait_until("reset waits for the held partition", || {
+        db.value("SELECT count(*) FROM pg_locks WHERE NOT granted") != "0"
+    });
+    let pid = libc::pid_t::try_from(child.id()).expect("pid fits");
+    // SAFETY: sending a signal to our own child process.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    let output = child.wait_with_output().expect("reset exits");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    holding.rollback().expect("releases the partition");
+    let left: i64 = db.value(relations).parse().expect("a count");
+    assert!(0 < left && left < total - 250, "{left} of {total} left");
+    assert!(
+        stderr.contains("reset stopped before it finished: ")
+            && stderr.contains(&format!(
+                "left: `public` ({} relations)",
+                dbkit::pg::inspect::thousands(left)
+            ))
+            && stderr.contains("run reset again to finish"),
+        "{stderr}"
+    );
+    assert_eq!(db.history(), ["1:migration:applied"]);
+
+    // Run again, it finishes, in several transactions, and says so.
+    let history: i64 = db
+        .value(&relations.replace("'public'", "'dbkit'"))
+        .parse()
+        .expect("a count");
+    let done = run(&project, "reset", &db, &["--yes", "--format", "json"]).success();
+    let json = done.json();
+    assert!(
+        json["dropped"]["transactions"].as_u64().expect("a count") > 5,
+        "{json}"
+    );
+    assert_eq!(json["dropped"]["relations"], left + history, "{json}");
+    assert_eq!(db.value(relations), "0");
+    assert_eq!(
+        db.value("SELECT count(*) FROM pg_namespace WHERE nspname = 'dbkit'"),
+        "0"
+    );
+    assert_eq!(
+        db.value("SELECT count(*) FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace WHERE n.nspname = 'public'"),
+        "0"
+    );
+    assert_eq!(
+        db.value("SELECT count(*) FROM pg_extension WHERE extname = 'pg_trgm'"),
+        "0"
+    );
+    // As new for apply-schema.
+    project.apply(&db, &[]).success();
+    assert_eq!(db.history(), ["1:migration:applied"]);
+}

@@ -85,6 +85,9 @@ struct Args {
     /// nothing.
     #[arg(long, conflicts_with = "status")]
     backup_first: bool,
+    /// Create the database first when it does not exist, as `create-database` does.
+    #[arg(long, conflicts_with_all = ["status", "dry_run"])]
+    create: bool,
 }
 
 fn main() -> ExitCode {
@@ -98,6 +101,14 @@ fn main() -> ExitCode {
 fn run(args: &Args) -> Result<ExitCode> {
     let text = args.output.format == Format::Text;
     let layout = Layout::new(&args.dir.dir);
+    if args.create {
+        let created = args
+            .connection
+            .create_database(&layout, &Default::default())?;
+        if text && created.created {
+            cli::print(|w| report::operations::created_database(w, &created));
+        }
+    }
     let (catalog, target) = if args.connection.url().is_some() {
         // Connecting takes as long as reading hundreds of files: do both at once.
         std::thread::scope(|scope| {

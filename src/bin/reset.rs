@@ -7,7 +7,7 @@ use chrono::Utc;
 use clap::Parser;
 use dbkit::cli::{self, show, ConnectionArgs, DirArgs, Format, GuardArgs, LockArgs, OutputArgs};
 use dbkit::ops::backup::{self, BackupOptions, Content};
-use dbkit::ops::guard::Requirement;
+use dbkit::ops::guard::{self, Requirement};
 use dbkit::ops::reset;
 use dbkit::pg::dump::{PgDump, ServerVersion};
 use dbkit::project::layout::Layout;
@@ -84,6 +84,13 @@ fn run(args: &Args) -> Result<ExitCode> {
     let database = target.settings.masked().to_string();
     args.guard
         .check("reset", &mut target, Requirement::LocalDevelopment)?;
+    guard::check_managed(
+        "reset",
+        &mut target.client,
+        &target.settings,
+        &args.schemas,
+        args.guard.confirm_database.as_deref(),
+    )?;
     let plan = reset::plan(&mut target.client, &database, &args.schemas)?;
     let question = format!("Reset {database}: drop {}?", plan.describe());
     if !args.guard.confirm(&question)? {
@@ -116,9 +123,9 @@ fn run(args: &Args) -> Result<ExitCode> {
     } else {
         None
     };
-    reset::reset(&mut target.client, &database, &plan, args.lock.timeout())?;
+    let done = reset::reset(&mut target.client, &database, &plan, args.lock.timeout())?;
     if text {
-        cli::print(|w| report::operations::reset(w, &database, &plan));
+        cli::print(|w| report::operations::reset(w, &database, &plan, &done));
     }
     let rebuilt = match &catalog {
         Some(catalog) => Some(show::rebuild(
@@ -140,6 +147,7 @@ fn run(args: &Args) -> Result<ExitCode> {
                 &serde_json::json!({
                     "database": database,
                     "reset": plan,
+                    "dropped": done,
                     "backup": backup,
                     "apply": apply,
                     "load": load,

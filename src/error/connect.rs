@@ -141,7 +141,7 @@ fn create_hint(database: &str, name: Option<&str>) -> String {
     }
     let sql = format!("CREATE DATABASE {}", crate::sql::quote_ident(&name));
     format!(
-        "the database does not exist yet: create it with `createdb{flags} {}` or `psql{flags} -d postgres -c {}` (as a user allowed to create databases), or fix the database name",
+        "the database does not exist yet: create it with `create-database` (same connection flags) or `apply-schema --create`, or with `createdb{flags} {}` or `psql{flags} -d postgres -c {}` (as a user allowed to create databases); or fix the database name",
         shell_quote(&name),
         shell_quote(&sql)
     )
@@ -239,6 +239,10 @@ mod tests {
         let url = create_hint(
             "postgres://app:****@db.example.com:6543/shop?sslmode=require",
             None,
+        );
+        assert!(
+            url.contains("`create-database` (same connection flags) or `apply-schema --create`"),
+            "{url}"
         );
         assert!(
             url.contains("`createdb -h db.example.com -p 6543 -U app shop`"),

@@ -6,6 +6,10 @@
 //! sees) or by the environment (`DBKIT_ENV=production`, read by the binaries). The user
 //! overrides a refusal only by naming the database (`--confirm-database NAME`), so an
 //! override written for one database cannot fire on another.
+//!
+//! `reset` asks one more thing: whether dbkit has history in the database. One without
+//! (a team's other database, a restored copy) that holds objects is refused unless named
+//! the same way, saying what it holds; an empty one is fine.
 
 use postgres::Client;
 
@@ -108,6 +112,37 @@ pub fn check(
         dbname: dbname.to_string(),
         reason,
     })
+}
+
+/// Refuses `action` on a database without dbkit history (no history tables, or nothing
+/// recorded in them) that holds objects, unless the user named it in `confirmed`.
+/// `schemas` are the schemas the action drops: a hosted platform's schema counts when
+/// it is one of them.
+pub fn check_managed(
+    action: &str,
+    client: &mut Client,
+    settings: &ConnectionSettings,
+    schemas: &[String],
+    confirmed: Option<&str>,
+) -> Result<()> {
+    let dbname = settings.dbname();
+    if confirmed == Some(dbname) {
+        return Ok(());
+    }
+    let database = settings.masked();
+    let history = crate::apply::history::read(client, database)?;
+    if history.is_some_and(|h| !h.is_empty()) {
+        return Ok(());
+    }
+    match crate::pg::inspect::holdings(client, database, schemas)? {
+        None => Ok(()),
+        Some(holds) => Err(Error::Unmanaged {
+            action: action.to_string(),
+            database: database.to_string(),
+            dbname: dbname.to_string(),
+            holds: holds.to_string(),
+        }),
+    }
 }
 
 #[cfg(test)]

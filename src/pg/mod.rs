@@ -1,12 +1,14 @@
 //! Everything that talks to PostgreSQL itself rather than to dbkit's records: connecting
-//! (`connect`), the local cluster dbkit runs (`cluster`) and where it lives (`home`),
-//! finding and running its programs (`tools`, `dump`), the migration lock (`lock`), and
-//! reading or comparing catalogs (`inspect`, `compare`).
+//! (`connect`), creating a missing database (`create`), the local cluster dbkit runs
+//! (`cluster`) and where it lives (`home`), finding and running its programs (`tools`,
+//! `dump`), the migration lock (`lock`), and reading or comparing catalogs (`inspect`,
+//! `compare`).
 
 pub mod blocking;
 pub mod cluster;
 pub mod compare;
 pub mod connect;
+pub mod create;
 pub mod dump;
 pub mod home;
 pub mod inspect;

@@ -1,12 +1,13 @@
-//! The text the daily-operation programs print: `restore` and `reset` (`backup`'s is in
-//! [`super::backup`]).
+//! The text the daily-operation programs print: `restore`, `reset` and `create-database`
+//! (`backup`'s is in [`super::backup`]).
 
 use std::io::{self, Write};
 
 use colored::Colorize;
 
-use crate::ops::reset::ResetPlan;
+use crate::ops::reset::{ResetDone, ResetPlan};
 use crate::ops::restore::Restored;
+use crate::pg::create::Created;
 
 pub use super::backup::backup;
 
@@ -29,12 +30,22 @@ pub fn restored(w: &mut dyn Write, restored: &Restored) -> io::Result<()> {
     )
 }
 
-/// `✓ reset postgres://...: dropped `public` (14 relations), `dbkit` (3 relations)`.
-pub fn reset(w: &mut dyn Write, database: &str, plan: &ResetPlan) -> io::Result<()> {
+/// `✓ reset postgres://...: dropped `public` (14 relations), `dbkit` (3 relations) in 1
+/// transaction; `public` recreated empty`.
+pub fn reset(
+    w: &mut dyn Write,
+    database: &str,
+    plan: &ResetPlan,
+    done: &ResetDone,
+) -> io::Result<()> {
     let public = plan.schemas.iter().any(|s| s.name == "public");
+    let transactions = match done.transactions {
+        1 => "1 transaction".to_string(),
+        n => format!("{n} transactions"),
+    };
     writeln!(
         w,
-        "{} reset {database}: dropped {}{}",
+        "{} reset {database}: dropped {} in {transactions}{}",
         "✓".green().bold(),
         plan.describe(),
         if public {
@@ -43,6 +54,28 @@ pub fn reset(w: &mut dyn Write, database: &str, plan: &ResetPlan) -> io::Result<
             ""
         }
     )
+}
+
+/// `✓ created database `app` (owner `app`, UTF8, from template0) on postgres://...`, or
+/// that it already exists.
+pub fn created_database(w: &mut dyn Write, created: &Created) -> io::Result<()> {
+    if created.created {
+        writeln!(
+            w,
+            "{} created database `{}` (owner `{}`, encoding {}, from template0) on {}",
+            "✓".green().bold(),
+            created.name,
+            created.owner,
+            created.encoding,
+            created.database
+        )
+    } else {
+        writeln!(
+            w,
+            "database `{}` already exists (owner `{}`, encoding {}) on {}: nothing to do",
+            created.name, created.owner, created.encoding, created.database
+        )
+    }
 }
 
 /// `1.2 MB`.

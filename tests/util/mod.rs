@@ -59,6 +59,26 @@ macro_rules! require_pg {
 }
 
 fn start_server() -> Result<Server, String> {
+    start(true, &[])
+}
+
+/// A server of its own, started with extra settings (`max_connections`, ...) that the
+/// shared server must not have; it is stopped when the test binary exits. `None` when
+/// PostgreSQL is not installed (a skip outside CI).
+pub fn own_server(settings: &[(&str, &str)]) -> Option<&'static Server> {
+    match start(false, settings) {
+        Ok(server) => Some(Box::leak(Box::new(server))),
+        Err(why) if required() => panic!("PostgreSQL is required under CI: {why}"),
+        Err(why) => {
+            eprintln!("skipping PostgreSQL tests: {why}");
+            None
+        }
+    }
+}
+
+/// Starts a throwaway server (TCP with TLS too, when `tls` and openssl can make a
+/// certificate) with `extra` settings after the usual ones.
+fn start(tls: bool, extra: &[(&str, &str)]) -> Result<Server, String> {
     let bindir = Finder::new(std::env::var_os("PATH"))
         .server_bindir()
         .map_err(|e| e.to_string())?;
@@ -68,7 +88,7 @@ fn start_server() -> Result<Server, String> {
         .map_err(|e| e.to_string())?
         .keep();
     make_reachable(&root);
-    let tls_port = make_certificate(&root).then(free_port);
+    let tls_port = (tls && make_certificate(&root)).then(free_port);
     let mut settings = vec![("log_min_messages".to_string(), "warning".to_string())];
     if tls_port.is_some() {
         settings.extend([
@@ -84,6 +104,7 @@ fn start_server() -> Result<Server, String> {
             ("listen_addresses".into(), "127.0.0.1".into()),
         ]);
     }
+    settings.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     let cluster = Cluster {
         dir: root.join("pg"),
         bindir,
@@ -384,6 +405,7 @@ pub fn bin(program: &str) -> PathBuf {
         "restore" => env!("CARGO_BIN_EXE_restore").into(),
         "reset" => env!("CARGO_BIN_EXE_reset").into(),
         "load-test-data" => env!("CARGO_BIN_EXE_load-test-data").into(),
+        "create-database" => env!("CARGO_BIN_EXE_create-database").into(),
         other => panic!("unknown program {other}"),
     }
 }

@@ -1,8 +1,10 @@
 //! Resetting a development database: dropping its application schemas and dbkit's
 //! history schema, and giving back an empty `public` schema with PostgreSQL's default
 //! grants, so the database is as new for `apply-schema`. Extensions and roles outside
-//! those schemas stay. Whether a database may be reset is `guard`'s decision; asking the
-//! user is the binary's.
+//! those schemas stay. A small database is reset in one transaction; one whose schemas
+//! hold more than the server's lock table takes at once is emptied in batches first
+//! (`batch`). Whether a database may be reset is `guard`'s decision; asking the user is
+//! the binary's.
 
 use std::time::Duration;
 
@@ -10,6 +12,9 @@ use postgres::Client;
 
 use crate::error::Result;
 use crate::pg::connect::query_error;
+use crate::pg::inspect::thousands;
+
+mod batch;
 
 /// One schema a reset drops.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -33,7 +38,7 @@ impl ResetPlan {
             .schemas
             .iter()
             .filter(|s| s.exists)
-            .map(|s| format!("`{}` ({} relations)", s.name, s.relations))
+            .map(|s| format!("`{}` ({} relations)", s.name, thousands(s.relations)))
             .collect();
         if present.is_empty() {
             "nothing (the schemas do not exist)".to_string()
@@ -49,6 +54,10 @@ pub fn plan(client: &mut Client, database: &str, schemas: &[String]) -> Result<R
     if !all.iter().any(|s| s == crate::apply::history::SCHEMA) {
         all.push(crate::apply::history::SCHEMA.to_string());
     }
+    plan_of(client, database, all)
+}
+
+fn plan_of(client: &mut Client, database: &str, all: Vec<String>) -> Result<ResetPlan> {
     let rows = client
         .query(
             "SELECT s.name, n.oid IS NOT NULL,
@@ -71,15 +80,28 @@ pub fn plan(client: &mut Client, database: &str, schemas: &[String]) -> Result<R
     })
 }
 
+/// What a reset did.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ResetDone {
+    /// Relations in the dropped schemas (with those that went along with them).
+    pub relations: i64,
+    /// Transactions it took: one for a small database, more when the schemas hold more
+    /// than the server's lock table takes at once (see `batch`).
+    pub transactions: usize,
+}
+
 /// Drops the plan's schemas (with everything in them) and recreates `public` the way
-/// `initdb` makes it, in one transaction, holding dbkit's migration lock so a reset
-/// never runs under an apply-schema (waiting up to `lock_timeout` for it).
+/// `initdb` makes it, holding dbkit's migration lock (waiting up to `lock_timeout` for
+/// it) so a reset never runs under an apply-schema. When the schemas hold more than fits
+/// one transaction's locks, their contents are dropped in batches first; dbkit's history
+/// goes in the last transaction, so a reset stopped half-way leaves a database dbkit
+/// still knows, and running it again finishes it.
 pub fn reset(
     client: &mut Client,
     database: &str,
     plan: &ResetPlan,
     lock_timeout: Duration,
-) -> Result<()> {
+) -> Result<ResetDone> {
     crate::pg::lock::held(
         client,
         database,
@@ -90,16 +112,84 @@ pub fn reset(
                 .query_one("SELECT current_setting('server_version_num')::int", &[])
                 .map_err(query_error("reading the server version", database))?
                 .get(0);
-            client
-                .batch_execute(&reset_sql(plan, server))
-                .map_err(query_error("resetting the schemas", database))
+            let contents: Vec<String> = plan
+                .schemas
+                .iter()
+                .filter(|s| s.exists && s.name != crate::apply::history::SCHEMA)
+                .map(|s| s.name.clone())
+                .collect();
+            let items = batch::list(client, database, &contents)?;
+            let budget = batch::budget(client, database)?;
+            let mut progress = batch::Progress::default();
+            if batch::locks(&items) > budget {
+                let batches = batch::batches(&items, budget);
+                let mut stopped = |client: &mut Client, progress, error| {
+                    stopped(client, database, plan, progress, error)
+                };
+                batch::run(client, database, batches, &mut progress, &mut stopped)?;
+            }
+            crate::pg::interrupt::check(|| left(client, database, plan, progress))?;
+            batch::execute(client, &reset_sql(plan, server)).map_err(|source| {
+                let error = query_error("resetting the schemas", database)(source);
+                crate::pg::interrupt::explain(error, || left(client, database, plan, progress))
+            })?;
+            Ok(ResetDone {
+                relations: plan.schemas.iter().map(|s| s.relations).sum(),
+                transactions: progress.transactions + 1,
+            })
         },
     )
 }
 
+/// The error for a reset stopped by an interrupt, saying what is left.
+fn stopped(
+    client: &mut Client,
+    database: &str,
+    plan: &ResetPlan,
+    progress: batch::Progress,
+    error: Option<crate::Error>,
+) -> crate::Error {
+    let what = left(client, database, plan, progress);
+    match error {
+        Some(error) => crate::pg::interrupt::explain(error, || what),
+        None => crate::Error::Interrupted {
+            what,
+            failed_version: None,
+            source: None,
+        },
+    }
+}
+
+/// What a stopped reset leaves: `reset stopped before it finished: 1,200 relations were
+/// dropped in 6 transactions; left: `public` (3,801 relations), ...; run reset again to
+/// finish`.
+fn left(
+    client: &mut Client,
+    database: &str,
+    plan: &ResetPlan,
+    progress: batch::Progress,
+) -> String {
+    let done = if progress.transactions == 0 {
+        "nothing was dropped".to_string()
+    } else {
+        format!(
+            "{} relations were dropped in {} transaction{}",
+            thousands(progress.relations as i64),
+            progress.transactions,
+            if progress.transactions == 1 { "" } else { "s" }
+        )
+    };
+    let names: Vec<String> = plan.schemas.iter().map(|s| s.name.clone()).collect();
+    let rest = match plan_of(client, database, names) {
+        Ok(now) => now.describe(),
+        Err(_) => "the rest".to_string(),
+    };
+    format!("reset stopped before it finished: {done}; left: {rest}; run reset again to finish")
+}
+/// The last transaction: drop the schemas, recreate `public`.
 fn reset_sql(plan: &ResetPlan, server_version_num: i32) -> String {
     let quote = crate::sql::quote_ident;
-    let mut sql = String::from("BEGIN;\n");
+    let mut sql = String::new();
     for schema in &plan.schemas {
         sql += &format!("DROP SCHEMA IF EXISTS {} CASCADE;\n", quote(&schema.name));
     }
@@ -114,7 +204,7 @@ fn reset_sql(plan: &ResetPlan, server_version_num: i32) -> String {
         }
         sql += "COMMENT ON SCHEMA public IS 'standard public schema';\n";
     }
-    sql + "COMMIT;"
+    sql
 }
 
 #[cfg(test)]
