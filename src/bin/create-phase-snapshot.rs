@@ -10,7 +10,8 @@ use dbkit::apply::run::{self, ApplyOptions};
 use dbkit::cli::{self, ConnectionArgs, DirArgs, Format, OutputArgs};
 use dbkit::pg::connect::{connect, ConnectOptions};
 use dbkit::pg::dump::DumpOptions;
-use dbkit::phase::cut::{self, CutOptions, Scratch};
+use dbkit::pg::scratch::Scratch;
+use dbkit::phase::cut::{self, CutOptions};
 use dbkit::project::layout::Layout;
 use dbkit::project::settings::ConnectionSettings;
 use dbkit::report::{self, exit};
@@ -112,7 +113,7 @@ fn run(args: &Args) -> Result<ExitCode> {
         // Build: the newest snapshot plus the migrations after it, as apply-schema would.
         let server = local_server()?;
         let mut admin = connect(&server, ConnectOptions::default())?;
-        let build = Scratch::create(&mut admin, &server, "build")?;
+        let build = Scratch::create(&mut admin, &server, "build", None, cli::notice)?;
         let mut client = connect(&build.settings, ConnectOptions::default())?;
         let options_apply = ApplyOptions {
             plan: Default::default(),
