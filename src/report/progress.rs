@@ -41,16 +41,17 @@ pub enum Unit {
 pub struct Bar {
     bar: ProgressBar,
     unit: Unit,
+    visible: bool,
 }
 
 impl Bar {
     /// A hidden bar unless `visible` (the program passes "stderr is a terminal").
     pub fn new(unit: Unit, visible: bool) -> Bar {
-        let bar = ProgressBar::hidden();
-        if visible {
-            bar.set_draw_target(ProgressDrawTarget::stderr_with_hz(8));
+        Bar {
+            bar: ProgressBar::hidden(),
+            unit,
+            visible,
         }
-        Bar { bar, unit }
     }
 
     fn style(&self, total: Option<u64>) -> ProgressStyle {
@@ -75,6 +76,11 @@ impl Meter for Bar {
         self.bar.set_style(self.style(total));
         self.bar.set_length(total.unwrap_or(0));
         self.bar.set_message(what.to_string());
+        // Drawn only once it is set up: no frame of indicatif's default bar first.
+        if self.visible && self.bar.is_hidden() {
+            self.bar
+                .set_draw_target(ProgressDrawTarget::stderr_with_hz(8));
+        }
         self.bar.enable_steady_tick(Duration::from_millis(125));
     }
 
