@@ -370,10 +370,33 @@ fn verify(
     })();
     match outcome {
         Ok(items) => Ok((items, place.to_string())),
+        // Stopped by the user, the candidate proved nothing either way: it is not kept.
+        Err(e) if crate::pg::interrupt::requested() => {
+            let what = format!(
+                "stopped while verifying snapshot {}; nothing was written",
+                request.version
+            );
+            Err(match unwrap_load(e) {
+                Error::Interrupted { .. } => Error::Interrupted {
+                    what,
+                    failed_version: None,
+                    source: None,
+                },
+                other => crate::pg::interrupt::explain(other, || what),
+            })
+        }
         Err(e) => {
             let _ = candidate.keep();
             Err(e)
         }
+    }
+}
+
+/// The load's own error, without the "does not load" verdict an interrupt makes untrue.
+fn unwrap_load(error: Error) -> Error {
+    match error {
+        Error::SnapshotDoesNotLoad { source, .. } => *source,
+        other => other,
     }
 }
 
