@@ -209,46 +209,37 @@ impl Drop for Scratch {
 }
 
 /// Drops database `name` if it exists, ending its sessions: `WITH (FORCE)` on
-/// PostgreSQL 13 and later, else by terminating them first. A statement cancelled by an
-/// interrupt's request (sent once) is run again.
+/// PostgreSQL 13 and later, else by terminating them first (and trying again while a
+/// terminated session is still leaving).
 pub fn drop_database(client: &mut Client, name: &str, database: &str) -> Result<()> {
-    let what = format!("dropping database `{name}`");
+    let failed = query_error(&format!("dropping database `{name}`"), database);
     let quoted = quote_ident(name);
+    let version: i32 =
+        match client.query_one("SELECT current_setting('server_version_num')::int", &[]) {
+            Ok(row) => row.get(0),
+            Err(e) => return Err(failed(e)),
+        };
+    if version >= 130_000 {
+        return client
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {quoted} WITH (FORCE)"))
+            .map_err(failed);
+    }
     let mut attempts = 0;
     loop {
         attempts += 1;
-        let version: i32 =
-            match client.query_one("SELECT current_setting('server_version_num')::int", &[]) {
-                Ok(row) => row.get(0),
-                Err(e) if retry(&e, attempts) => continue,
-                Err(e) => return Err(query_error(&what, database)(e)),
-            };
-        let outcome = if version >= 130_000 {
-            client.batch_execute(&format!("DROP DATABASE IF EXISTS {quoted} WITH (FORCE)"))
-        } else {
-            client
-                .execute(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
-                    &[&name],
-                )
-                .and_then(|_| client.batch_execute(&format!("DROP DATABASE IF EXISTS {quoted}")))
-        };
+        let outcome = client
+            .execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+                &[&name],
+            )
+            .and_then(|_| client.batch_execute(&format!("DROP DATABASE IF EXISTS {quoted}")));
         match outcome {
-            Ok(()) => return Ok(()),
-            Err(e) if retry(&e, attempts) => std::thread::sleep(Duration::from_millis(200)),
-            Err(e) => return Err(query_error(&what, database)(e)),
+            Err(e) if attempts < 10 && e.code() == Some(&SqlState::OBJECT_IN_USE) => {
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            other => return other.map_err(failed),
         }
     }
-}
-
-/// Whether to run a failed drop again: it was cancelled (by the interrupt's one-shot
-/// request), or a terminated session had not yet left the database.
-fn retry(error: &postgres::Error, attempts: u32) -> bool {
-    attempts < 10
-        && matches!(
-            error.code(),
-            Some(&SqlState::QUERY_CANCELED) | Some(&SqlState::OBJECT_IN_USE)
-        )
 }
 
 /// Drops the throwaway databases on the server `client` is connected to whose process is
@@ -273,6 +264,9 @@ pub fn sweep(client: &mut Client, database: &str, notice: fn(&str)) -> Vec<Strin
     let here = this_host();
     let mut dropped = Vec::new();
     for name in rows.iter().map(|row| row.get::<_, String>(0)) {
+        if crate::pg::interrupt::requested() {
+            break;
+        }
         let Some((_, owner)) = parse(&name) else {
             continue;
         };
