@@ -1,5 +1,5 @@
-//! `restore`: load a backup with psql or pg_restore into an empty (or new) database, or
-//! in place of a non-empty one.
+//! `restore`: load a backup with psql or pg_restore into an empty (or new) database, in
+//! place of a non-empty one, or the rows of chosen tables.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -21,7 +21,8 @@ use dbkit::Result;
     after_help = "Examples:
   restore backups/backup_2026-11-22_10-00-00.sql --into scratch   # a new database beside the configured one
   restore backups/backup_2026-11-22_10-00-00.dump                 # into the configured database (must be empty)
-  restore backups/backup_2026-11-22_10-00-00.sql --replace        # replace a non-empty one (asks)"
+  restore backups/backup_2026-11-22_10-00-00.sql --replace        # replace a non-empty one (asks)
+  restore backups/backup_2026-11-22_10-00-00.dump --table contract --table audit.log"
 )]
 struct Args {
     /// The backup: a `.sql`, `.sql.gz` or `.dump` file, or a directory-format folder.
@@ -37,13 +38,18 @@ struct Args {
     guard: GuardArgs,
 
     /// Restore into this database on the same server, creating it when missing.
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", conflicts_with = "tables")]
     into: Option<String>,
     /// Replace a non-empty target: restore into a side database, then swap it in, so a
-    /// failed restore changes nothing (development databases only: the same guard as
-    /// reset; asks unless `--yes`).
+    /// failed restore changes nothing; with `--table`, replace those tables' rows
+    /// (development databases only: the same guard as reset; asks unless `--yes`).
     #[arg(long)]
     replace: bool,
+    /// Restore only this table's rows (repeatable; `name` or `schema.name`) from a
+    /// custom or directory backup into the configured database's existing table, which
+    /// must be empty unless `--replace`.
+    #[arg(long = "table", value_name = "NAME")]
+    tables: Vec<String>,
 }
 
 fn main() -> ExitCode {
@@ -68,6 +74,7 @@ fn run(args: &Args) -> Result<ExitCode> {
         backup: args.backup.clone(),
         into: args.into.clone(),
         replace: args.replace,
+        tables: args.tables.clone(),
     };
     let mut confirm = |question: &str| args.guard.confirm(question);
     let guard = Guard {

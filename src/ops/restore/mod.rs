@@ -1,12 +1,12 @@
 //! Restoring a backup: the whole of it into an empty database (the configured one, or a
-//! new one beside it), or in place of a non-empty one (`--replace`, through a side
-//! database that is swapped in only when the load worked). Every load runs in one
-//! transaction and stops at the first error, so a failed restore leaves the target as it
-//! was.
+//! new one beside it), in place of a non-empty one (`--replace`, through a side database
+//! that is swapped in only when the load worked), or the rows of chosen tables
+//! (`--table`, from custom and directory archives). Every load runs in one transaction
+//! and stops at the first error, so a failed restore leaves the target as it was.
 //!
 //! What a restore overwrites passes the development guard and a question first (asked
 //! through [`Guard::confirm`]). Running the clients with progress is `load`'s job, the
-//! side database `replace`'s; recognizing backups is
+//! side database `replace`'s, choosing tables `tables`'s; recognizing backups is
 //! `backup`'s, and throwaway databases are `pg::scratch`'s.
 
 use std::path::PathBuf;
@@ -25,6 +25,7 @@ use crate::report::progress::Meter;
 
 mod load;
 mod replace;
+mod tables;
 
 /// What to restore, and where.
 #[derive(Debug, Clone, Default)]
@@ -34,8 +35,11 @@ pub struct Request {
     /// A database on the same server to restore into (created when missing) instead of
     /// the configured one.
     pub into: Option<String>,
-    /// Replace what the target holds.
+    /// Replace what the target holds (the whole database, or the chosen tables' rows).
     pub replace: bool,
+    /// Restore only these tables' rows (`name` or `schema.name`) into the configured
+    /// database.
+    pub tables: Vec<String>,
 }
 
 /// Who may be overwritten: the guard's inputs and the question to ask.
@@ -65,8 +69,10 @@ pub struct Restored {
     pub database: String,
     /// The database was created (`--into`).
     pub created: bool,
-    /// The database was replaced.
+    /// The database, or the chosen tables' rows, were replaced.
     pub replaced: bool,
+    /// The tables whose rows were restored (`schema.name`); empty for a whole backup.
+    pub tables: Vec<String>,
     pub duration_ms: f64,
 }
 
@@ -89,14 +95,23 @@ pub fn restore(
 ) -> Result<Outcome> {
     let started = Instant::now();
     let kind = crate::ops::backup::kind(&request.backup)?;
-    let done = |database: String, created, replaced| Restored {
+    let done = |database: String, created, replaced, tables| Restored {
         path: request.backup.clone(),
         kind,
         database,
         created,
         replaced,
+        tables,
         duration_ms: started.elapsed().as_secs_f64() * 1000.0,
     };
+    if !request.tables.is_empty() {
+        let Some((database, replaced, tables)) =
+            tables::restore(configured, client, request, kind, guard, context)?
+        else {
+            return Ok(Outcome::Cancelled);
+        };
+        return Ok(Outcome::Restored(done(database, false, replaced, tables)));
+    }
     let mut client = client;
     let (target, mut client, created) = match &request.into {
         Some(name) if name != configured.dbname() => {
@@ -122,7 +137,7 @@ pub fn restore(
         replace::replace_database(&target, context.notice, |side| {
             load::run(context, &server, side, &request.backup, kind)
         })?;
-        return Ok(Outcome::Restored(done(database, created, true)));
+        return Ok(Outcome::Restored(done(database, created, true, Vec::new())));
     }
     drop(client);
     if let Err(error) = load::run(context, &server, &target, &request.backup, kind) {
@@ -139,7 +154,12 @@ pub fn restore(
             format!("stopped restoring; the load was rolled back{dropped}")
         }));
     }
-    Ok(Outcome::Restored(done(database, created, false)))
+    Ok(Outcome::Restored(done(
+        database,
+        created,
+        false,
+        Vec::new(),
+    )))
 }
 
 /// Passes the development guard for overwriting what `target` holds, then asks
