@@ -340,6 +340,17 @@ pub enum Error {
     #[error("{database} is not empty ({found}); a restore needs an empty database")]
     RestoreTargetNotEmpty { database: String, found: String },
 
+    /// Tables `restore --table` would restore into that already hold rows.
+    #[error("{} in {database} already {} rows; `--table` restores only into empty tables unless told to replace", list(tables, "table"), if tables.len() == 1 { "holds" } else { "hold" })]
+    RestoreTablesNotEmpty {
+        database: String,
+        tables: Vec<String>,
+    },
+
+    /// Tables `restore --table` named that the backup holds no rows of.
+    #[error("backup `{}` holds no {}", path.display(), list(tables, "table"))]
+    TableNotInBackup { path: PathBuf, tables: Vec<String> },
+
     /// The local cluster is in a state dbkit cannot use.
     #[error("local PostgreSQL under `{}`: {reason}", dir.display())]
     Cluster { dir: PathBuf, reason: String },
@@ -416,6 +427,13 @@ fn failed_earlier(
     } else {
         format!("migration `{file}` failed part-way on {when}: {done} statement(s) committed, then line {line}: {message}")
     }
+}
+
+/// `` table `a` `` or `` tables `a`, `b` ``.
+fn list(names: &[String], noun: &str) -> String {
+    let plural = if names.len() == 1 { "" } else { "s" };
+    let names: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+    format!("{noun}{plural} {}", names.join(", "))
 }
 
 fn short(checksum: &str) -> &str {
@@ -550,6 +568,13 @@ impl Error {
             Error::RestoreTargetNotEmpty { .. } => {
                 "restore into a new database with `--into NAME`, or pass `--replace` to drop and recreate this one (development databases only)".into()
             }
+            Error::RestoreTablesNotEmpty { .. } => {
+                "pass `--replace` to replace their rows with the backup's, in one transaction (their definitions and every other table stay as they are; development databases only, asks unless `--yes`)".into()
+            }
+            Error::TableNotInBackup { path, .. } => format!(
+                "`pg_restore -l {}` lists what it holds (rows are its `TABLE DATA` lines; a schema-only backup has none); name a table as `schema.table` or as `table` when one schema has it",
+                path.display()
+            ),
             Error::SnapshotDoesNotLoad { .. } => {
                 "nothing was written; a dump that leaves out a schema the others depend on (`--schema`, `--exclude-schema`) causes this".into()
             }

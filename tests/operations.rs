@@ -459,6 +459,132 @@ fn restore_refuses_a_non_empty_target_and_stops_at_the_first_error() {
     assert_eq!(full_dump(&copy), full_dump(&source));
 }
 
+/// An archive of `db` made with pg_dump itself (`-F c` or `-F d`).
+fn archive(db: &TestDb, project: &Project, format: &str, name: &str) -> String {
+    let path = project.dir.path().join(name);
+    let out = Command::new("pg_dump")
+        .args(["-F", format, "-d", &db.url, "-f"])
+        .arg(&path)
+        .output()
+        .expect("pg_dump runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    path.display().to_string()
+}
+
+const TABLES: &str = "CREATE TABLE items (id serial PRIMARY KEY, name text);
+CREATE SCHEMA audit;
+CREATE TABLE audit.items (n int);
+CREATE TABLE other (n int);";
+
+#[test]
+fn restore_table_fills_empty_tables_and_replaces_rows_only_when_asked() {
+    let server = require_pg!();
+    let source = TestDb::new(server, "table_source");
+    psql(
+        &source,
+        &[
+            "-c",
+            &format!("{TABLES} INSERT INTO items (name) VALUES ('a'), ('b'), ('c'); INSERT INTO audit.items VALUES (1); INSERT INTO other VALUES (9);"),
+        ],
+    );
+    let project = Project::empty();
+    let custom = archive(&source, &project, "c", "source.dump");
+    let directory = archive(&source, &project, "d", "source.dir");
+    let target = TestDb::new(server, "table_target");
+    psql(
+        &target,
+        &["-c", &format!("{TABLES} INSERT INTO other VALUES (42);")],
+    );
+    let items = || target.column("SELECT id || name FROM items ORDER BY id");
+    let restore = |args: &[&str]| run(&project, "restore", &target, args);
+
+    // Names the backup cannot answer, and a backup pg_restore cannot pick from.
+    let ambiguous = restore(&[&custom, "--table", "items"]).expect_code(2);
+    assert!(
+        ambiguous.stderr.contains("(`audit.items`, `public.items`)"),
+        "{}",
+        ambiguous.stderr
+    );
+    let missing =
+        restore(&[&custom, "--table", "public.nope", "--table", "x.items"]).expect_code(1);
+    assert!(
+        missing
+            .stderr
+            .contains("holds no tables `public.nope`, `x.items`"),
+        "{}",
+        missing.stderr
+    );
+    let plain = project.dir.path().join("plain.sql");
+    std::fs::write(&plain, "--\n-- PostgreSQL database dump complete\n--\n").expect("writes");
+    let refused =
+        restore(&[&plain.display().to_string(), "--table", "public.items"]).expect_code(2);
+    assert!(refused.stderr.contains("plain SQL"), "{}", refused.stderr);
+
+    // Into an empty table: its rows, and its sequence's value, and nothing else.
+    let filled = restore(&[&custom, "--table", "public.items"]).success();
+    assert!(
+        filled
+            .stdout
+            .contains("restored the rows of `public.items`"),
+        "{}",
+        filled.stdout
+    );
+    assert_eq!(items(), ["1a", "2b", "3c"]);
+    assert_eq!(target.column("SELECT n FROM other"), ["42"]);
+    assert!(target.column("SELECT n FROM audit.items").is_empty());
+    psql(&target, &["-c", "INSERT INTO items (name) VALUES ('d')"]);
+    assert_eq!(items(), ["1a", "2b", "3c", "4d"], "the sequence went along");
+
+    // A table with rows: refused, unless --replace (which asks, or needs --yes).
+    let refused = restore(&[&custom, "--table", "public.items"]).expect_code(1);
+    assert!(
+        refused.stderr.contains("`public.items`") && refused.stderr.contains("already holds rows"),
+        "{}",
+        refused.stderr
+    );
+    assert!(refused.stderr.contains("--replace"), "{}", refused.stderr);
+    let unasked = restore(&[&custom, "--table", "public.items", "--replace"]).expect_code(2);
+    assert!(
+        unasked.stderr.contains("pass `--yes`"),
+        "{}",
+        unasked.stderr
+    );
+    assert_eq!(items(), ["1a", "2b", "3c", "4d"]);
+    let replaced = restore(&[&custom, "--table", "public.items", "--replace", "--yes"]).success();
+    assert!(
+        replaced.stdout.contains("(replaced)"),
+        "{}",
+        replaced.stdout
+    );
+    assert_eq!(items(), ["1a", "2b", "3c"]);
+    assert_eq!(
+        target.column("SELECT n FROM other"),
+        ["42"],
+        "other tables untouched"
+    );
+
+    // A replace that fails part-way keeps the rows that were there.
+    psql(
+        &target,
+        &[
+            "-c",
+            "DELETE FROM items WHERE name = 'b'; ALTER TABLE items ADD CONSTRAINT no_b CHECK (name <> 'b');",
+        ],
+    );
+    let failed =
+        restore(&[&custom, "--table", "public.items", "--replace", "--yes"]).expect_code(1);
+    assert!(failed.stderr.contains("no_b"), "{}", failed.stderr);
+    assert_eq!(items(), ["1a", "3c"], "rolled back");
+
+    // A directory backup works the same way.
+    restore(&[&directory, "--table", "audit.items"]).success();
+    assert_eq!(target.column("SELECT n FROM audit.items"), ["1"]);
+}
+
 #[test]
 fn reset_drops_the_schemas_and_keeps_extensions_elsewhere() {
     let server = require_pg!();

@@ -9,7 +9,8 @@ use dbkit::apply::run::ApplyOptions;
 use dbkit::cli::{self, show, ConnectionArgs, DirArgs, Format, LockArgs, OutputArgs};
 use dbkit::pg::connect::{connect, ConnectOptions};
 use dbkit::pg::dump::DumpOptions;
-use dbkit::phase::cut::{self, CutOptions, Scratch};
+use dbkit::pg::scratch::Scratch;
+use dbkit::phase::cut::{self, CutOptions};
 use dbkit::project::layout::Layout;
 use dbkit::project::settings::ConnectionSettings;
 use dbkit::report::{self, exit};
@@ -114,7 +115,7 @@ fn run(args: &Args) -> Result<ExitCode> {
         // Build: the newest snapshot plus the migrations after it, as apply-schema would.
         let server = local_server()?;
         let mut admin = connect(&server, ConnectOptions::default())?;
-        let build = Scratch::create(&mut admin, &server, "build")?;
+        let build = Scratch::create(&mut admin, &server, "build", None, cli::notice)?;
         let mut client = connect(&build.settings, ConnectOptions::default())?;
         let options_apply = ApplyOptions {
             lock_timeout: args.lock.timeout(),

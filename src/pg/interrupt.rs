@@ -15,7 +15,8 @@
 //! signal dispositions.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Condvar, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use postgres::{CancelToken, NoTls};
 use postgres_native_tls::MakeTlsConnector;
@@ -28,6 +29,8 @@ static CONNECTIONS: Mutex<Vec<(CancelToken, Option<MakeTlsConnector>)>> = Mutex:
 static CHILDREN: Mutex<Vec<u32>> = Mutex::new(Vec::new());
 static NOTICE: OnceLock<fn(&str)> = OnceLock::new();
 static PROMPTING: AtomicBool = AtomicBool::new(false);
+/// Set (and announced) once the first interrupt's cancel requests have all been sent.
+static SENT: (Mutex<bool>, Condvar) = (Mutex::new(false), Condvar::new());
 
 /// The exit status of an interrupted program (128 + SIGINT), as shells report it.
 pub const EXIT_CODE: u8 = 130;
@@ -89,6 +92,29 @@ pub fn requested() -> bool {
 pub fn request() {
     if !REQUESTED.swap(true, Ordering::SeqCst) {
         std::thread::spawn(cancel_all);
+    }
+}
+
+/// Waits until the cancel requests of an interrupt have all been sent (at most `limit`;
+/// at once when there was no interrupt). They go to the connections open when it came,
+/// once: a connection opened after this returns is never cancelled, so cleaning up on
+/// the way out (dropping a throwaway database) runs on a new connection opened then.
+pub fn settled(limit: Duration) {
+    if !requested() {
+        return;
+    }
+    let deadline = Instant::now() + limit;
+    let (sent, announce) = &SENT;
+    let mut done = sent.lock().unwrap_or_else(|e| e.into_inner());
+    while !*done {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        done = announce
+            .wait_timeout(done, left)
+            .unwrap_or_else(|e| e.into_inner())
+            .0;
     }
 }
 
@@ -193,6 +219,9 @@ fn cancel_all() {
     for thread in sending {
         let _ = thread.join();
     }
+    let (sent, announce) = &SENT;
+    *sent.lock().unwrap_or_else(|e| e.into_inner()) = true;
+    announce.notify_all();
 }
 
 fn signal_child(pid: u32) {

@@ -1,8 +1,8 @@
 //! Everything that talks to PostgreSQL itself rather than to dbkit's records: connecting
 //! (`connect`), creating a missing database (`create`), the local cluster dbkit runs
 //! (`cluster`) and where it lives (`home`), finding and running its programs (`tools`,
-//! `dump`), the migration lock (`lock`), and reading or comparing catalogs (`inspect`,
-//! `compare`).
+//! `dump`), the migration lock (`lock`), reading or comparing catalogs (`inspect`,
+//! `compare`), and the throwaway databases dbkit makes and drops (`scratch`).
 
 pub mod blocking;
 pub mod cluster;
@@ -14,4 +14,5 @@ pub mod home;
 pub mod inspect;
 pub mod interrupt;
 pub mod lock;
+pub mod scratch;
 pub mod tools;

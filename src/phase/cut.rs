@@ -2,8 +2,8 @@
 //! checking the source is exactly as the migrations folder says, dumping and normalizing
 //! its schema, proving the snapshot rebuilds the source in a throwaway database, and
 //! writing the snapshot and its changelog entry together (both or neither). Dumping is
-//! `pgdump`'s job, the header's format `snapshot`'s, comparing `compare`'s and the entry's
-//! wording `changelog`'s.
+//! `pgdump`'s job, the header's format `snapshot`'s, comparing `compare`'s, the
+//! throwaway database `scratch`'s and the entry's wording `changelog`'s.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -13,8 +13,9 @@ use postgres::Client;
 use crate::apply::script::{self, Script};
 use crate::error::{Error, Purpose, Result};
 use crate::pg::compare::{self, Scope};
-use crate::pg::connect::{connect, query_error, ConnectOptions};
+use crate::pg::connect::{connect, ConnectOptions};
 use crate::pg::dump::{DumpOptions, PgDump, ServerVersion};
+use crate::pg::scratch::Scratch;
 use crate::pg::tools::Finder;
 use crate::phase::changelog;
 use crate::project::layout::{Catalog, Layout};
@@ -305,7 +306,8 @@ fn verify(
 ) -> Result<(usize, String)> {
     let database = settings.masked().to_string();
     let mut same_server = true;
-    let scratch = match Scratch::create(source, settings, "verify") {
+    let notice = crate::pg::interrupt::notice;
+    let scratch = match Scratch::create(source, settings, "verify", None, notice) {
         Ok(scratch) => scratch,
         Err(Error::Query { source: e, .. })
             if e.code() == Some(&postgres::error::SqlState::INSUFFICIENT_PRIVILEGE) =>
@@ -325,7 +327,7 @@ fn verify(
                     theirs.text, ours.text, ours.major()
                 )));
             }
-            Scratch::create(&mut admin, &server, "verify")?
+            Scratch::create(&mut admin, &server, "verify", None, notice)?
         }
         Err(e) => return Err(e),
     };
@@ -369,10 +371,33 @@ fn verify(
     })();
     match outcome {
         Ok(items) => Ok((items, place.to_string())),
+        // Stopped by the user, the candidate proved nothing either way: it is not kept.
+        Err(e) if crate::pg::interrupt::requested() => {
+            let what = format!(
+                "stopped while verifying snapshot {}; nothing was written",
+                request.version
+            );
+            Err(match unwrap_load(e) {
+                Error::Interrupted { .. } => Error::Interrupted {
+                    what,
+                    failed_version: None,
+                    source: None,
+                },
+                other => crate::pg::interrupt::explain(other, || what),
+            })
+        }
         Err(e) => {
             let _ = candidate.keep();
             Err(e)
         }
+    }
+}
+
+/// The load's own error, without the "does not load" verdict an interrupt makes untrue.
+fn unwrap_load(error: Error) -> Error {
+    match error {
+        Error::SnapshotDoesNotLoad { source, .. } => *source,
+        other => other,
     }
 }
 
@@ -391,59 +416,6 @@ fn candidate_file(version: &SnapshotVersion, text: &str) -> Result<tempfile::Nam
         .map_err(io)?;
     file.write_all(text.as_bytes()).map_err(io)?;
     Ok(file)
-}
-
-/// A database that exists for one operation and is dropped afterwards.
-pub struct Scratch {
-    /// Connects to it.
-    pub settings: ConnectionSettings,
-    admin: ConnectionSettings,
-    name: String,
-}
-
-impl Scratch {
-    /// Creates `dbkit_<purpose>_<pid>_<n>` on the server `client` is connected to.
-    pub fn create(
-        client: &mut Client,
-        settings: &ConnectionSettings,
-        purpose: &str,
-    ) -> Result<Scratch> {
-        static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let name = format!("dbkit_{purpose}_{}_{n}", std::process::id());
-        client
-            .batch_execute(&format!("CREATE DATABASE \"{name}\" TEMPLATE template0"))
-            .map_err(query_error(
-                &format!("creating the throwaway database `{name}`"),
-                settings.masked(),
-            ))?;
-        Ok(Scratch {
-            settings: settings.with_dbname(&name),
-            admin: settings.clone(),
-            name,
-        })
-    }
-
-    /// The database's name.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        // Best effort: a leftover `dbkit_*` database is harmless and named for its purpose.
-        if let Ok(mut client) = connect(&self.admin, ConnectOptions::default()) {
-            let drop = format!("DROP DATABASE IF EXISTS \"{}\"", self.name);
-            // WITH (FORCE) (PostgreSQL 13+) also ends a connection left behind.
-            if client
-                .batch_execute(&format!("{drop} WITH (FORCE)"))
-                .is_err()
-            {
-                let _ = client.batch_execute(&drop);
-            }
-        }
-    }
 }
 
 /// Writes the snapshot and the changelog so that either both land or neither does: both

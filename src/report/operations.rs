@@ -11,7 +11,8 @@ use crate::pg::create::Created;
 
 pub use super::backup::backup;
 
-/// `✓ restored backups/x.sql into postgres://...`.
+/// `✓ restored backups/x.sql into postgres://...`, or with `--table`
+/// `` ✓ restored the rows of `public.contract` from backups/x.dump into postgres://... ``.
 pub fn restored(w: &mut dyn Write, restored: &Restored) -> io::Result<()> {
     let how = if restored.replaced {
         " (replaced)"
@@ -20,11 +21,20 @@ pub fn restored(w: &mut dyn Write, restored: &Restored) -> io::Result<()> {
     } else {
         ""
     };
+    let what = if restored.tables.is_empty() {
+        restored.path.display().to_string()
+    } else {
+        let tables: Vec<String> = restored.tables.iter().map(|t| format!("`{t}`")).collect();
+        format!(
+            "the rows of {} from {}",
+            tables.join(", "),
+            restored.path.display()
+        )
+    };
     writeln!(
         w,
-        "{} restored {} into {}{how} in {}",
+        "{} restored {what} into {}{how} in {}",
         "✓".green().bold(),
-        restored.path.display(),
         restored.database,
         super::duration(restored.duration_ms)
     )
