@@ -597,7 +597,7 @@ impl Error {
                 "the files loaded before it stay loaded, and loading starts again from the first file: on a development database, `reset --yes --reapply` gives a fresh seeded one".into()
             }
             Error::Interrupted { .. } => {
-                "run the same command again to carry on from where it stopped".into()
+                "nothing is left half-done beyond what the message says; run the same command again when you are ready".into()
             }
             Error::BadExpectation { .. } => {
                 "write `-- expect: no rows` (the default), `-- expect: rows` (at least one), `-- expect: 3 rows` (exactly that many) or `-- expect: 0` (one value equal to that number)".into()

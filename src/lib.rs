@@ -15,6 +15,7 @@ pub mod apply;
 pub mod cli;
 pub mod ddl;
 pub mod error;
+pub mod meter;
 pub mod ops;
 pub mod pg;
 pub mod phase;

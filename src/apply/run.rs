@@ -12,11 +12,11 @@ use crate::apply::history::{self, NewRow, Source};
 use crate::apply::plan::{body_warning, plan, Plan, PlanOptions};
 use crate::apply::script::{self, Script};
 use crate::error::{Error, Result};
+use crate::meter::{Meter, Silent};
 use crate::pg::connect::query_error;
 use crate::project::layout::{Catalog, Migration};
 use crate::project::settings::ConnectionSettings;
 use crate::project::snapshot::SnapshotFile;
-use crate::report::progress::{Meter, Silent};
 
 /// Everything `apply` needs besides the connection and the files.
 #[derive(Debug, Clone, Default)]

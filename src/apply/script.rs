@@ -11,9 +11,9 @@ use postgres::Client;
 
 use crate::apply::history::{self, NewRow};
 use crate::error::{Error, Result};
+use crate::meter::{Meter, Shown, Silent};
 use crate::pg::connect::failure;
 use crate::project::migrations::{run_mode, RunMode};
-use crate::report::progress::{Meter, Shown, Silent};
 use crate::sql::{split, Piece};
 
 /// A file to run.

@@ -12,7 +12,7 @@ use postgres::Client;
 use crate::apply::history::{self, NewRow};
 use crate::apply::script::{first_line, prepare, statement_error, Control, Prepared, Script};
 use crate::error::{Error, Result};
-use crate::report::progress::{Meter, Shown};
+use crate::meter::{Meter, Shown};
 
 /// Runs a file statement by statement. With `row` (a migration), the file is recorded
 /// as running before its first statement, the count of committed statements is kept up

@@ -10,11 +10,11 @@ use postgres::Client;
 
 use crate::apply::plan::PlanOptions;
 use crate::error::{Error, Result};
+use crate::meter::Meter;
 use crate::pg::dump::{PgDump, ServerVersion};
 use crate::pg::tools::Finder;
 use crate::project::layout::Catalog;
 use crate::project::settings::ConnectionSettings;
-use crate::report::progress::Meter;
 
 use super::{create, Backup, BackupOptions, Content, Format};
 

@@ -22,9 +22,9 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 
 use crate::error::{Error, Result};
+use crate::meter::Meter;
 use crate::pg::dump::{PgDump, ServerVersion};
 use crate::project::settings::ConnectionSettings;
-use crate::report::progress::Meter;
 
 pub use first::{before_apply, take_first, BackupFirst, First};
 pub use folder::{list, Listed, Listing, Unattributed, GITIGNORE};

@@ -16,10 +16,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::error::{Error, Result};
+use crate::meter::Meter;
 use crate::ops::backup::Kind;
 use crate::pg::dump::{client_command, client_for_server, ServerVersion};
 use crate::project::settings::ConnectionSettings;
-use crate::report::progress::Meter;
 
 use super::Context;
 

@@ -15,13 +15,13 @@ use std::time::Instant;
 use postgres::Client;
 
 use crate::error::{Error, Result};
+use crate::meter::Meter;
 use crate::ops::backup::Kind;
 use crate::ops::guard::{self, Requirement};
 use crate::pg::connect::{connect, query_error, ConnectOptions};
 use crate::pg::dump::ServerVersion;
 use crate::pg::tools::Finder;
 use crate::project::settings::ConnectionSettings;
-use crate::report::progress::Meter;
 
 mod load;
 mod replace;

@@ -15,9 +15,9 @@ use regex::Regex;
 
 use super::Kind;
 use crate::error::{Error, Result, StatementFailure};
+use crate::meter::{Meter, Silent};
 use crate::pg::connect::failure;
 use crate::project::migrations::{run_mode, RunMode};
-use crate::report::progress::{Meter, Silent};
 use crate::sql::{split, CopyData, Piece, Statement};
 
 /// A seed file read from disk.

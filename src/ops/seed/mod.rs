@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 use postgres::Client;
 
 use crate::error::{Error, Purpose, Result};
+use crate::meter::{Meter, Shown};
 use crate::project::layout::{Catalog, Layout};
-use crate::report::progress::{Meter, Shown};
 use file::{Failed, Run, SeedFile, Step};
 
 /// What to load.
