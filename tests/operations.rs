@@ -949,3 +949,40 @@ CREATE VIEW recent_events AS SELECT * FROM events WHERE at > now() - interval '1
     project.apply(&db, &[]).success();
     assert_eq!(db.history(), ["1:migration:applied"]);
 }
+
+#[test]
+fn restore_replace_refuses_a_database_dbkit_did_not_build_unless_named() {
+    let server = require_pg!();
+    let project = Project::example();
+    let source = TestDb::new(server, "replace_source");
+    project.apply(&source, &[]).success();
+    let made = run(&project, "backup", &source, &[]).success();
+    let path = printed_path(&project, &made).display().to_string();
+    let other = TestDb::new(server, "other_team");
+    other
+        .client()
+        .batch_execute("CREATE TABLE invoices AS SELECT g AS id FROM generate_series(1, 1000) g")
+        .expect("setup");
+    let refused = run(&project, "restore", &other, &[&path, "--replace", "--yes"]).expect_code(1);
+    assert!(
+        refused.stderr.contains("no dbkit history")
+            && refused.stderr.contains("--confirm-database"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(other.value("SELECT count(*) FROM invoices"), "1000");
+    run(
+        &project,
+        "restore",
+        &other,
+        &[
+            &path,
+            "--replace",
+            "--yes",
+            "--confirm-database",
+            &other.name,
+        ],
+    )
+    .success();
+    assert_eq!(other.value("SELECT to_regclass('invoices') IS NULL"), "t");
+}

@@ -125,10 +125,12 @@ fn ctrl_c_during_restore_replace_drops_the_side_database_and_keeps_the_target() 
     std::fs::write(&backup, SLOW_BACKUP).expect("writes");
 
     let mut command = project.command("restore");
-    command
-        .args(["-D", &db.url])
-        .arg(&backup)
-        .args(["--replace", "--yes"]);
+    command.args(["-D", &db.url]).arg(&backup).args([
+        "--replace",
+        "--yes",
+        "--confirm-database",
+        &db.name,
+    ]);
     let mut child = spawn(command);
     wait_for(&db, &sleeping_in("%dbkit\\_restore%", ""), &mut child);
     signal(&child, libc::SIGINT);
@@ -301,10 +303,12 @@ fn leftovers_of_ended_processes_on_this_host_are_dropped_by_the_next_run() {
     )
     .expect("writes");
     let mut command = project.command("restore");
-    command
-        .args(["-D", &db.url])
-        .arg(&backup)
-        .args(["--replace", "--yes"]);
+    command.args(["-D", &db.url]).arg(&backup).args([
+        "--replace",
+        "--yes",
+        "--confirm-database",
+        &db.name,
+    ]);
     let run = Run::of(command).success();
     assert_eq!(db.tables("public"), ["new"]);
     for (name, gone) in &names {

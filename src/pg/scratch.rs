@@ -301,14 +301,21 @@ fn reason(error: &Error) -> String {
     message
 }
 
-/// This host and pid namespace, hashed to 8 hex digits.
+/// This machine (its machine id where the system has one: two machines, or two cloned
+/// VMs, often share a host name), host name and pid namespace, hashed to 8 hex digits.
 fn this_host() -> String {
     static HOST: OnceLock<String> = OnceLock::new();
     HOST.get_or_init(|| {
         let namespace = std::fs::read_link("/proc/self/ns/pid")
             .map(|p| p.display().to_string())
             .unwrap_or_default();
+        let machine = ["/etc/machine-id", "/var/lib/dbus/machine-id"]
+            .iter()
+            .find_map(|path| std::fs::read_to_string(path).ok())
+            .unwrap_or_default();
         let digest = Sha256::new()
+            .chain_update(machine.trim())
+            .chain_update([0])
             .chain_update(hostname())
             .chain_update([0])
             .chain_update(namespace)

@@ -129,6 +129,8 @@ pub fn restore(
         if !request.replace {
             return Err(Error::RestoreTargetNotEmpty { database, found });
         }
+        // A whole database dbkit did not build may be someone else's, as for reset.
+        guard::check_managed("replace", &mut client, &target, &[], guard.confirmed)?;
         let question = format!("Replace {database} (it holds {found}) with the backup?");
         if !approve(guard, &mut client, &target, &question)? {
             return Ok(Outcome::Cancelled);
@@ -162,24 +164,42 @@ pub fn restore(
     )))
 }
 
-/// Passes the development guard for overwriting what `target` holds, then asks
-/// `question`; returns the answer.
+/// Passes the development guard for overwriting what `target` holds (a development
+/// database on this machine unless it was named), then asks `question`; returns the
+/// answer.
 fn approve(
     guard: Guard<'_>,
     client: &mut Client,
     target: &ConnectionSettings,
     question: &str,
 ) -> Result<bool> {
+    pass_guard(
+        &guard,
+        client,
+        target,
+        "replace",
+        Requirement::LocalDevelopment,
+    )?;
+    (guard.confirm)(question)
+}
+
+/// The guard alone, without a question: `requirement` met, or the database named.
+fn pass_guard(
+    guard: &Guard<'_>,
+    client: &mut Client,
+    target: &ConnectionSettings,
+    action: &str,
+    requirement: Requirement,
+) -> Result<()> {
     let mark = guard::database_mark(client, target.masked())?;
     guard::check(
-        "replace",
+        action,
         target,
-        Requirement::LocalDevelopment,
+        requirement,
         mark.as_deref(),
         guard.environment,
         guard.confirmed,
-    )?;
-    (guard.confirm)(question)
+    )
 }
 
 /// What a restore target holds: `None` when it is empty enough to restore into (no

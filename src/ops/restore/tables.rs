@@ -94,6 +94,17 @@ pub(super) fn restore(
             tables: with_rows,
         });
     }
+    if !replacing {
+        // Rows go in all the same: not into a production database unless it was named,
+        // as with fixtures.
+        super::pass_guard(
+            &guard,
+            &mut client,
+            configured,
+            "restore rows into",
+            crate::ops::guard::Requirement::NotProduction,
+        )?;
+    }
     if replacing {
         let question = format!(
             "Replace the rows of {} in {database} with the backup's (other tables stay as they are)?",
