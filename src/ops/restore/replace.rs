@@ -117,7 +117,18 @@ fn swap_in(
         )
         .map_err(query_error("reading the server's clock", &shown))?
         .get(0);
-    let kept = kept_name(name, &stamp);
+    // Two replaces of one database within a second get `_2`, `_3`, ...
+    let mut kept = kept_name(name, &stamp);
+    for n in 2.. {
+        let taken = client
+            .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&kept])
+            .map_err(query_error("looking up database names", &shown))?
+            .is_some();
+        if !taken {
+            break;
+        }
+        kept = kept_name(name, &format!("{stamp}_{n}"));
+    }
     client
         .batch_execute(&format!(
             "ALTER DATABASE {} RENAME TO {}",
