@@ -585,6 +585,92 @@ fn restore_table_fills_empty_tables_and_replaces_rows_only_when_asked() {
     assert_eq!(target.column("SELECT n FROM audit.items"), ["1"]);
 }
 
+/// Runs a command, killing it (and failing) when it has not ended within `limit`.
+fn run_within(mut command: Command, limit: std::time::Duration) -> Run {
+    use std::io::Read;
+    let mut child = command
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("program runs");
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("waits") {
+            break status;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the program did not end within {limit:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let (mut stdout, mut stderr) = (String::new(), String::new());
+    let _ = child
+        .stdout
+        .take()
+        .expect("piped")
+        .read_to_string(&mut stdout);
+    let _ = child
+        .stderr
+        .take()
+        .expect("piped")
+        .read_to_string(&mut stderr);
+    Run {
+        code: status.code().unwrap_or(-1),
+        stdout,
+        stderr,
+    }
+}
+
+#[test]
+fn restore_table_from_a_cut_short_archive_fails_at_once_and_keeps_the_rows() {
+    let server = require_pg!();
+    let source = TestDb::new(server, "table_cut_source");
+    psql(
+        &source,
+        &[
+            "-c",
+            "CREATE TABLE big (id int PRIMARY KEY, note text);
+             INSERT INTO big SELECT n, md5(n::text) FROM generate_series(1, 200000) n;",
+        ],
+    );
+    let project = Project::empty();
+    let whole = archive(&source, &project, "c", "whole.dump");
+    let bytes = std::fs::read(&whole).expect("reads");
+    // The table of contents is whole; the table's data is cut off half-way.
+    let cut = project.dir.path().join("cut.dump");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).expect("writes");
+    let target = TestDb::new(server, "table_cut_target");
+    psql(
+        &target,
+        &[
+            "-c",
+            "CREATE TABLE big (id int PRIMARY KEY, note text); INSERT INTO big VALUES (1, 'kept');",
+        ],
+    );
+
+    let mut command = project.command("restore");
+    command.args(["-D", &target.url]).arg(&cut).args([
+        "--table",
+        "public.big",
+        "--replace",
+        "--yes",
+    ]);
+    let failed = run_within(command, std::time::Duration::from_secs(30)).expect_code(1);
+    assert!(
+        failed.stderr.contains("pg_restore") && failed.stderr.contains("exit status"),
+        "{}",
+        failed.stderr
+    );
+    assert_eq!(
+        target.column("SELECT id || note FROM big"),
+        ["1kept"],
+        "rolled back"
+    );
+}
+
 #[test]
 fn reset_drops_the_schemas_and_keeps_extensions_elsewhere() {
     let server = require_pg!();

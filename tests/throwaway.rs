@@ -353,3 +353,93 @@ fn leftovers_of_ended_processes_on_this_host_are_dropped_by_the_next_run() {
     let _ = sleeper.kill();
     let _ = sleeper.wait();
 }
+
+/// A small plain backup restore accepts as whole.
+const SMALL_BACKUP: &str = "CREATE TABLE restored (id int);\nINSERT INTO restored VALUES (7);\n--\n-- PostgreSQL database dump complete\n--\n";
+
+#[test]
+fn restore_replace_waits_for_the_migration_lock_and_gives_up_without_dropping() {
+    let server = require_pg!();
+    let _turn = serial();
+    let db = TestDb::new(server, "replace_locked");
+    db.client()
+        .batch_execute("CREATE TABLE kept (id int); INSERT INTO kept VALUES (1);")
+        .expect("setup");
+    let mut holder = db.client();
+    holder
+        .execute("SELECT pg_advisory_lock($1)", &[&dbkit::pg::lock::KEY])
+        .expect("locks");
+    let project = Project::empty();
+    let backup = project.dir.path().join("small.sql");
+    std::fs::write(&backup, SMALL_BACKUP).expect("writes");
+
+    let mut command = project.command("restore");
+    command
+        .args(["-D", &db.url])
+        .arg(&backup)
+        .args(["--replace", "--yes", "--lock-timeout", "1"]);
+    let run = Run::of(command).expect_code(1);
+    assert!(run.stderr.contains("migration lock"), "{}", run.stderr);
+    assert_eq!(
+        db.column("SELECT id FROM kept"),
+        ["1"],
+        "the target is kept"
+    );
+    assert_eq!(
+        databases(&db, "%dbkit\\_restore%"),
+        Vec::<String>::new(),
+        "no side database was left"
+    );
+    drop(holder);
+}
+
+#[test]
+fn a_failed_drop_of_the_target_keeps_the_restored_copy_under_a_name_of_its_own() {
+    let server = require_pg!();
+    let _turn = serial();
+    let db = TestDb::new(server, "replace_undroppable");
+    // A template database cannot be dropped: the swap fails at the drop.
+    db.client()
+        .batch_execute(&format!(
+            "CREATE TABLE kept (id int); INSERT INTO kept VALUES (1); ALTER DATABASE \"{}\" IS_TEMPLATE true;",
+            db.name
+        ))
+        .expect("setup");
+    let project = Project::empty();
+    let backup = project.dir.path().join("small.sql");
+    std::fs::write(&backup, SMALL_BACKUP).expect("writes");
+
+    let mut command = project.command("restore");
+    command
+        .args(["-D", &db.url])
+        .arg(&backup)
+        .args(["--replace", "--yes"]);
+    let run = Run::of(command).expect_code(1);
+    let kept = databases(&db, &format!("{}\\_restored\\_%", db.name));
+    let _cleanup = DropLater(&db, kept.clone());
+    db.client()
+        .batch_execute(&format!("ALTER DATABASE \"{}\" IS_TEMPLATE false", db.name))
+        .expect("resets");
+    assert_eq!(kept.len(), 1, "the copy is kept; stderr:\n{}", run.stderr);
+    assert!(
+        run.stderr.contains("is unchanged")
+            && run.stderr.contains(&format!("kept as `{}`", kept[0])),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        db.column("SELECT id FROM kept"),
+        ["1"],
+        "the target is kept"
+    );
+
+    // The next run's sweep leaves the kept copy alone.
+    let mut again = project.command("restore");
+    again
+        .args(["-D", &db.url])
+        .arg(&backup)
+        .args(["--replace", "--yes"]);
+    Run::of(again).success();
+    assert_eq!(databases(&db, &format!("{}\\_restored\\_%", db.name)), kept);
+    assert_eq!(db.column("SELECT id FROM restored"), ["7"]);
+}

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use dbkit::cli::{self, ConnectionArgs, DirArgs, Format, GuardArgs, OutputArgs};
+use dbkit::cli::{self, ConnectionArgs, DirArgs, Format, GuardArgs, LockArgs, OutputArgs};
 use dbkit::ops::guard::Requirement;
 use dbkit::ops::restore::{self, Context, Guard, Outcome, Request};
 use dbkit::project::layout::Layout;
@@ -36,6 +36,8 @@ struct Args {
     output: OutputArgs,
     #[command(flatten)]
     guard: GuardArgs,
+    #[command(flatten)]
+    lock: LockArgs,
 
     /// Restore into this database on the same server, creating it when missing.
     #[arg(long, value_name = "NAME", conflicts_with = "tables")]
@@ -75,6 +77,7 @@ fn run(args: &Args) -> Result<ExitCode> {
         into: args.into.clone(),
         replace: args.replace,
         tables: args.tables.clone(),
+        lock_timeout: args.lock.timeout(),
     };
     let mut confirm = |question: &str| args.guard.confirm(question);
     let guard = Guard {

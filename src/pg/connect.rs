@@ -31,8 +31,22 @@ impl Default for ConnectOptions {
 }
 
 /// Opens a connection, retrying while the server is refusing or starting up, for at most
-/// `options.wait`.
+/// `options.wait`. An interrupt cancels what it is running (see `pg::interrupt`).
 pub fn connect(settings: &ConnectionSettings, options: ConnectOptions) -> Result<Client> {
+    open(settings, options, true)
+}
+
+/// Opens a connection as [`connect`] does, but one an interrupt's cancel requests never
+/// reach: for steps that must not stop half-way once started (dropping a database and
+/// putting its replacement in its place).
+pub fn connect_uncancellable(
+    settings: &ConnectionSettings,
+    options: ConnectOptions,
+) -> Result<Client> {
+    open(settings, options, false)
+}
+
+fn open(settings: &ConnectionSettings, options: ConnectOptions, watch: bool) -> Result<Client> {
     let mut config = settings.config.clone();
     config.connect_timeout(options.timeout);
     let all_sockets = config
@@ -55,7 +69,9 @@ pub fn connect(settings: &ConnectionSettings, options: ConnectOptions) -> Result
         };
         match attempt {
             Ok(client) => {
-                crate::pg::interrupt::watch(&client, tls.clone());
+                if watch {
+                    crate::pg::interrupt::watch(&client, tls.clone());
+                }
                 return Ok(client);
             }
             Err(source) if Instant::now() < deadline && is_transient(&source) => {

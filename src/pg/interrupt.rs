@@ -178,7 +178,11 @@ fn is_cancel(error: &Error) -> bool {
         Error::Query { source, .. } | Error::Connect { source, .. } => {
             source.code() == Some(&SqlState::QUERY_CANCELED)
         }
-        Error::Command { .. } => true,
+        // A child the signal ended, or one that reports the server's cancel; any other
+        // failure (a damaged backup) is the child's own and is kept.
+        Error::Command { status, stderr, .. } => {
+            status.contains("signal") || stderr.contains("canceling statement due to user request")
+        }
         _ => false,
     }
 }

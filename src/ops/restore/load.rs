@@ -228,8 +228,14 @@ pub(super) fn execute(
                 let _ = stdin.write_all(READ_TO_THE_END.as_bytes());
                 None
             }
+            // Something before psql failed: closing its input without the last line
+            // makes psql roll back and end (holding it open, psql would wait forever).
+            Some(Ok(stdin)) => {
+                drop(stdin);
+                None
+            }
             Some(Err(e)) => Some(e),
-            _ => None,
+            None => None,
         };
         let next_out = next_waiter.map(|(stage, waiter)| (joined(waiter, &stage.name), stage));
         if let Some(Err(e)) = fed {

@@ -10,7 +10,7 @@
 //! `backup`'s, and throwaway databases are `pg::scratch`'s.
 
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use postgres::Client;
 
@@ -28,7 +28,7 @@ mod replace;
 mod tables;
 
 /// What to restore, and where.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Request {
     /// The backup: a `.sql`, `.sql.gz` or `.dump` file, or a directory-format folder.
     pub backup: PathBuf,
@@ -40,6 +40,20 @@ pub struct Request {
     /// Restore only these tables' rows (`name` or `schema.name`) into the configured
     /// database.
     pub tables: Vec<String>,
+    /// How long `--replace` of a whole database waits for dbkit's migration lock on it.
+    pub lock_timeout: Duration,
+}
+
+impl Default for Request {
+    fn default() -> Self {
+        Request {
+            backup: PathBuf::new(),
+            into: None,
+            replace: false,
+            tables: Vec::new(),
+            lock_timeout: crate::pg::lock::DEFAULT_TIMEOUT,
+        }
+    }
 }
 
 /// Who may be overwritten: the guard's inputs and the question to ask.
@@ -136,7 +150,7 @@ pub fn restore(
             return Ok(Outcome::Cancelled);
         }
         drop(client);
-        replace::replace_database(&target, context.notice, |side| {
+        replace::replace_database(&target, request.lock_timeout, context.notice, |side| {
             load::run(context, &server, side, &request.backup, kind)
         })?;
         return Ok(Outcome::Restored(done(database, created, true, Vec::new())));

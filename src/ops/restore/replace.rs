@@ -1,13 +1,16 @@
 //! The databases a restore makes: one `--into` names (created when missing, dropped
 //! again when its restore fails), and the side database `--replace` loads into and then
 //! swaps in place of the target, so that a failed or interrupted restore leaves the
-//! target as it was and no side database behind.
+//! target as it was and no side database behind. Once the swap starts it runs to its end,
+//! out of an interrupt's reach; the copy is kept under a name of its own first, so a swap
+//! that fails still leaves the restored data (and says what to run).
 
-use postgres::error::SqlState;
+use std::time::Duration;
+
 use postgres::Client;
 
 use crate::error::{Error, Result};
-use crate::pg::connect::{connect, query_error, ConnectOptions};
+use crate::pg::connect::{connect, connect_uncancellable, query_error, ConnectOptions};
 use crate::pg::scratch::{self, Scratch};
 use crate::project::settings::ConnectionSettings;
 use crate::sql::{quote_ident, quote_literal};
@@ -44,13 +47,15 @@ pub fn drop_created(configured: &ConnectionSettings, name: &str) {
 }
 
 /// Puts a freshly loaded copy in the place of the database `target` names, working from
-/// the server's maintenance database: creates a throwaway side database (the target's
-/// owner, from template0), runs `load` into it, and only when that worked drops the
-/// target (ending its sessions), renames the side database to the target's name and gives
-/// it the target's database settings (such as a `dbkit.environment` mark). When `load`
-/// fails or is interrupted the side database is dropped and the target is untouched.
+/// the server's maintenance database and holding dbkit's migration lock on the target
+/// (waiting up to `lock_timeout` for it), so a run applying migrations there is never
+/// ended half-way by the drop: creates a throwaway side database (the target's owner,
+/// from template0), runs `load` into it, and only when that worked swaps it in (see
+/// [`swap_in`]). When `load` fails or is interrupted the side database is dropped and
+/// the target is untouched.
 pub fn replace_database(
     target: &ConnectionSettings,
+    lock_timeout: Duration,
     notice: fn(&str),
     load: impl FnOnce(&ConnectionSettings) -> Result<()>,
 ) -> Result<()> {
@@ -61,6 +66,9 @@ pub fn replace_database(
         .map(|db| target.with_dbname(db))
         .expect("two names differ");
     let shown = maintenance.masked().to_string();
+    // Held until the drop ends this session (or the function returns).
+    let mut locked = connect(target, ConnectOptions::default())?;
+    crate::pg::lock::acquire(&mut locked, target.masked(), lock_timeout, &notice)?;
     let mut admin = connect(&maintenance, ConnectOptions::default())?;
     let row = admin
         .query_one(
@@ -77,33 +85,137 @@ pub fn replace_database(
             format!("stopped restoring; `{name}` is unchanged and the side copy is dropped")
         })
     })?;
+    // The last point at which an interrupt stops the restore: the swap runs to its end.
     crate::pg::interrupt::check(|| {
         format!(
             "stopped before replacing `{name}`, which is unchanged; the restored copy was dropped"
         )
     })?;
-    scratch::drop_database(&mut admin, name, &shown)?;
-    // From here the copy is all there is: it must not be dropped, whatever happens.
-    let side = side.keep();
-    let swap = swap_sql(&side, name, &settings);
-    let mut swapped = admin.batch_execute(&swap);
-    if matches!(&swapped, Err(e) if e.code() == Some(&SqlState::QUERY_CANCELED)) {
-        // An interrupt's cancel request (sent once) came just now: run it again, on a
-        // connection the request cannot reach.
-        crate::pg::interrupt::settled(std::time::Duration::from_secs(5));
-        if let Ok(mut fresh) = connect(&maintenance, ConnectOptions::default()) {
-            swapped = fresh.batch_execute(&swap);
+    swap_in(side, &maintenance, name, &settings)?;
+    drop(locked);
+    Ok(())
+}
+
+/// Puts the loaded copy `side` in the place of database `name`, on a connection an
+/// interrupt's cancel requests never reach, so no step stops half-way (a cancelled
+/// `DROP DATABASE` leaves the target invalid). First the copy gets a name no sweep of
+/// throwaway databases matches (`<name>_restored_<UTC stamp>`), so it stays whatever
+/// happens next (a failed drop, a second Ctrl-C); then the target is dropped and the
+/// copy renamed to its name, with the target's database settings.
+fn swap_in(
+    side: Scratch,
+    maintenance: &ConnectionSettings,
+    name: &str,
+    settings: &[String],
+) -> Result<()> {
+    let shown = maintenance.masked().to_string();
+    let mut client = connect_uncancellable(maintenance, ConnectOptions::default())?;
+    let stamp: String = client
+        .query_one(
+            "SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYYMMDD\"T\"HH24MISS\"Z\"')",
+            &[],
+        )
+        .map_err(query_error("reading the server's clock", &shown))?
+        .get(0);
+    // Two replaces of one database within a second get `_2`, `_3`, ...
+    let mut kept = kept_name(name, &stamp);
+    for n in 2.. {
+        let taken = client
+            .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&kept])
+            .map_err(query_error("looking up database names", &shown))?
+            .is_some();
+        if !taken {
+            break;
         }
+        kept = kept_name(name, &format!("{stamp}_{n}"));
     }
-    swapped.map_err(|source| Error::Query {
-        what: format!(
-            "putting the restored copy `{side}` in the place of `{name}`, which was dropped (rename the copy with `ALTER DATABASE {} RENAME TO {}`)",
-            quote_ident(&side),
-            quote_ident(name)
+    client
+        .batch_execute(&format!(
+            "ALTER DATABASE {} RENAME TO {}",
+            quote_ident(side.name()),
+            quote_ident(&kept)
+        ))
+        .map_err(query_error(
+            &format!(
+                "renaming the restored copy `{}` to `{kept}` (`{name}` is unchanged; the copy is dropped)",
+                side.name()
+            ),
+            &shown,
+        ))?;
+    side.keep();
+    match scratch::drop_database(&mut client, name, &shown) {
+        Ok(()) => {}
+        Err(Error::Query {
+            what,
+            database,
+            source,
+        }) => {
+            let state = after_failed_drop(&mut client, name, &kept);
+            return Err(Error::Query {
+                what: format!("{what}; {state}"),
+                database,
+                source,
+            });
+        }
+        Err(other) => return Err(other),
+    }
+    client
+        .batch_execute(&swap_sql(&kept, name, settings))
+        .map_err(|source| Error::Query {
+            what: format!(
+                "putting the restored copy `{kept}` in the place of `{name}`, which was dropped (rename the copy with `{}`)",
+                rename_sql(&kept, name)
+            ),
+            database: shown,
+            source,
+        })
+}
+
+/// What a failed drop of the target left, and what to run: the target may be left
+/// invalid (PostgreSQL 15.4 and later mark a database whose drop stopped part-way with
+/// `datconnlimit = -2`; it cannot be connected to and can only be dropped).
+fn after_failed_drop(client: &mut Client, name: &str, kept: &str) -> String {
+    let drop_target = format!("DROP DATABASE {} WITH (FORCE)", quote_ident(name));
+    let rename = rename_sql(kept, name);
+    let state = client.query_opt(
+        "SELECT datconnlimit = -2 OR NOT datallowconn FROM pg_database WHERE datname = $1",
+        &[&name],
+    );
+    match state {
+        Ok(None) => format!("`{name}` is gone; the restored copy is kept as `{kept}`: run `{rename}`"),
+        Ok(Some(row)) if row.get::<_, bool>(0) => format!(
+            "`{name}` is left invalid (its drop stopped part-way) and cannot be used; the restored copy is kept as `{kept}`: run `{drop_target}`, then `{rename}`"
         ),
-        database: shown,
-        source,
-    })
+        Ok(Some(_)) => format!(
+            "`{name}` is unchanged; the restored copy is kept as `{kept}`: to use it, run `{drop_target}`, then `{rename}`; else drop it with `DROP DATABASE {}`",
+            quote_ident(kept)
+        ),
+        Err(_) => format!(
+            "the restored copy is kept as `{kept}`; whether `{name}` is still usable is unknown (it is not when `datconnlimit` is -2 in `pg_database`): if not, run `{drop_target}`, then `{rename}`"
+        ),
+    }
+}
+
+fn rename_sql(from: &str, to: &str) -> String {
+    format!(
+        "ALTER DATABASE {} RENAME TO {}",
+        quote_ident(from),
+        quote_ident(to)
+    )
+}
+
+/// `<name>_restored_<stamp>`, with `name` cut (at a character boundary) so the whole fits
+/// PostgreSQL's 63 bytes. It never starts like a throwaway database's name unless `name`
+/// does, and then ends in `_restored_<stamp>`, which no throwaway name does, so no sweep
+/// drops it.
+fn kept_name(name: &str, stamp: &str) -> String {
+    let suffix = format!("_restored_{stamp}");
+    let room = 63usize.saturating_sub(suffix.len());
+    let mut end = name.len().min(room);
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}{suffix}", &name[..end])
 }
 
 /// Renames the copy to the target's name and gives it the target's database settings,
@@ -141,6 +253,14 @@ fn swap_sql(side: &str, name: &str, settings: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_kept_copy_fits_and_is_no_throwaway() {
+        let stamp = "20260101T120000Z";
+        assert_eq!(kept_name("app", stamp), "app_restored_20260101T120000Z");
+        let long = kept_name(&"é".repeat(40), stamp);
+        assert!(long.len() <= 63 && long.ends_with("_restored_20260101T120000Z"));
+    }
 
     #[test]
     fn the_swap_renames_and_keeps_settings_that_are_plain_names() {
