@@ -377,7 +377,8 @@ fn restore_replace_waits_for_the_migration_lock_and_gives_up_without_dropping() 
     command
         .args(["-D", &db.url])
         .arg(&backup)
-        .args(["--replace", "--yes", "--lock-timeout", "1"]);
+        .args(["--replace", "--yes", "--lock-timeout", "1"])
+        .args(["--confirm-database", &db.name]);
     let run = Run::of(command).expect_code(1);
     assert!(run.stderr.contains("migration lock"), "{}", run.stderr);
     assert_eq!(
@@ -410,10 +411,12 @@ fn a_failed_drop_of_the_target_keeps_the_restored_copy_under_a_name_of_its_own()
     std::fs::write(&backup, SMALL_BACKUP).expect("writes");
 
     let mut command = project.command("restore");
-    command
-        .args(["-D", &db.url])
-        .arg(&backup)
-        .args(["--replace", "--yes"]);
+    command.args(["-D", &db.url]).arg(&backup).args([
+        "--replace",
+        "--yes",
+        "--confirm-database",
+        &db.name,
+    ]);
     let run = Run::of(command).expect_code(1);
     let kept = databases(&db, &format!("{}\\_restored\\_%", db.name));
     let _cleanup = DropLater(&db, kept.clone());
@@ -435,10 +438,12 @@ fn a_failed_drop_of_the_target_keeps_the_restored_copy_under_a_name_of_its_own()
 
     // The next run's sweep leaves the kept copy alone.
     let mut again = project.command("restore");
-    again
-        .args(["-D", &db.url])
-        .arg(&backup)
-        .args(["--replace", "--yes"]);
+    again.args(["-D", &db.url]).arg(&backup).args([
+        "--replace",
+        "--yes",
+        "--confirm-database",
+        &db.name,
+    ]);
     Run::of(again).success();
     assert_eq!(databases(&db, &format!("{}\\_restored\\_%", db.name)), kept);
     assert_eq!(db.column("SELECT id FROM restored"), ["7"]);
