@@ -136,10 +136,8 @@ pub fn create(ctx: &mut Ctx<'_>, create: &CreateTable) {
         }
     }
     for column in &mut table.columns {
-        let column = Arc::make_mut(column);
         if table.primary_key.contains(&column.name) {
-            column.primary_key = true;
-            column.nullable = false;
+            mark_key_column(column);
         } else if column.primary_key {
             table.primary_key.push(column.name.clone());
         }
@@ -399,9 +397,7 @@ fn rls(ctx: &mut Ctx<'_>, table: &str, action: &str) {
 fn add_constraint(ctx: &mut Ctx<'_>, table: &str, constraint: &TableConstraint, not_valid: bool) {
     let mut rels = Vec::new();
     if let Some(key) = table_constraint(ctx, table, constraint, not_valid, &mut rels) {
-        if let Some(model) = ctx.schema.tables.get_mut(table) {
-            model.primary_key = key;
-        }
+        set_primary_key(ctx, table, key);
     }
     let label = match constraint {
         TableConstraint::ForeignKey(_) => "foreign key",
@@ -416,6 +412,37 @@ fn add_constraint(ctx: &mut Ctx<'_>, table: &str, constraint: &TableConstraint, 
     }
     for rel in rels {
         add_relationship(ctx, rel);
+    }
+}
+
+/// A primary key added after `CREATE TABLE` (pg_dump adds every one so): the model's
+/// columns become key columns, and so do those of the table's entry when this file
+/// created it, since a new table shows its key on its columns.
+fn set_primary_key(ctx: &mut Ctx<'_>, table: &str, key: Vec<String>) {
+    if let Some(model) = ctx.schema.tables.get_mut(table) {
+        for column in model.columns.iter_mut().filter(|c| key.contains(&c.name)) {
+            mark_key_column(column);
+        }
+        model.primary_key = key.clone();
+    }
+    if let Some(entry) = ctx
+        .summary
+        .new_tables
+        .iter_mut()
+        .rev()
+        .find(|t| t.table == table)
+    {
+        for column in entry.columns.iter_mut().filter(|c| key.contains(&c.name)) {
+            mark_key_column(column);
+        }
+    }
+}
+
+fn mark_key_column(column: &mut Arc<ColumnDef>) {
+    if !column.primary_key || column.nullable {
+        let column = Arc::make_mut(column);
+        column.primary_key = true;
+        column.nullable = false;
     }
 }
 
