@@ -422,3 +422,35 @@ fn a_primary_key_added_after_create_table_is_on_the_new_tables_columns() {
             .primary_key
     );
 }
+
+#[test]
+fn drop_cascade_drops_what_the_model_knows_depends_on_it() {
+    let mut schema = existing();
+    analyze_text(
+        "001.sql",
+        "CREATE SCHEMA app;\nCREATE TABLE app.a (id int);\nCREATE TABLE app.b (id int);\nCREATE VIEW app.v AS SELECT 1;\n",
+        &mut schema,
+    )
+    .expect("analyzes");
+    let s = analyze_text("002.sql", "DROP SCHEMA app CASCADE;\n", &mut schema).expect("analyzes");
+    let dropped: Vec<&str> = s.dropped_tables.iter().map(|d| d.object.as_str()).collect();
+    assert_eq!(dropped, ["app.a", "app.b"]);
+    assert_eq!(
+        risks(&s),
+        [
+            (RiskKind::DataLoss, 1, false),
+            (RiskKind::DataLoss, 1, false)
+        ]
+    );
+    assert_eq!(s.views[0].name, "app.v");
+    assert!(schema.tables.keys().all(|t| !t.starts_with("app.")));
+    assert!(schema.tables.contains_key("users"));
+
+    let s = analyze_text("003.sql", "DROP TABLE users CASCADE;\n", &mut schema).expect("analyzes");
+    let key = &s.constraints[0];
+    assert_eq!(
+        (key.table.as_str(), key.kind.as_str(), key.dropped),
+        ("orders", "foreign key", true)
+    );
+    assert!(schema.tables["orders"].foreign_keys.is_empty());
+}

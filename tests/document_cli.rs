@@ -180,3 +180,27 @@ fn pending_documents_what_the_database_has_not_applied() {
         "contract_clause"
     );
 }
+
+/// Runs document-migration on `file` inside `project`.
+fn run_in(project: &Project, args: &[&str]) -> Run {
+    let mut c = project.command("document-migration");
+    c.args(args);
+    Run::of(c)
+}
+
+#[test]
+fn drop_schema_cascade_is_data_loss() {
+    let project = Project::empty();
+    project.write(
+        "migrations/001_a.sql",
+        "CREATE SCHEMA app;\nCREATE TABLE app.a (id int);\n",
+    );
+    project.write("migrations/002_drop.sql", "DROP SCHEMA app CASCADE;\n");
+    let run = run_in(
+        &project,
+        &["--deny", "all", "database/migrations/002_drop.sql"],
+    )
+    .expect_code(6);
+    assert!(run.stdout.contains("app.a"), "{}", run.stdout);
+    assert!(run.stderr.contains("data-loss"), "{}", run.stderr);
+}

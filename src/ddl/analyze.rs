@@ -11,7 +11,7 @@ use super::model::Schema;
 use super::names;
 use super::parse::{DataKind, Parsed};
 use super::summary::{
-    At, Dropped, FileSummary, Index, ModifiedTable, ObjectChange, Risk, RiskKind,
+    At, Constraint, Dropped, FileSummary, Index, ModifiedTable, ObjectChange, Risk, RiskKind,
 };
 use crate::sql::{split, Piece, SplitError, Statement};
 
@@ -273,16 +273,8 @@ fn drop(
         let at = ctx.at();
         match object_type {
             ObjectType::Table => {
-                ctx.risk(
-                    RiskKind::DataLoss,
-                    format!("`DROP TABLE {name}` deletes the table and its rows"),
-                );
-                ctx.schema.tables.remove(&name);
-                ctx.summary.dropped_tables.push(Dropped {
-                    object: name,
-                    cascade,
-                    at,
-                });
+                let reason = format!("`DROP TABLE {name}` deletes the table and its rows");
+                drop_table(ctx, name, cascade, reason);
             }
             ObjectType::Index => {
                 let table = ctx.schema.indexes.remove(&name).unwrap_or_default();
@@ -309,6 +301,9 @@ fn drop(
                 super::types::push_type(ctx, &name, "type", "dropped", Vec::new(), None);
             }
             ObjectType::Schema => {
+                if cascade {
+                    drop_schema_contents(ctx, &name);
+                }
                 let entry = ctx.object(name, "dropped", cascade.then(|| "cascade".to_string()));
                 ctx.summary.schemas.push(entry);
             }
@@ -326,4 +321,75 @@ fn drop(
             }
         }
     }
+}
+
+/// A dropped table: gone from the model with the foreign keys that point at it (which
+/// only `CASCADE` lets PostgreSQL drop), each listed.
+fn drop_table(ctx: &mut Ctx<'_>, name: String, cascade: bool, reason: String) {
+    ctx.risk(RiskKind::DataLoss, reason);
+    ctx.schema.tables.remove(&name);
+    let at = ctx.at();
+    if cascade {
+        let mut dropped_keys = Vec::new();
+        for table in ctx.schema.tables.values_mut() {
+            table.foreign_keys.retain(|fk| {
+                let points_here = fk.references_table == name;
+                if points_here {
+                    dropped_keys.push(Constraint {
+                        table: fk.table.clone(),
+                        name: fk.name.clone(),
+                        kind: "foreign key".to_string(),
+                        definition: format!(
+                            "FOREIGN KEY ({}) REFERENCES {name}({})",
+                            fk.columns.join(", "),
+                            fk.references_columns.join(", ")
+                        ),
+                        dropped: true,
+                        at: at.clone(),
+                    });
+                }
+                !points_here
+            });
+        }
+        ctx.summary.constraints.extend(dropped_keys);
+    }
+    ctx.summary.dropped_tables.push(Dropped {
+        object: name,
+        cascade,
+        at,
+    });
+}
+
+/// `DROP SCHEMA s CASCADE`: every table, view and type the model has in `s` goes with
+/// it. Tables of `public` are named without their schema.
+fn drop_schema_contents(ctx: &mut Ctx<'_>, schema: &str) {
+    let in_schema = |name: &str| match name.split_once('.') {
+        Some((s, _)) => s == schema,
+        None => schema == "public",
+    };
+    let tables: Vec<String> = ctx
+        .schema
+        .tables
+        .keys()
+        .filter(|t| in_schema(t))
+        .cloned()
+        .collect();
+    for table in tables {
+        let reason = format!("`DROP SCHEMA {schema} CASCADE` deletes table `{table}` and its rows");
+        drop_table(ctx, table, true, reason);
+    }
+    let views: Vec<String> = ctx
+        .schema
+        .views
+        .iter()
+        .filter(|v| in_schema(v))
+        .cloned()
+        .collect();
+    for view in views {
+        ctx.schema.views.remove(&view);
+        let entry = ctx.object(view, "dropped", Some("cascade".to_string()));
+        ctx.summary.views.push(entry);
+    }
+    ctx.schema.types.retain(|t, _| !in_schema(t));
+    ctx.schema.indexes.retain(|_, table| !in_schema(table));
 }
