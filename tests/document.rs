@@ -454,3 +454,22 @@ fn drop_cascade_drops_what_the_model_knows_depends_on_it() {
     );
     assert!(schema.tables["orders"].foreign_keys.is_empty());
 }
+
+#[test]
+fn a_quoted_constraint_name_with_a_space_is_kept_whole() {
+    let s = analyze(
+        "CREATE TABLE a (id int, name text, constraint \"a not empty\" check (name <> ''));\n",
+    );
+    let c = &s.constraints[0];
+    assert_eq!(
+        (c.name.as_deref(), c.definition.as_str()),
+        (Some("a not empty"), "CHECK (name <> '')")
+    );
+    let mut text = Vec::new();
+    dbkit::report::migration::text(&mut text, &[s]).expect("renders");
+    let text = String::from_utf8(text).expect("utf-8");
+    assert!(
+        text.contains("a: add check \"a not empty\" CHECK (name <> '')"),
+        "{text}"
+    );
+}

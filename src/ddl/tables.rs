@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use sqlparser::ast::{
     AlterColumnOperation, AlterTable, AlterTableOperation, ColumnOption, CreateTable,
-    ForeignKeyConstraint, RenameTableNameKind, TableConstraint,
+    ForeignKeyConstraint, Ident, RenameTableNameKind, TableConstraint,
 };
 
 use super::analyze::Ctx;
@@ -186,6 +186,7 @@ fn table_constraint(
         TableConstraint::Check(check) => ("check", check.name.as_ref()),
         _ => ("constraint", None),
     };
+    let written = name;
     let name = name.map(names::ident);
     if let Some(name) = &name {
         ctx.check_identifier(name);
@@ -197,7 +198,7 @@ fn table_constraint(
         table: table.to_string(),
         name,
         kind: kind.to_string(),
-        definition: definition(constraint),
+        definition: definition(constraint, written),
         dropped: false,
         at: ctx.at(),
     });
@@ -205,15 +206,12 @@ fn table_constraint(
 }
 
 /// A constraint's definition without its `CONSTRAINT name` prefix (the name is shown
-/// apart).
-fn definition(constraint: &TableConstraint) -> String {
+/// apart). The prefix is the name as sqlparser prints it, so a quoted name with spaces
+/// goes whole.
+fn definition(constraint: &TableConstraint, name: Option<&Ident>) -> String {
     let sql = constraint.to_string();
-    match sql.strip_prefix("CONSTRAINT ") {
-        Some(rest) => rest
-            .split_once(' ')
-            .map_or(rest.to_string(), |(_, d)| d.to_string()),
-        None => sql,
-    }
+    name.and_then(|name| sql.strip_prefix(&format!("CONSTRAINT {name} ")))
+        .map_or_else(|| sql.clone(), str::to_string)
 }
 
 /// `ALTER TABLE`, operation by operation.

@@ -499,7 +499,8 @@ fn changed(c: &ChangedColumn, f: Flavor) -> Entry {
 
 fn constraint(c: &Constraint, f: Flavor) -> Entry {
     let verb = if c.dropped { "drop" } else { "add" };
-    let what = [c.name.as_deref().unwrap_or(""), c.definition.as_str()]
+    let name = c.name.as_deref().map(quoted_if_needed).unwrap_or_default();
+    let what = [name.as_str(), c.definition.as_str()]
         .into_iter()
         .filter(|part| !part.is_empty())
         .collect::<Vec<_>>()
@@ -512,6 +513,20 @@ fn constraint(c: &Constraint, f: Flavor) -> Entry {
     Entry {
         text: format!("{}: {verb} {}{what}", f.code(&c.table), c.kind),
         place: at_line(&c.at),
+    }
+}
+
+/// A name as SQL would write it: quoted when PostgreSQL would not read it back as is
+/// (a space, capitals), so it does not run into the definition that follows.
+fn quoted_if_needed(name: &str) -> String {
+    let plain = name.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '$');
+    if plain {
+        name.to_string()
+    } else {
+        format!("\"{}\"", name.replace('"', "\"\""))
     }
 }
 
