@@ -111,6 +111,15 @@ pub enum Error {
         what: String,
     },
 
+    /// A statement that is not valid SQL (document-migration without `--keep-going`).
+    #[error("{}:{line}:{column}: syntax error: {message}", path.display())]
+    Syntax {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+
     /// A psql meta-command dbkit cannot run.
     #[error("{}:{line}: psql meta-command `\\{command}` is not supported", path.display())]
     MetaCommand {
@@ -480,6 +489,9 @@ impl Error {
             }
             Error::Connect { database, source } => connect::hint(database, source),
             Error::UrlNeedsEncoding { .. } => connect::ENCODE_HINT.into(),
+            Error::Syntax { .. } => {
+                "fix the statement, or pass `--keep-going` to list syntax errors and document the rest".into()
+            }
             Error::BadConnection { .. } => {
                 "write a URL as `postgres://USER:PASSWORD@HOST:5432/DBNAME?sslmode=require` (percent-encode `@`, `#`, `?`, `/` and `%` in the password: `@` is `%40`) or a conninfo string as `host=HOST dbname=DBNAME user=USER`".into()
             }

@@ -473,3 +473,22 @@ fn a_quoted_constraint_name_with_a_space_is_kept_whole() {
         "{text}"
     );
 }
+
+#[test]
+fn a_syntax_error_is_told_from_a_form_the_parser_does_not_support() {
+    let s = analyze(
+        "CREATE TABLE a (id int);\nCREAT TABLE b (id int);\nCREATE TABEL c (id int);\nCREATE AGGREGATE mysum (int) (sfunc = int4pl, stype = int);\n",
+    );
+    let errors: Vec<(usize, usize, &str)> = s
+        .syntax_errors
+        .iter()
+        .map(|e| (e.at.line, e.column, e.message.as_str()))
+        .collect();
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert_eq!((errors[0].0, errors[0].1), (2, 1), "{}", errors[0].2);
+    assert!(errors[0].2.contains("CREAT"), "{}", errors[0].2);
+    assert_eq!((errors[1].0, errors[1].1), (3, 8), "{}", errors[1].2);
+    let kinds: Vec<&str> = s.not_analysed.iter().map(|n| n.kind.as_str()).collect();
+    assert_eq!(kinds, ["CREATE AGGREGATE"]);
+    assert_eq!((s.statements, s.analysed), (4, 1));
+}

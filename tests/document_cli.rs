@@ -204,3 +204,28 @@ fn drop_schema_cascade_is_data_loss() {
     assert!(run.stdout.contains("app.a"), "{}", run.stdout);
     assert!(run.stderr.contains("data-loss"), "{}", run.stderr);
 }
+
+#[test]
+fn a_syntax_error_fails_the_run_unless_keep_going() {
+    let project = Project::empty();
+    project.write(
+        "migrations/001_typo.sql",
+        "CREATE TABLE a (id int);\nCREAT TABLE b (id int);\n",
+    );
+    let file = "database/migrations/001_typo.sql";
+    let run = run_in(&project, &[file]).expect_code(1);
+    assert!(
+        run.stderr
+            .contains("001_typo.sql:2:1: syntax error: Expected: an SQL statement, found: CREAT"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("--keep-going"), "{}", run.stderr);
+    let run = run_in(&project, &["--keep-going", file]).success();
+    assert!(run.stdout.contains("Syntax Errors"), "{}", run.stdout);
+    assert!(run.stdout.contains("a (1 column)"), "{}", run.stdout);
+    let json = run_in(&project, &["--keep-going", "--format", "json", file])
+        .success()
+        .json();
+    assert_eq!(json["files"][0]["syntax_errors"][0]["at"]["line"], 2);
+}

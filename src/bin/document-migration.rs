@@ -53,6 +53,10 @@ struct Args {
     /// `-- dbkit:allow RISK` comment): names separated by commas, or `all`.
     #[arg(long, value_name = "RISK", value_delimiter = ',', value_parser = risk_names())]
     deny: Vec<String>,
+    /// Document the files even when a statement is a syntax error (listed under "Syntax
+    /// Errors"), rather than stopping with an error.
+    #[arg(long)]
+    keep_going: bool,
     /// Color text output: auto colors only on a terminal and when NO_COLOR is unset.
     #[arg(long, value_enum, default_value = "auto", value_name = "WHEN")]
     color: ColorChoice,
@@ -121,6 +125,9 @@ fn run(args: &Args) -> Result<ExitCode> {
         args.files.clone()
     };
     let documented = ddl::document(&layout, &files)?;
+    if let Some(error) = documented.syntax_error().filter(|_| !args.keep_going) {
+        return Err(error);
+    }
     cli::print(|w| render(w, args, &documented));
     let denied = denied(&args.deny, &documented);
     // The process ends next: freeing a large dump's model and summaries one allocation

@@ -174,7 +174,7 @@ fn consume(ctx: &mut Ctx<'_>, parsed: &Parsed, statement: &Statement<'_>) {
             ctx.summary.analysed += 1;
             super::fallback::add_identity(ctx, identity);
         }
-        Parsed::Unparsed => super::fallback::classify(ctx, statement),
+        Parsed::Unparsed(message) => super::fallback::classify(ctx, statement, message),
     }
 }
 

@@ -7,7 +7,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 use super::analyze::Ctx;
-use super::summary::{ChangedColumn, NotAnalysed};
+use super::summary::{At, ChangedColumn, NotAnalysed, SyntaxError};
 use crate::sql::Statement;
 
 static BODY_DDL: LazyLock<Regex> = LazyLock::new(|| {
@@ -135,10 +135,164 @@ pub fn add_identity(ctx: &mut Ctx<'_>, identity: &Identity) {
     });
 }
 
-/// A statement sqlparser could not parse.
-pub fn classify(ctx: &mut Ctx<'_>, statement: &Statement<'_>) {
+/// A statement sqlparser could not parse: a PostgreSQL statement in a form sqlparser
+/// does not support when its leading keywords name one (not analysed), a syntax error
+/// otherwise.
+pub fn classify(ctx: &mut Ctx<'_>, statement: &Statement<'_>, message: &str) {
+    if !is_postgres_statement(statement) {
+        let (message, line, column) = position(statement, message);
+        ctx.summary.syntax_errors.push(SyntaxError {
+            message,
+            column,
+            at: At {
+                file: std::sync::Arc::clone(&ctx.shared_file),
+                line,
+            },
+        });
+        return;
+    }
     let note = ddl_in_bodies(statement).or_else(|| Some("not parsed by sqlparser".to_string()));
     push(ctx, statement, note);
+}
+
+/// The first words of every PostgreSQL command (see "SQL Commands" in its manual).
+const COMMANDS: &[&str] = &[
+    "ABORT",
+    "ALTER",
+    "ANALYZE",
+    "ANALYSE",
+    "BEGIN",
+    "CALL",
+    "CHECKPOINT",
+    "CLOSE",
+    "CLUSTER",
+    "COMMENT",
+    "COMMIT",
+    "COPY",
+    "CREATE",
+    "DEALLOCATE",
+    "DECLARE",
+    "DELETE",
+    "DISCARD",
+    "DO",
+    "DROP",
+    "END",
+    "EXECUTE",
+    "EXPLAIN",
+    "FETCH",
+    "GRANT",
+    "IMPORT",
+    "INSERT",
+    "LISTEN",
+    "LOAD",
+    "LOCK",
+    "MERGE",
+    "MOVE",
+    "NOTIFY",
+    "PREPARE",
+    "REASSIGN",
+    "REFRESH",
+    "REINDEX",
+    "RELEASE",
+    "RESET",
+    "REVOKE",
+    "ROLLBACK",
+    "SAVEPOINT",
+    "SECURITY",
+    "SELECT",
+    "SET",
+    "SHOW",
+    "START",
+    "TABLE",
+    "TRUNCATE",
+    "UNLISTEN",
+    "UPDATE",
+    "VACUUM",
+    "VALUES",
+    "WITH",
+];
+
+/// What `CREATE`, `ALTER` and `DROP` can name (after the modifiers `kind` drops).
+const OBJECTS: &[&str] = &[
+    "ACCESS",
+    "AGGREGATE",
+    "CAST",
+    "COLLATION",
+    "CONSTRAINT",
+    "CONVERSION",
+    "DATABASE",
+    "DEFAULT",
+    "DOMAIN",
+    "EVENT",
+    "EXTENSION",
+    "FOREIGN",
+    "FUNCTION",
+    "GLOBAL",
+    "GROUP",
+    "INDEX",
+    "LANGUAGE",
+    "LARGE",
+    "LOCAL",
+    "MATERIALIZED",
+    "OPERATOR",
+    "OWNED",
+    "POLICY",
+    "PROCEDURAL",
+    "PROCEDURE",
+    "PUBLICATION",
+    "RECURSIVE",
+    "ROLE",
+    "ROUTINE",
+    "RULE",
+    "SCHEMA",
+    "SEQUENCE",
+    "SERVER",
+    "STATISTICS",
+    "SUBSCRIPTION",
+    "SYSTEM",
+    "TABLE",
+    "TABLESPACE",
+    "TEXT",
+    "TRANSFORM",
+    "TRIGGER",
+    "TRUSTED",
+    "TYPE",
+    "USER",
+    "VIEW",
+];
+
+/// True when the statement's leading keywords are those of a PostgreSQL command: a
+/// statement sqlparser cannot read is then a form it does not support, not a typo.
+/// (A syntax error further into a known command is not told apart: only a server could.)
+pub fn is_postgres_statement(statement: &Statement<'_>) -> bool {
+    let kind = kind(statement);
+    let mut words = kind.split(' ');
+    match words.next() {
+        Some("CREATE" | "ALTER" | "DROP") => {
+            words.next().is_some_and(|object| OBJECTS.contains(&object))
+        }
+        Some(first) => COMMANDS.contains(&first),
+        None => false,
+    }
+}
+
+/// sqlparser's message without its position, and the position in the file.
+fn position(statement: &Statement<'_>, message: &str) -> (String, usize, usize) {
+    let Some((text, place)) = message.rsplit_once(" at Line: ") else {
+        return (message.to_string(), statement.line, statement.column);
+    };
+    let mut numbers = place.split(", Column: ").map(|n| n.trim().parse::<usize>());
+    match (numbers.next(), numbers.next()) {
+        (Some(Ok(line)), Some(Ok(column))) if line >= 1 => {
+            let column = if line == 1 {
+                statement.column + column.saturating_sub(1)
+            } else {
+                column
+            };
+            (text.to_string(), statement.line + line - 1, column)
+        }
+        _ => (message.to_string(), statement.line, statement.column),
+    }
 }
 
 /// A statement sqlparser parsed but dbkit does not document (roles, ALTER FUNCTION, ...).

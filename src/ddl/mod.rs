@@ -37,6 +37,23 @@ pub struct Documented {
     pub touched: BTreeSet<String>,
 }
 
+impl Documented {
+    /// The first statement of the files that is a syntax error, as an error.
+    pub fn syntax_error(&self) -> Option<crate::error::Error> {
+        let summary = self
+            .summaries
+            .iter()
+            .find(|s| !s.syntax_errors.is_empty())?;
+        let first = &summary.syntax_errors[0];
+        Some(crate::error::Error::Syntax {
+            path: PathBuf::from(&summary.file),
+            line: first.at.line,
+            column: first.column,
+            message: first.message.clone(),
+        })
+    }
+}
+
 /// Analyzes one file's text against `schema`, updating it. `file` is the name shown in
 /// the summary (and in errors).
 pub fn analyze_text(file: &str, text: &str, schema: &mut Schema) -> Result<FileSummary> {

@@ -30,8 +30,8 @@ pub enum Parsed {
     Identity(Identity),
     /// `INSERT`/`UPDATE`/`DELETE` on a table (name folded, `public.` dropped).
     Data(DataKind, String),
-    /// sqlparser could not read it to its end as one statement.
-    Unparsed,
+    /// sqlparser could not read it to its end as one statement; its message.
+    Unparsed(String),
 }
 
 /// The kind of a data statement.
@@ -110,20 +110,34 @@ fn one(statement: &Statement<'_>) -> Parsed {
         );
         return Parsed::Ast(Box::new(ast));
     }
-    match parse_one(statement.text) {
-        Some(ast) => Parsed::Ast(Box::new(ast)),
-        None => Parsed::Unparsed,
+    match parse(statement.text) {
+        Ok(ast) => Parsed::Ast(Box::new(ast)),
+        Err(message) => Parsed::Unparsed(message),
     }
 }
 
 /// The statement parsed to its end as exactly one statement, or `None`.
 pub fn parse_one(text: &str) -> Option<Ast> {
+    parse(text).ok()
+}
+
+/// The statement parsed to its end as exactly one statement, or sqlparser's message
+/// (with its `at Line: 1, Column: 8`, counted within the statement).
+fn parse(text: &str) -> Result<Ast, String> {
     let mut parsed = Parser::new(&PostgreSqlDialect {})
         .try_with_sql(text)
-        .ok()?
-        .parse_statements()
-        .ok()?;
-    (parsed.len() == 1).then(|| parsed.remove(0))
+        .and_then(|mut parser| parser.parse_statements())
+        .map_err(|e| {
+            let message = e.to_string();
+            message
+                .strip_prefix("sql parser error: ")
+                .unwrap_or(&message)
+                .to_string()
+        })?;
+    match parsed.len() {
+        1 => Ok(parsed.remove(0)),
+        n => Err(format!("{n} statements where one was expected")),
+    }
 }
 
 /// An identifier in SQL text, quoted or not.

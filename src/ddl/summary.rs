@@ -203,6 +203,17 @@ pub struct NotAnalysed {
     pub at: At,
 }
 
+/// A statement that is not PostgreSQL as far as sqlparser and the leading keywords
+/// tell: an error unless `--keep-going`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SyntaxError {
+    /// sqlparser's message without its position: `Expected: an SQL statement, found: CREAT`.
+    pub message: String,
+    /// 1-based column (in chars) on `at.line`.
+    pub column: usize,
+    pub at: At,
+}
+
 /// A risky operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -285,7 +296,7 @@ pub struct FileSummary {
     pub file: String,
     /// Statements found (SQL statements, not meta-commands or COPY data).
     pub statements: usize,
-    /// Statements the parser analysed (the rest are in `not_analysed`).
+    /// Statements the parser analysed (the rest are in `not_analysed` or `syntax_errors`).
     pub analysed: usize,
     pub new_tables: Vec<NewTable>,
     pub modified_tables: Vec<ModifiedTable>,
@@ -311,6 +322,10 @@ pub struct FileSummary {
     pub grants: Vec<ObjectChange>,
     pub data: Vec<DataChange>,
     pub not_analysed: Vec<NotAnalysed>,
+    /// Statements that are syntax errors (neither analysed nor in `not_analysed`);
+    /// left out of the JSON when there are none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub syntax_errors: Vec<SyntaxError>,
     pub risks: Vec<Risk>,
 }
 

@@ -13,7 +13,7 @@ use colored::Colorize;
 use crate::ddl::summary::{
     At, ChangedColumn, ColumnDef, Constraint, DataChange, Dropped, FileSummary, Index,
     ModifiedTable, NewColumnRef, NewTable, NotAnalysed, ObjectChange, Relationship, Renamed, Risk,
-    TypeChange,
+    SyntaxError, TypeChange,
 };
 
 /// The closing hint, for a file that changes tables or relationships.
@@ -144,10 +144,14 @@ fn keys(c: &NewColumnRef<'_>, foreign: &HashSet<(&str, &str)>) -> Vec<&'static s
 
 fn statements(summary: &FileSummary) -> String {
     let n = summary.statements;
-    let skipped = summary.statements.saturating_sub(summary.analysed);
-    let analysed = match skipped {
-        0 => "all analysed".to_string(),
-        n => format!("{n} not analysed"),
+    let errors = summary.syntax_errors.len();
+    let skipped = summary.statements.saturating_sub(summary.analysed + errors);
+    let syntax = format!("{errors} syntax error{}", plural(errors));
+    let analysed = match (skipped, errors) {
+        (0, 0) => "all analysed".to_string(),
+        (n, 0) => format!("{n} not analysed"),
+        (0, _) => syntax,
+        (n, _) => format!("{n} not analysed, {syntax}"),
     };
     format!("{n} statement{}, {analysed}", plural(n))
 }
@@ -322,6 +326,7 @@ fn sections(s: &FileSummary, f: Flavor) -> Vec<Section<'_>> {
         optional("🔑 ", "Grants", entries(&s.grants, f, object)),
         optional("📊 ", "Data", entries(&s.data, f, data)),
         optional("❓ ", "Not Analysed", entries(&s.not_analysed, f, not_analysed)),
+        optional("❌ ", "Syntax Errors", entries(&s.syntax_errors, f, syntax_error)),
         optional("⚠️  ", "Risks", entries(&s.risks, f, risk)),
     ];
     all.retain(|section| section.seed || !section.empty);
@@ -618,6 +623,13 @@ fn not_analysed(n: &NotAnalysed, _: Flavor) -> Entry {
     Entry {
         text: format!("{}{note}", n.kind),
         place: Place::Lead(n.at.clone()),
+    }
+}
+
+fn syntax_error(e: &SyntaxError, _: Flavor) -> Entry {
+    Entry {
+        text: format!("column {}: {}", e.column, e.message),
+        place: Place::Lead(e.at.clone()),
     }
 }
 
