@@ -492,3 +492,18 @@ fn a_syntax_error_is_told_from_a_form_the_parser_does_not_support() {
     assert_eq!(kinds, ["CREATE AGGREGATE"]);
     assert_eq!((s.statements, s.analysed), (4, 1));
 }
+
+#[test]
+fn altering_a_table_the_model_does_not_know_is_a_warning() {
+    let s = analyze(
+        "ALTER TABLE nosuch ADD COLUMN c int;\nALTER TABLE users ADD COLUMN d int;\nCREATE TABLE fresh (id int);\nALTER TABLE fresh ADD COLUMN e int;\n",
+    );
+    let warnings: Vec<(usize, &str)> = s
+        .warnings
+        .iter()
+        .map(|w| (w.at.line, w.message.as_str()))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert_eq!(warnings[0].0, 1);
+    assert!(warnings[0].1.contains("`nosuch`"), "{}", warnings[0].1);
+}

@@ -214,6 +214,14 @@ pub struct SyntaxError {
     pub at: At,
 }
 
+/// Something the file does that the model cannot account for, e.g. an `ALTER TABLE` of
+/// a table no earlier migration or snapshot creates.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Warning {
+    pub message: String,
+    pub at: At,
+}
+
 /// A risky operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -326,6 +334,9 @@ pub struct FileSummary {
     /// left out of the JSON when there are none.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub syntax_errors: Vec<SyntaxError>,
+    /// Left out of the JSON when there are none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<Warning>,
     pub risks: Vec<Risk>,
 }
 

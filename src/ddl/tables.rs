@@ -15,7 +15,7 @@ use super::names;
 use super::risk;
 use super::summary::{
     ChangedColumn, ColumnDef, Constraint, Dropped, NewColumn, NewTable, Relationship, Renamed,
-    RiskKind,
+    RiskKind, Warning,
 };
 
 /// A column definition as the summary shows it; inline foreign keys are returned too.
@@ -217,6 +217,19 @@ fn definition(constraint: &TableConstraint, name: Option<&Ident>) -> String {
 /// `ALTER TABLE`, operation by operation.
 pub fn alter(ctx: &mut Ctx<'_>, alter: &AlterTable) {
     let mut table_name = names::object(&alter.name);
+    // pg_dump sets the owner of views and sequences with `ALTER TABLE` too.
+    let owner_only = alter
+        .operations
+        .iter()
+        .all(|op| matches!(op, AlterTableOperation::OwnerTo { .. }));
+    if !ctx.schema.tables.contains_key(&table_name)
+        && !ctx.schema.views.contains(&table_name)
+        && !owner_only
+    {
+        let message = format!("`ALTER TABLE {table_name}`: no earlier migration or snapshot creates `{table_name}`; check the name");
+        let at = ctx.at();
+        ctx.summary.warnings.push(Warning { message, at });
+    }
     for operation in &alter.operations {
         match operation {
             AlterTableOperation::RenameTable { table_name: new } => {

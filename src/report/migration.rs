@@ -13,7 +13,7 @@ use colored::Colorize;
 use crate::ddl::summary::{
     At, ChangedColumn, ColumnDef, Constraint, DataChange, Dropped, FileSummary, Index,
     ModifiedTable, NewColumnRef, NewTable, NotAnalysed, ObjectChange, Relationship, Renamed, Risk,
-    SyntaxError, TypeChange,
+    SyntaxError, TypeChange, Warning,
 };
 
 /// The closing hint, for a file that changes tables or relationships.
@@ -327,6 +327,7 @@ fn sections(s: &FileSummary, f: Flavor) -> Vec<Section<'_>> {
         optional("📊 ", "Data", entries(&s.data, f, data)),
         optional("❓ ", "Not Analysed", entries(&s.not_analysed, f, not_analysed)),
         optional("❌ ", "Syntax Errors", entries(&s.syntax_errors, f, syntax_error)),
+        optional("❗ ", "Warnings", entries(&s.warnings, f, warning)),
         optional("⚠️  ", "Risks", entries(&s.risks, f, risk)),
     ];
     all.retain(|section| section.seed || !section.empty);
@@ -630,6 +631,13 @@ fn syntax_error(e: &SyntaxError, _: Flavor) -> Entry {
     Entry {
         text: format!("column {}: {}", e.column, e.message),
         place: Place::Lead(e.at.clone()),
+    }
+}
+
+fn warning(w: &Warning, _: Flavor) -> Entry {
+    Entry {
+        text: w.message.clone(),
+        place: Place::Lead(w.at.clone()),
     }
 }
 
