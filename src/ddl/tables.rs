@@ -308,6 +308,7 @@ fn alter_operation(ctx: &mut Ctx<'_>, table: &str, operation: &AlterTableOperati
             for rel in rels {
                 add_relationship(ctx, rel);
             }
+            inline_checks(ctx, table, column_def);
         }
         AlterTableOperation::DropColumn { column_names, .. } => {
             for column in column_names.iter().map(names::ident) {
@@ -397,6 +398,37 @@ fn alter_operation(ctx: &mut Ctx<'_>, table: &str, operation: &AlterTableOperati
             ctx.summary.grants.push(entry);
         }
         other => ctx.modified(table, other.to_string().to_lowercase()),
+    }
+}
+
+/// The `CHECK`s written on a column added by `ADD COLUMN`: new constraints, which scan
+/// the whole table when it has rows.
+fn inline_checks(ctx: &mut Ctx<'_>, table: &str, def: &sqlparser::ast::ColumnDef) {
+    for option in &def.options {
+        let ColumnOption::Check(check) = &option.option else {
+            continue;
+        };
+        let name = option
+            .name
+            .as_ref()
+            .or(check.name.as_ref())
+            .map(names::ident);
+        if let Some(name) = &name {
+            ctx.check_identifier(name);
+        }
+        let at = ctx.at();
+        ctx.summary.constraints.push(Constraint {
+            table: table.to_string(),
+            name,
+            kind: "check".to_string(),
+            definition: format!("CHECK ({})", check.expr),
+            dropped: false,
+            at,
+        });
+        ctx.modified(table, "add check constraint".to_string());
+        if ctx.existing(table) {
+            risk::added_constraint(ctx, table, "check constraint", false);
+        }
     }
 }
 
