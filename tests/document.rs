@@ -510,17 +510,32 @@ fn altering_a_table_the_model_does_not_know_is_a_warning() {
 
 #[test]
 fn an_inline_check_on_add_column_is_a_new_constraint() {
-    let s = analyze(
-        "ALTER TABLE users ADD COLUMN age int CONSTRAINT age_positive CHECK (age > 0);\n",
-    );
+    let s =
+        analyze("ALTER TABLE users ADD COLUMN age int CONSTRAINT age_positive CHECK (age > 0);\n");
     let c = &s.constraints[0];
     assert_eq!(
-        (c.table.as_str(), c.name.as_deref(), c.kind.as_str(), c.definition.as_str()),
+        (
+            c.table.as_str(),
+            c.name.as_deref(),
+            c.kind.as_str(),
+            c.definition.as_str()
+        ),
         ("users", Some("age_positive"), "check", "CHECK (age > 0)")
     );
     assert_eq!(risks(&s), [(RiskKind::LongLock, 1, false)]);
     assert_eq!(
         s.modified_tables[0].changes,
         ["add column age", "add check constraint"]
+    );
+}
+
+#[test]
+fn an_allow_comment_after_the_semicolon_applies_to_its_statement() {
+    let s = analyze(
+        "ALTER TABLE users DROP COLUMN name; -- dbkit:allow data-loss\nALTER TABLE users DROP COLUMN email;\n",
+    );
+    assert_eq!(
+        risks(&s),
+        [(RiskKind::DataLoss, 1, true), (RiskKind::DataLoss, 2, false)]
     );
 }

@@ -146,8 +146,16 @@ pub(crate) fn analyze(
     super::parse::each(&statements, |statement, parsed| {
         ctx.summary.statements += 1;
         ctx.line = statement.line;
-        ctx.allowed = allowed(&text[previous_end..statement.end]);
-        previous_end = statement.end;
+        // A comment after the `;` on the statement's last line is the statement's.
+        let rest = &text[statement.end..];
+        let line_end = statement.end + rest.find('\n').unwrap_or(rest.len());
+        let end = if text[statement.end..line_end].trim_start().starts_with("--") {
+            line_end
+        } else {
+            statement.end
+        };
+        ctx.allowed = allowed(&text[previous_end..end]);
+        previous_end = end;
         consume(&mut ctx, parsed, statement);
     });
     Ok(ctx.summary)
