@@ -536,6 +536,40 @@ fn an_allow_comment_after_the_semicolon_applies_to_its_statement() {
     );
     assert_eq!(
         risks(&s),
-        [(RiskKind::DataLoss, 1, true), (RiskKind::DataLoss, 2, false)]
+        [
+            (RiskKind::DataLoss, 1, true),
+            (RiskKind::DataLoss, 2, false)
+        ]
     );
+}
+
+#[test]
+fn comments_grants_and_role_drops_read_as_one_entry_each() {
+    let s = analyze(
+        "COMMENT ON TABLE users IS 'first line\nsecond line';\nGRANT SELECT, INSERT ON TABLE public.users TO app_user, reporting;\nREVOKE ALL ON orders FROM public;\nDROP ROLE a, b, c;\n",
+    );
+    assert_eq!(
+        s.comments[0].detail.as_deref(),
+        Some("first line second line")
+    );
+    let grants: Vec<(&str, &str, Option<&str>)> = s
+        .grants
+        .iter()
+        .map(|g| (g.name.as_str(), g.action.as_str(), g.detail.as_deref()))
+        .collect();
+    assert_eq!(
+        grants,
+        [
+            ("users", "granted", Some("SELECT, INSERT to app_user")),
+            ("users", "granted", Some("SELECT, INSERT to reporting")),
+            ("orders", "revoked", Some("ALL from PUBLIC")),
+        ]
+    );
+    let dropped: Vec<(&str, Option<&str>)> = s
+        .not_analysed
+        .iter()
+        .map(|n| (n.kind.as_str(), n.note.as_deref()))
+        .collect();
+    assert_eq!(dropped, [("DROP ROLE", Some("a, b, c"))]);
+    assert_eq!(s.analysed + s.not_analysed.len(), s.statements);
 }

@@ -277,6 +277,27 @@ fn drop(
     cascade: bool,
     concurrently: bool,
 ) {
+    let documented = matches!(
+        object_type,
+        ObjectType::Table
+            | ObjectType::Index
+            | ObjectType::View
+            | ObjectType::MaterializedView
+            | ObjectType::Type
+            | ObjectType::Schema
+            | ObjectType::Sequence
+    );
+    if !documented {
+        // One statement, one entry, however many objects it names (`DROP ROLE a, b, c`).
+        let names: Vec<String> = dropped.iter().map(names::object).collect();
+        let at = ctx.at();
+        ctx.summary.not_analysed.push(super::summary::NotAnalysed {
+            kind: format!("DROP {object_type}"),
+            note: Some(names.join(", ")),
+            at,
+        });
+        return;
+    }
     for name in dropped.iter().map(names::object) {
         let at = ctx.at();
         match object_type {
@@ -319,14 +340,8 @@ fn drop(
                 let entry = ctx.object(name, "dropped", None);
                 ctx.summary.sequences.push(entry);
             }
-            _ => {
-                let kind = format!("DROP {object_type}");
-                ctx.summary.not_analysed.push(super::summary::NotAnalysed {
-                    kind,
-                    note: Some(name),
-                    at,
-                });
-            }
+            // The kinds not documented returned above.
+            _ => {}
         }
     }
 }

@@ -2,7 +2,10 @@
 //! procedures, triggers, policies, extensions, schemas, sequences, comments, grants, and
 //! data statements counted per table.
 
-use sqlparser::ast::{CommentObject, CopySource, FromTable, Statement as Ast, TableFactor};
+use sqlparser::ast::{
+    CommentObject, CopySource, FromTable, GrantObjects, Grantee, Privileges, Statement as Ast,
+    TableFactor,
+};
 
 use super::analyze::Ctx;
 use super::names;
@@ -169,16 +172,20 @@ pub(super) fn other_statement(ctx: &mut Ctx<'_>, ast: &Ast, statement: &Statemen
             &names::object(object_name),
             comment.as_deref(),
         ),
-        Ast::Grant(_) | Ast::Revoke(_) => {
-            let sql = statement.code();
-            let action = if sql.to_ascii_uppercase().starts_with("GRANT") {
-                "granted"
-            } else {
-                "revoked"
-            };
-            let entry = ctx.object(shorten(&sql, 100), action, None);
-            ctx.summary.grants.push(entry);
-        }
+        Ast::Grant(grant) => grants(
+            ctx,
+            grant.objects.as_ref(),
+            &grant.privileges,
+            &grant.grantees,
+            true,
+        ),
+        Ast::Revoke(revoke) => grants(
+            ctx,
+            revoke.objects.as_ref(),
+            &revoke.privileges,
+            &revoke.grantees,
+            false,
+        ),
         Ast::Insert(insert) => data(ctx, &insert.table.to_string(), |d| d.inserts += 1),
         Ast::Update(update) => data(ctx, &relation(&update.table.relation), |d| d.updates += 1),
         Ast::Delete(delete) => {
@@ -260,9 +267,44 @@ pub(super) fn data(ctx: &mut Ctx<'_>, table: &str, count: impl FnOnce(&mut DataC
     entry.lines.push(line);
 }
 
+/// `GRANT`/`REVOKE`: one entry per grantee, labelled by the object, with the privileges
+/// and the role as detail (`orders: granted (SELECT, INSERT to app_user)`).
+fn grants(
+    ctx: &mut Ctx<'_>,
+    objects: Option<&GrantObjects>,
+    privileges: &Privileges,
+    grantees: &[Grantee],
+    granted: bool,
+) {
+    let object = match objects {
+        Some(GrantObjects::Tables(tables)) => tables
+            .iter()
+            .map(names::object)
+            .collect::<Vec<_>>()
+            .join(", "),
+        Some(other) => other.to_string(),
+        None => privileges.to_string(),
+    };
+    let (action, preposition) = if granted {
+        ("granted", "to")
+    } else {
+        ("revoked", "from")
+    };
+    for grantee in grantees {
+        let detail = match objects {
+            Some(_) => format!("{privileges} {preposition} {grantee}"),
+            None => format!("{preposition} {grantee}"),
+        };
+        let entry = ctx.object(shorten(&object, 100), action, Some(detail));
+        ctx.summary.grants.push(entry);
+    }
+}
+
 fn comment_on(ctx: &mut Ctx<'_>, object_type: CommentObject, name: &str, comment: Option<&str>) {
     let kind = object_type.to_string().to_lowercase();
-    let detail = Some(comment.map_or("comment removed".to_string(), |c| shorten(c, 80)));
+    // One line, so a multi-line comment does not break the list it is shown in.
+    let one_line = |c: &str| c.split_whitespace().collect::<Vec<_>>().join(" ");
+    let detail = Some(comment.map_or("comment removed".to_string(), |c| shorten(&one_line(c), 80)));
     let entry = ctx.object(format!("{kind} {name}"), "commented", detail);
     ctx.summary.comments.push(entry);
 }
