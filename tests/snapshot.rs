@@ -531,3 +531,81 @@ fn chosen_schemas_keep_their_extensions_and_load_into_an_empty_database() {
     assert!(fresh.tables("public").contains(&"tokens".to_string()));
     assert_eq!(fresh.tables("platform"), Vec::<String>::new());
 }
+
+#[test]
+fn version_zero_is_a_migration_like_any_other() {
+    let server = require_pg!();
+    let db = TestDb::new(server, "snap_zero");
+    let project = Project::empty();
+    project.write(
+        "migrations/000_a.sql",
+        "CREATE TABLE a (id int PRIMARY KEY);\n",
+    );
+    project.apply(&db, &[]).success();
+    let json = snapshot(&project, &db, &["v1.0", "Zero", "--format", "json"])
+        .success()
+        .json();
+    assert_eq!(json["migrations"], serde_json::json!(["000_a.sql"]));
+    let first = project.read("versions/v1.0_zero.sql");
+    assert!(
+        first.contains("-- Last Migration: 0 (000_a.sql)\n"),
+        "{first}"
+    );
+
+    // The next snapshot starts after version 0, and documents 001 against a model that
+    // holds 000's table.
+    project.write(
+        "migrations/001_b.sql",
+        "CREATE TABLE b (id int PRIMARY KEY, a_id int REFERENCES a (id));\n",
+    );
+    project.apply(&db, &[]).success();
+    let json = snapshot(&project, &db, &["v2.0", "One", "--format", "json"])
+        .success()
+        .json();
+    assert_eq!(json["migrations"], serde_json::json!(["001_b.sql"]));
+    let changelog =
+        std::fs::read_to_string(project.dir.path().join("SCHEMA_CHANGES.md")).expect("reads");
+    assert!(
+        changelog.contains("1 migration:\n\n- `000_a.sql`: new table `a`\n"),
+        "{changelog}"
+    );
+    assert!(
+        changelog.contains("1 migration since v1.0:\n\n- `001_b.sql`: new table `b`; new relationship `b(a_id) → a`\n"),
+        "{changelog}"
+    );
+
+    // Without a previous snapshot, both are listed.
+    let other = Project::empty();
+    for file in ["000_a.sql", "001_b.sql"] {
+        other.write(
+            &format!("migrations/{file}"),
+            &project.read(&format!("migrations/{file}")),
+        );
+    }
+    let json = snapshot(&other, &db, &["v1.0", "Both", "--format", "json"])
+        .success()
+        .json();
+    assert_eq!(
+        json["migrations"],
+        serde_json::json!(["000_a.sql", "001_b.sql"])
+    );
+    let changelog =
+        std::fs::read_to_string(other.dir.path().join("SCHEMA_CHANGES.md")).expect("reads");
+    assert!(
+        changelog.contains("2 migrations:\n\n- `000_a.sql`"),
+        "{changelog}"
+    );
+
+    // Documenting 001 alone, with no snapshot, starts from a model that holds 000's
+    // table.
+    let bare = Project::empty();
+    bare.write(
+        "migrations/000_a.sql",
+        "CREATE TABLE a (id int PRIMARY KEY);\n",
+    )
+    .write("migrations/001_x.sql", "ALTER TABLE a ADD COLUMN x int;\n");
+    let mut command = bare.command("document-migration");
+    command.arg("database/migrations/001_x.sql");
+    let run = Run::of(command).success();
+    assert!(run.stdout.contains("- a: add column x"), "{}", run.stdout);
+}

@@ -213,15 +213,12 @@ fn cut_locked(
         exclude_schemas: options.dump.exclude_schemas.clone(),
     };
     let (items_compared, verified_on) = verify(request, &text, source, settings, &scope, fallback)?;
-    let since = request
-        .previous
-        .as_ref()
-        .and_then(|(_, last)| *last)
-        .unwrap_or(0);
+    // Version 0 is a migration like any other: "none included" is `None`, not 0.
+    let since = request.previous.as_ref().and_then(|(_, last)| *last);
     let new: Vec<_> = catalog
         .migrations
         .iter()
-        .filter(|m| m.version() > since)
+        .filter(|m| since.is_none_or(|last| m.version() > last))
         .collect();
     let paths: Vec<PathBuf> = new.iter().map(|m| m.file.path.clone()).collect();
     let documented = crate::ddl::document(&catalog_layout(catalog), &paths)?;
