@@ -609,3 +609,110 @@ fn version_zero_is_a_migration_like_any_other() {
     let run = Run::of(command).success();
     assert!(run.stdout.contains("- a: add column x"), "{}", run.stdout);
 }
+
+/// Expressions PostgreSQL prints differently once reloaded (`varchar IN (...)` gains its
+/// casts inside the array), in every place an expression is kept.
+const REPRINTED: &str = "CREATE TABLE t (
+    id int PRIMARY KEY,
+    s varchar(10) CHECK (s IN ('a', 'b')),
+    d boolean DEFAULT ('a'::varchar(10) IN ('a', 'b')),
+    g boolean GENERATED ALWAYS AS (s IN ('a', 'b')) STORED
+);
+CREATE INDEX t_s_partial ON t (id) WHERE s IN ('a', 'b');
+CREATE VIEW v AS SELECT id FROM t WHERE s IN ('a', 'b');
+ALTER TABLE t ENABLE ROW LEVEL SECURITY;
+CREATE POLICY p ON t USING (s IN ('a', 'b')) WITH CHECK (s IN ('a', 'b'));
+";
+
+#[test]
+fn expressions_reprinted_by_a_reload_are_not_differences() {
+    let server = require_pg!();
+    let db = TestDb::new(server, "snap_reprint");
+    let project = Project::empty();
+    project.write("migrations/001_t.sql", REPRINTED);
+    project.apply(&db, &[]).success();
+    let run = snapshot(&project, &db, &["v1.0", "Reprinted"]).success();
+    assert!(
+        run.stdout.contains("identical to the source"),
+        "{}",
+        run.stdout
+    );
+    let fresh = TestDb::new(server, "snap_reprint_fresh");
+    project.apply(&fresh, &[]).success();
+    assert_eq!(fresh.tables("public"), ["t"]);
+}
+
+#[test]
+fn a_reprint_is_told_from_a_real_difference() {
+    let server = require_pg!();
+    let db = TestDb::new(server, "snap_reprint_real");
+    let mut client = db.client();
+    client.batch_execute(REPRINTED).expect("setup");
+    let same = |kind: &str, name: &str, source: &str, copy: &str| {
+        dbkit::pg::reprint::same(&mut db.client(), kind, name, source, copy, &db.name)
+            .expect("compares")
+    };
+    let before = "CHECK (((s)::text = ANY ((ARRAY['a'::character varying, 'b'::character varying])::text[])))";
+    let after = "CHECK (((s)::text = ANY (ARRAY[('a'::character varying)::text, ('b'::character varying)::text])))";
+    assert!(same("constraint", "public.t.t_s_check", before, after));
+    let changed = "CHECK (((s)::text = ANY (ARRAY[('a'::character varying)::text, ('c'::character varying)::text])))";
+    assert!(!same("constraint", "public.t.t_s_check", before, changed));
+    assert!(!same(
+        "column",
+        "public.t.id",
+        "position 1 | integer | not null",
+        "position 1 | bigint | not null"
+    ));
+    assert!(!same(
+        "index",
+        "public.t_s_partial",
+        "CREATE INDEX t_s_partial ON public.t USING btree (id) WHERE ((s)::text = ANY ((ARRAY['a'::character varying, 'b'::character varying])::text[]))",
+        "CREATE INDEX t_s_partial ON public.t USING btree (s) WHERE ((s)::text = ANY (ARRAY[('a'::character varying)::text, ('b'::character varying)::text]))",
+    ));
+    assert!(same(
+        "index",
+        "public.t_s_partial",
+        "CREATE INDEX t_s_partial ON public.t USING btree (id) WHERE ((s)::text = ANY ((ARRAY['a'::character varying, 'b'::character varying])::text[]))",
+        "CREATE INDEX t_s_partial ON public.t USING btree (id) WHERE ((s)::text = ANY (ARRAY[('a'::character varying)::text, ('b'::character varying)::text]))",
+    ));
+    let view = |b: &str| {
+        format!("kind v | persistence p |  SELECT t.id FROM public.t WHERE ((t.s)::text = ANY ((ARRAY['a'::character varying, '{b}'::character varying])::text[]));")
+    };
+    let reloaded = " SELECT t.id FROM public.t WHERE ((t.s)::text = ANY (ARRAY[('a'::character varying)::text, ('b'::character varying)::text]));";
+    assert!(same(
+        "view",
+        "public.v",
+        &view("b"),
+        &format!("kind v | persistence p | {reloaded}")
+    ));
+    assert!(!same(
+        "view",
+        "public.v",
+        &view("c"),
+        &format!("kind v | persistence p | {reloaded}")
+    ));
+    assert!(!same(
+        "view",
+        "public.v",
+        &view("b"),
+        &format!("kind m | persistence p | {reloaded}")
+    ));
+    let policy = |b: &str| {
+        format!("permissive | for * | to public | using ((s)::text = ANY ((ARRAY['a'::character varying, '{b}'::character varying])::text[]))")
+    };
+    let reloaded = "permissive | for * | to public | using ((s)::text = ANY (ARRAY[('a'::character varying)::text, ('b'::character varying)::text]))";
+    assert!(same("policy", "public.t.p", &policy("b"), reloaded));
+    assert!(!same("policy", "public.t.p", &policy("c"), reloaded));
+    assert!(!same(
+        "column",
+        "public.t.d",
+        "position 3 | boolean | default true",
+        "position 3 | boolean | default false"
+    ));
+    // Probing leaves nothing behind.
+    assert_eq!(db.tables("public"), ["t"]);
+    assert_eq!(
+        db.value("SELECT count(*) FROM pg_indexes WHERE schemaname = 'public'"),
+        "2"
+    );
+}
