@@ -716,3 +716,69 @@ fn a_reprint_is_told_from_a_real_difference() {
         "2"
     );
 }
+
+#[test]
+fn six_thousand_partitions_snapshot_and_load_on_a_server_with_default_settings() {
+    // 64 locks per transaction × 100 connections: 6,000 partitions (each with a TOAST
+    // table and its index) cannot be created in one transaction.
+    let Some(server) = util::own_server(&[]) else {
+        return;
+    };
+    let db = TestDb::new(server, "snap_large");
+    assert_eq!(db.value("SHOW max_locks_per_transaction"), "64");
+    let project = Project::empty();
+    project
+        .write(
+            "migrations/001_events.sql",
+            "CREATE TABLE events (id int PRIMARY KEY, note text) PARTITION BY RANGE (id);\n",
+        )
+        // 60 partitions of 100 (a flat list of 6,000 is slow to create), committed 250
+        // at a time.
+        .write(
+            "migrations/002_partitions.sql",
+            "-- dbkit:no-transaction
+DO $$ BEGIN FOR i IN 0..5999 LOOP
+  IF i % 100 = 0 THEN
+    EXECUTE format('CREATE TABLE events_%s PARTITION OF events FOR VALUES FROM (%s) TO (%s) PARTITION BY RANGE (id)', i / 100, i * 10, i * 10 + 1000);
+  END IF;
+  EXECUTE format('CREATE TABLE events_%s_%s PARTITION OF events_%s FOR VALUES FROM (%s) TO (%s)', i / 100, i, i / 100, i * 10, i * 10 + 10);
+  IF i % 250 = 249 THEN COMMIT; END IF;
+END LOOP; END $$;
+",
+        );
+    project.apply(&db, &[]).success();
+    let partitions = "SELECT count(*) FROM pg_inherits JOIN pg_class c ON c.oid = inhrelid WHERE c.relkind IN ('r', 'p')";
+    assert_eq!(db.value(partitions), "6060");
+
+    let run = snapshot(&project, &db, &["v1.0", "Large"]).success();
+    assert!(
+        run.stdout.contains("identical to the source"),
+        "{}",
+        run.stdout
+    );
+
+    // A fresh apply-schema loads it in several transactions. One that fails part-way is
+    // undone: the database is empty again, and a later apply starts from scratch.
+    let path = "versions/v1.0_large.sql";
+    let good = project.read(path);
+    project.write(path, &format!("{good}\nSELECT 1 / 0;\n"));
+    let fresh = TestDb::new(server, "snap_large_fresh");
+    let failed = project.apply(&fresh, &[]).expect_code(1);
+    assert!(
+        failed.stderr.contains("division by zero"),
+        "{}",
+        failed.stderr
+    );
+    assert_eq!(
+        fresh.value("SELECT count(*) FROM pg_class WHERE relnamespace = 'public'::regnamespace"),
+        "0"
+    );
+    assert_eq!(
+        fresh.value("SELECT count(*) FROM pg_namespace WHERE nspname = 'dbkit'"),
+        "0"
+    );
+    project.write(path, &good);
+    project.apply(&fresh, &[]).success();
+    assert_eq!(fresh.value(partitions), "6060");
+    assert_eq!(fresh.history().len(), 2, "{:?}", fresh.history());
+}

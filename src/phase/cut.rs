@@ -10,7 +10,8 @@ use std::time::Instant;
 
 use postgres::Client;
 
-use crate::apply::script::{self, Script};
+use crate::apply::chunked;
+use crate::apply::script::Script;
 use crate::error::{Error, Purpose, Result};
 use crate::pg::compare::{self, Scope};
 use crate::pg::connect::{connect, ConnectOptions};
@@ -346,7 +347,9 @@ fn verify(
             database: &shown,
             settings: "",
         };
-        script::run(&mut copy, &script, &|_| String::new(), None).map_err(|e| {
+        // The throwaway is dropped whatever happens: a failed load needs no undoing.
+        let meter = crate::meter::Silent;
+        chunked::load(&mut copy, &script, &|_| String::new(), &meter).map_err(|e| {
             Error::SnapshotDoesNotLoad {
                 version: request.version.to_string(),
                 kept: candidate.path().to_path_buf(),
