@@ -5,8 +5,8 @@
 //! transaction ("out of shared memory"). So a large snapshot goes in consecutive
 //! transactions, each of whole statements whose estimated locks fit a third of that
 //! table, on one session (the dump's session settings carry over); the history record
-//! commits with the last. A failure part-way leaves the earlier transactions committed:
-//! the caller that loaded into an empty database empties it again (`empty`), so a
+//! commits with the last. A failure part-way leaves the earlier transactions committed,
+//! so the database is emptied again (`empty`, unless the caller drops it anyway): a
 //! failed load leaves nothing, as a single transaction would. A small snapshot, or one
 //! that cannot run in a transaction, runs as `script` runs any file.
 
@@ -24,6 +24,15 @@ use crate::project::migrations::RunMode;
 /// index, its schema, and the parent and index a partition is attached to.
 const LOCKS_PER_STATEMENT: u64 = 6;
 
+/// What to do when a load in several transactions fails after some committed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Undo {
+    /// Empty the database again (see [`empty`]).
+    Empty,
+    /// Nothing: the database is dropped anyway (a throwaway).
+    Nothing,
+}
+
 /// Runs a snapshot `script` into an empty database, in as many transactions as the
 /// server's lock settings need; `record` is as for [`script::run`].
 pub fn load(
@@ -31,6 +40,7 @@ pub fn load(
     script: &Script<'_>,
     record: &dyn Fn(&str) -> String,
     meter: &dyn Meter,
+    undo: Undo,
 ) -> Result<Ran> {
     let prepared = script::prepare(script.path, script.text)?;
     let budget = crate::ops::reset::lock_budget(client, script.database)?;
@@ -71,7 +81,16 @@ pub fn load(
         crate::pg::interrupt::check(|| format!("stopped while loading `{}`", script.name()))?;
         if let Err(error) = client.batch_execute(&batch) {
             let _ = client.batch_execute("ROLLBACK");
-            return Err(located(client, script, &prepared, chunk, &prefix, error));
+            let error = located(client, script, &prepared, chunk, &prefix, error);
+            if i == 0 || undo == Undo::Nothing {
+                return Err(error);
+            }
+            return Err(match empty(client, script.database) {
+                Ok(()) => error,
+                Err(undo) => crate::Error::Refused(format!(
+                    "{error:#}; emptying the database again failed too ({undo:#}): run reset on it before applying again"
+                )),
+            });
         }
     }
     Ok(Ran {

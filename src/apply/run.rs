@@ -484,7 +484,10 @@ fn record_start(
         let duration = if plan.snapshot_is_baseline {
             script::run_metered(client, &script, &record, None, progress.meter())?.duration
         } else {
-            load_into_empty(client, &script, &record, progress.meter())?
+            // The database is empty: a load that fails after committing part of a large
+            // snapshot empties it again.
+            let undo = crate::apply::chunked::Undo::Empty;
+            crate::apply::chunked::load(client, &script, &record, progress.meter(), undo)?.duration
         };
         emit(
             report,
@@ -502,25 +505,6 @@ fn record_start(
     }
     emit_recorded(plan, report, progress);
     Ok(())
-}
-
-/// Loads a snapshot into the empty database (see `chunked`); a load that fails after
-/// committing part of it is undone by emptying the database again.
-fn load_into_empty(
-    client: &mut Client,
-    script: &Script<'_>,
-    record: &dyn Fn(&str) -> String,
-    meter: &dyn Meter,
-) -> Result<Duration> {
-    match crate::apply::chunked::load(client, script, record, meter) {
-        Ok(ran) => Ok(ran.duration),
-        Err(error) => match crate::apply::chunked::empty(client, script.database) {
-            Ok(()) => Err(error),
-            Err(undo) => Err(Error::Refused(format!(
-                "{error:#}; emptying the database again failed too ({undo:#}): run reset on it before applying again"
-            ))),
-        },
-    }
 }
 
 fn applied_files(report: &ApplyReport) -> Vec<String> {

@@ -349,7 +349,8 @@ fn verify(
         };
         // The throwaway is dropped whatever happens: a failed load needs no undoing.
         let meter = crate::meter::Silent;
-        chunked::load(&mut copy, &script, &|_| String::new(), &meter).map_err(|e| {
+        let undo = chunked::Undo::Nothing;
+        chunked::load(&mut copy, &script, &|_| String::new(), &meter, undo).map_err(|e| {
             Error::SnapshotDoesNotLoad {
                 version: request.version.to_string(),
                 kept: candidate.path().to_path_buf(),
