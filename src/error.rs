@@ -477,6 +477,7 @@ impl Error {
 
     /// The next step for the user, where there is one.
     pub fn hint(&self) -> Option<String> {
+        const OUT_OF_LOCKS: &str = "\"out of shared memory\" here means the server's lock table is full: one transaction (or one statement, such as a foreign key on a table with thousands of partitions) needs more locks than `max_locks_per_transaction` × `max_connections` hold; raise `max_locks_per_transaction` (it takes a server restart) and run again";
         let hint = match self {
             Error::MissingDir { .. } => {
                 "run from the project root, or pass `--dir PATH` to the database folder".into()
@@ -504,6 +505,9 @@ impl Error {
             } => format!(
                 "this file runs outside a transaction and {n} statement(s) before the failing one stay applied; fix the file or the database, then rerun with `--retry-failed`, or record it as done by hand with `--mark-applied VERSION`"
             ),
+            Error::Statement { failure, .. } if failure.code == "53200" => {
+                format!("the file was rolled back; {OUT_OF_LOCKS}")
+            }
             Error::Statement { failure, .. } if failure.code == "55P03" => {
                 "another session held a lock this migration needs (the notes above name it), and `lock_timeout` ran out; the file was rolled back: run apply-schema again once that session is done, or give it longer with `--ddl-lock-timeout SECS`".into()
             }
@@ -587,6 +591,11 @@ impl Error {
                 "`pg_restore -l {}` lists what it holds (rows are its `TABLE DATA` lines; a schema-only backup has none); name a table as `schema.table` or as `table` when one schema has it",
                 path.display()
             ),
+            Error::SnapshotDoesNotLoad { source, .. }
+                if matches!(&**source, Error::Statement { failure, .. } if failure.code == "53200") =>
+            {
+                format!("nothing was written; {OUT_OF_LOCKS}")
+            }
             Error::SnapshotDoesNotLoad { .. } => {
                 "nothing was written; a dump that leaves out a schema the others depend on (`--schema`, `--exclude-schema`) causes this".into()
             }
@@ -643,4 +652,39 @@ fn seed_hint(code: &str) -> String {
         _ => "fix the file",
     };
     format!("{why}; this file was rolled back, the files loaded before it stay loaded")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn out_of_shared_memory_names_the_lock_setting() {
+        let statement = || Error::Statement {
+            failure: Box::new(StatementFailure {
+                file: "v1.0.sql".into(),
+                line: 1,
+                column: 1,
+                code: "53200".into(),
+                message: "out of shared memory".into(),
+                detail: None,
+                hint: None,
+                context: None,
+            }),
+            migration: None,
+            database: "db".into(),
+            applied_before: Vec::new(),
+            statements_done: None,
+        };
+        let load = Error::SnapshotDoesNotLoad {
+            version: "v1.0".into(),
+            kept: "v1.0.sql".into(),
+            source: Box::new(statement()),
+        };
+        for error in [statement(), load] {
+            let hint = error.hint().expect("a hint");
+            assert!(hint.contains("max_locks_per_transaction"), "{hint}");
+            assert!(!hint.contains("schema"), "{hint}");
+        }
+    }
 }

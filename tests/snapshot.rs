@@ -531,3 +531,254 @@ fn chosen_schemas_keep_their_extensions_and_load_into_an_empty_database() {
     assert!(fresh.tables("public").contains(&"tokens".to_string()));
     assert_eq!(fresh.tables("platform"), Vec::<String>::new());
 }
+
+#[test]
+fn version_zero_is_a_migration_like_any_other() {
+    let server = require_pg!();
+    let db = TestDb::new(server, "snap_zero");
+    let project = Project::empty();
+    project.write(
+        "migrations/000_a.sql",
+        "CREATE TABLE a (id int PRIMARY KEY);\n",
+    );
+    project.apply(&db, &[]).success();
+    let json = snapshot(&project, &db, &["v1.0", "Zero", "--format", "json"])
+        .success()
+        .json();
+    assert_eq!(json["migrations"], serde_json::json!(["000_a.sql"]));
+    let first = project.read("versions/v1.0_zero.sql");
+    assert!(
+        first.contains("-- Last Migration: 0 (000_a.sql)\n"),
+        "{first}"
+    );
+
+    // The next snapshot starts after version 0, and documents 001 against a model that
+    // holds 000's table.
+    project.write(
+        "migrations/001_b.sql",
+        "CREATE TABLE b (id int PRIMARY KEY, a_id int REFERENCES a (id));\n",
+    );
+    project.apply(&db, &[]).success();
+    let json = snapshot(&project, &db, &["v2.0", "One", "--format", "json"])
+        .success()
+        .json();
+    assert_eq!(json["migrations"], serde_json::json!(["001_b.sql"]));
+    let changelog =
+        std::fs::read_to_string(project.dir.path().join("SCHEMA_CHANGES.md")).expect("reads");
+    assert!(
+        changelog.contains("1 migration:\n\n- `000_a.sql`: new table `a`\n"),
+        "{changelog}"
+    );
+    assert!(
+        changelog.contains("1 migration since v1.0:\n\n- `001_b.sql`: new table `b`; new relationship `b(a_id) → a`\n"),
+        "{changelog}"
+    );
+
+    // Without a previous snapshot, both are listed.
+    let other = Project::empty();
+    for file in ["000_a.sql", "001_b.sql"] {
+        other.write(
+            &format!("migrations/{file}"),
+            &project.read(&format!("migrations/{file}")),
+        );
+    }
+    let json = snapshot(&other, &db, &["v1.0", "Both", "--format", "json"])
+        .success()
+        .json();
+    assert_eq!(
+        json["migrations"],
+        serde_json::json!(["000_a.sql", "001_b.sql"])
+    );
+    let changelog =
+        std::fs::read_to_string(other.dir.path().join("SCHEMA_CHANGES.md")).expect("reads");
+    assert!(
+        changelog.contains("2 migrations:\n\n- `000_a.sql`"),
+        "{changelog}"
+    );
+
+    // Documenting 001 alone, with no snapshot, starts from a model that holds 000's
+    // table.
+    let bare = Project::empty();
+    bare.write(
+        "migrations/000_a.sql",
+        "CREATE TABLE a (id int PRIMARY KEY);\n",
+    )
+    .write("migrations/001_x.sql", "ALTER TABLE a ADD COLUMN x int;\n");
+    let mut command = bare.command("document-migration");
+    command.arg("database/migrations/001_x.sql");
+    let run = Run::of(command).success();
+    assert!(run.stdout.contains("- a: add column x"), "{}", run.stdout);
+}
+
+/// Expressions PostgreSQL prints differently once reloaded (`varchar IN (...)` gains its
+/// casts inside the array), in every place an expression is kept.
+const REPRINTED: &str = "CREATE TABLE t (
+    id int PRIMARY KEY,
+    s varchar(10) CHECK (s IN ('a', 'b')),
+    d boolean DEFAULT ('a'::varchar(10) IN ('a', 'b')),
+    g boolean GENERATED ALWAYS AS (s IN ('a', 'b')) STORED
+);
+CREATE INDEX t_s_partial ON t (id) WHERE s IN ('a', 'b');
+CREATE VIEW v AS SELECT id FROM t WHERE s IN ('a', 'b');
+ALTER TABLE t ENABLE ROW LEVEL SECURITY;
+CREATE POLICY p ON t USING (s IN ('a', 'b')) WITH CHECK (s IN ('a', 'b'));
+";
+
+#[test]
+fn expressions_reprinted_by_a_reload_are_not_differences() {
+    let server = require_pg!();
+    let db = TestDb::new(server, "snap_reprint");
+    let project = Project::empty();
+    project.write("migrations/001_t.sql", REPRINTED);
+    project.apply(&db, &[]).success();
+    let run = snapshot(&project, &db, &["v1.0", "Reprinted"]).success();
+    assert!(
+        run.stdout.contains("identical to the source"),
+        "{}",
+        run.stdout
+    );
+    let fresh = TestDb::new(server, "snap_reprint_fresh");
+    project.apply(&fresh, &[]).success();
+    assert_eq!(fresh.tables("public"), ["t"]);
+}
+
+#[test]
+fn a_reprint_is_told_from_a_real_difference() {
+    let server = require_pg!();
+    let db = TestDb::new(server, "snap_reprint_real");
+    let mut client = db.client();
+    client.batch_execute(REPRINTED).expect("setup");
+    let same = |kind: &str, name: &str, source: &str, copy: &str| {
+        dbkit::pg::reprint::same(&mut db.client(), kind, name, source, copy, &db.name)
+            .expect("compares")
+    };
+    let before = "CHECK (((s)::text = ANY ((ARRAY['a'::character varying, 'b'::character varying])::text[])))";
+    let after = "CHECK (((s)::text = ANY (ARRAY[('a'::character varying)::text, ('b'::character varying)::text])))";
+    assert!(same("constraint", "public.t.t_s_check", before, after));
+    let changed = "CHECK (((s)::text = ANY (ARRAY[('a'::character varying)::text, ('c'::character varying)::text])))";
+    assert!(!same("constraint", "public.t.t_s_check", before, changed));
+    assert!(!same(
+        "column",
+        "public.t.id",
+        "position 1 | integer | not null",
+        "position 1 | bigint | not null"
+    ));
+    assert!(!same(
+        "index",
+        "public.t_s_partial",
+        "CREATE INDEX t_s_partial ON public.t USING btree (id) WHERE ((s)::text = ANY ((ARRAY['a'::character varying, 'b'::character varying])::text[]))",
+        "CREATE INDEX t_s_partial ON public.t USING btree (s) WHERE ((s)::text = ANY (ARRAY[('a'::character varying)::text, ('b'::character varying)::text]))",
+    ));
+    assert!(same(
+        "index",
+        "public.t_s_partial",
+        "CREATE INDEX t_s_partial ON public.t USING btree (id) WHERE ((s)::text = ANY ((ARRAY['a'::character varying, 'b'::character varying])::text[]))",
+        "CREATE INDEX t_s_partial ON public.t USING btree (id) WHERE ((s)::text = ANY (ARRAY[('a'::character varying)::text, ('b'::character varying)::text]))",
+    ));
+    let view = |b: &str| {
+        format!("kind v | persistence p |  SELECT t.id FROM public.t WHERE ((t.s)::text = ANY ((ARRAY['a'::character varying, '{b}'::character varying])::text[]));")
+    };
+    let reloaded = " SELECT t.id FROM public.t WHERE ((t.s)::text = ANY (ARRAY[('a'::character varying)::text, ('b'::character varying)::text]));";
+    assert!(same(
+        "view",
+        "public.v",
+        &view("b"),
+        &format!("kind v | persistence p | {reloaded}")
+    ));
+    assert!(!same(
+        "view",
+        "public.v",
+        &view("c"),
+        &format!("kind v | persistence p | {reloaded}")
+    ));
+    assert!(!same(
+        "view",
+        "public.v",
+        &view("b"),
+        &format!("kind m | persistence p | {reloaded}")
+    ));
+    let policy = |b: &str| {
+        format!("permissive | for * | to public | using ((s)::text = ANY ((ARRAY['a'::character varying, '{b}'::character varying])::text[]))")
+    };
+    let reloaded = "permissive | for * | to public | using ((s)::text = ANY (ARRAY[('a'::character varying)::text, ('b'::character varying)::text]))";
+    assert!(same("policy", "public.t.p", &policy("b"), reloaded));
+    assert!(!same("policy", "public.t.p", &policy("c"), reloaded));
+    assert!(!same(
+        "column",
+        "public.t.d",
+        "position 3 | boolean | default true",
+        "position 3 | boolean | default false"
+    ));
+    // Probing leaves nothing behind.
+    assert_eq!(db.tables("public"), ["t"]);
+    assert_eq!(
+        db.value("SELECT count(*) FROM pg_indexes WHERE schemaname = 'public'"),
+        "2"
+    );
+}
+
+#[test]
+fn six_thousand_partitions_snapshot_and_load_on_a_server_with_default_settings() {
+    // 64 locks per transaction × 100 connections: 6,000 partitions (each with a TOAST
+    // table and its index) cannot be created in one transaction.
+    let Some(server) = util::own_server(&[]) else {
+        return;
+    };
+    let db = TestDb::new(server, "snap_large");
+    assert_eq!(db.value("SHOW max_locks_per_transaction"), "64");
+    let project = Project::empty();
+    project
+        .write(
+            "migrations/001_events.sql",
+            "CREATE TABLE events (id int PRIMARY KEY, note text) PARTITION BY RANGE (id);\n",
+        )
+        // 60 partitions of 100 (a flat list of 6,000 is slow to create), committed 250
+        // at a time.
+        .write(
+            "migrations/002_partitions.sql",
+            "-- dbkit:no-transaction
+DO $$ BEGIN FOR i IN 0..5999 LOOP
+  IF i % 100 = 0 THEN
+    EXECUTE format('CREATE TABLE events_%s PARTITION OF events FOR VALUES FROM (%s) TO (%s) PARTITION BY RANGE (id)', i / 100, i * 10, i * 10 + 1000);
+  END IF;
+  EXECUTE format('CREATE TABLE events_%s_%s PARTITION OF events_%s FOR VALUES FROM (%s) TO (%s)', i / 100, i, i / 100, i * 10, i * 10 + 10);
+  IF i % 250 = 249 THEN COMMIT; END IF;
+END LOOP; END $$;
+",
+        );
+    project.apply(&db, &[]).success();
+    let partitions = "SELECT count(*) FROM pg_inherits JOIN pg_class c ON c.oid = inhrelid WHERE c.relkind IN ('r', 'p')";
+    assert_eq!(db.value(partitions), "6060");
+
+    let run = snapshot(&project, &db, &["v1.0", "Large"]).success();
+    assert!(
+        run.stdout.contains("identical to the source"),
+        "{}",
+        run.stdout
+    );
+
+    // A fresh apply-schema loads it in several transactions. One that fails part-way is
+    // undone: the database is empty again, and a later apply starts from scratch.
+    let path = "versions/v1.0_large.sql";
+    let good = project.read(path);
+    project.write(path, &format!("{good}\nSELECT 1 / 0;\n"));
+    let fresh = TestDb::new(server, "snap_large_fresh");
+    let failed = project.apply(&fresh, &[]).expect_code(1);
+    assert!(
+        failed.stderr.contains("division by zero"),
+        "{}",
+        failed.stderr
+    );
+    assert_eq!(
+        fresh.value("SELECT count(*) FROM pg_class WHERE relnamespace = 'public'::regnamespace"),
+        "0"
+    );
+    assert_eq!(
+        fresh.value("SELECT count(*) FROM pg_namespace WHERE nspname = 'dbkit'"),
+        "0"
+    );
+    project.write(path, &good);
+    project.apply(&fresh, &[]).success();
+    assert_eq!(fresh.value(partitions), "6060");
+    assert_eq!(fresh.history().len(), 2, "{:?}", fresh.history());
+}

@@ -481,8 +481,14 @@ fn record_start(
             database,
             settings: run.liveness,
         };
-        let duration =
-            script::run_metered(client, &script, &record, None, progress.meter())?.duration;
+        let duration = if plan.snapshot_is_baseline {
+            script::run_metered(client, &script, &record, None, progress.meter())?.duration
+        } else {
+            // The database is empty: a load that fails after committing part of a large
+            // snapshot empties it again.
+            let undo = crate::apply::chunked::Undo::Empty;
+            crate::apply::chunked::load(client, &script, &record, progress.meter(), undo)?.duration
+        };
         emit(
             report,
             progress,

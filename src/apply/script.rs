@@ -272,7 +272,7 @@ pub(super) fn first_line(statement: &str) -> &str {
 /// Session settings a file or a dump changed (pg_dump empties `search_path`) are reset
 /// first, so every file starts from the connection's own settings whatever ran before.
 /// Commits do not wait for a disk flush; `apply` makes the run durable at its end.
-fn prefix(script: &Script<'_>) -> String {
+pub(super) fn prefix(script: &Script<'_>) -> String {
     format!(
         "BEGIN; RESET ALL; {}SET LOCAL synchronous_commit TO off;\n",
         script.settings

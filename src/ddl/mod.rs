@@ -102,23 +102,23 @@ pub fn document(layout: &Layout, files: &[PathBuf]) -> Result<Documented> {
 fn baseline(layout: &Layout, migrations: &[MigrationFile], before: Option<u64>) -> Result<Schema> {
     let mut schema = Schema::default();
     let limit = before.unwrap_or(u64::MAX);
-    let mut from = 0;
+    // The last migration the baseline includes; version 0 is a migration like any other.
+    let mut from: Option<u64> = None;
     for file in crate::project::snapshot::discover(&layout.versions())?
         .iter()
         .rev()
     {
         let text = crate::project::migrations::read_sql(&file.path)?;
         let header = crate::project::snapshot::parse_header(&text);
-        let last = header.last_migration.unwrap_or(0);
-        if header.last_migration.is_none() || last < limit {
+        if header.last_migration.is_none_or(|last| last < limit) {
             analyze_text(&file.path.display().to_string(), &text, &mut schema)?;
-            from = last;
+            from = header.last_migration;
             break;
         }
     }
     for migration in migrations
         .iter()
-        .filter(|m| m.version > from && m.version < limit)
+        .filter(|m| from.is_none_or(|last| m.version > last) && m.version < limit)
     {
         let text = crate::project::migrations::read_sql(&migration.path)?;
         analyze_text(&migration.path.display().to_string(), &text, &mut schema)?;

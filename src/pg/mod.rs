@@ -2,7 +2,8 @@
 //! (`connect`), creating a missing database (`create`), the local cluster dbkit runs
 //! (`cluster`) and where it lives (`home`), finding and running its programs (`tools`,
 //! `dump`), the migration lock (`lock`), reading or comparing catalogs (`inspect`,
-//! `compare`), and the throwaway databases dbkit makes and drops (`scratch`).
+//! `compare`, and `reprint`, which tells an expression printed differently from a changed
+//! one), and the throwaway databases dbkit makes and drops (`scratch`).
 
 pub mod blocking;
 pub mod cluster;
@@ -14,5 +15,6 @@ pub mod home;
 pub mod inspect;
 pub mod interrupt;
 pub mod lock;
+pub mod reprint;
 pub mod scratch;
 pub mod tools;

@@ -10,7 +10,8 @@ use std::time::Instant;
 
 use postgres::Client;
 
-use crate::apply::script::{self, Script};
+use crate::apply::chunked;
+use crate::apply::script::Script;
 use crate::error::{Error, Purpose, Result};
 use crate::pg::compare::{self, Scope};
 use crate::pg::connect::{connect, ConnectOptions};
@@ -213,15 +214,12 @@ fn cut_locked(
         exclude_schemas: options.dump.exclude_schemas.clone(),
     };
     let (items_compared, verified_on) = verify(request, &text, source, settings, &scope, fallback)?;
-    let since = request
-        .previous
-        .as_ref()
-        .and_then(|(_, last)| *last)
-        .unwrap_or(0);
+    // Version 0 is a migration like any other: "none included" is `None`, not 0.
+    let since = request.previous.as_ref().and_then(|(_, last)| *last);
     let new: Vec<_> = catalog
         .migrations
         .iter()
-        .filter(|m| m.version() > since)
+        .filter(|m| since.is_none_or(|last| m.version() > last))
         .collect();
     let paths: Vec<PathBuf> = new.iter().map(|m| m.file.path.clone()).collect();
     let documented = crate::ddl::document(&catalog_layout(catalog), &paths)?;
@@ -349,7 +347,10 @@ fn verify(
             database: &shown,
             settings: "",
         };
-        script::run(&mut copy, &script, &|_| String::new(), None).map_err(|e| {
+        // The throwaway is dropped whatever happens: a failed load needs no undoing.
+        let meter = crate::meter::Silent;
+        let undo = chunked::Undo::Nothing;
+        chunked::load(&mut copy, &script, &|_| String::new(), &meter, undo).map_err(|e| {
             Error::SnapshotDoesNotLoad {
                 version: request.version.to_string(),
                 kept: candidate.path().to_path_buf(),
@@ -357,7 +358,9 @@ fn verify(
             }
         })?;
         let expected = compare::describe(source, scope, &database)?;
-        let actual = compare::describe(&mut copy, scope, &shown)?;
+        let mut actual = compare::describe(&mut copy, scope, &shown)?;
+        // A reload reprints some expressions differently while they mean the same.
+        crate::pg::reprint::settle(&mut copy, &expected, &mut actual, &shown)?;
         let differences = compare::differences(&expected, &actual, "snapshot");
         if !differences.is_empty() {
             return Err(Error::SnapshotMismatch {

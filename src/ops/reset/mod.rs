@@ -48,6 +48,12 @@ impl ResetPlan {
     }
 }
 
+/// How many locks one transaction that creates or drops many objects may plan for: a
+/// third of the server's lock table, so other sessions keep room.
+pub fn lock_budget(client: &mut Client, database: &str) -> Result<u64> {
+    batch::budget(client, database)
+}
+
 /// The schemas a reset of `schemas` (plus dbkit's) would drop, and what they hold.
 pub fn plan(client: &mut Client, database: &str, schemas: &[String]) -> Result<ResetPlan> {
     let mut all: Vec<String> = schemas.to_vec();
