@@ -180,3 +180,33 @@ fn pending_documents_what_the_database_has_not_applied() {
         "contract_clause"
     );
 }
+
+#[test]
+fn github_format_annotates_risks_on_their_lines() {
+    let project = Project::empty();
+    project.write(
+        "migrations/001_a.sql",
+        "CREATE TABLE a (id int, note text);\n",
+    );
+    project.write(
+        "migrations/002_drop.sql",
+        "-- dbkit:allow rename\nALTER TABLE a RENAME TO b;\n\nALTER TABLE b DROP COLUMN note;\n",
+    );
+    let run_in = |args: &[&str]| {
+        let mut c = project.command("document-migration");
+        c.args(args);
+        Run::of(c)
+    };
+    let file = "database/migrations/002_drop.sql";
+    let run = run_in(&["--format", "github", file]).success();
+    assert_eq!(
+        run.stdout,
+        "::warning file=database/migrations/002_drop.sql,line=4,title=dbkit%3A data-loss::\
+         column `b.note` and its data are dropped\n",
+    );
+    let run = run_in(&["--format", "github", "--deny", "data-loss", file]).expect_code(6);
+    assert!(run.stdout.starts_with("::error file="), "{}", run.stdout);
+    // Nothing risky: nothing printed, so the workflow log stays quiet.
+    let run = run_in(&["--format", "github", "database/migrations/001_a.sql"]).success();
+    assert_eq!(run.stdout, "");
+}

@@ -27,6 +27,7 @@ use dbkit::Result;
   document-migration database/migrations/00{5..8}_*.sql    # several files, in order
   document-migration --pending                             # files the database has not applied
   document-migration --format markdown FILE > pr-comment.md
+  document-migration --format github --deny all FILE       # risks as annotations in a workflow
   document-migration --mermaid FILE                        # ER fragment of the tables touched
   document-migration --deny data-loss,table-rewrite FILE   # exit 6 when CI should stop"
 )]
@@ -42,8 +43,9 @@ struct Args {
     connection: ConnectionArgs,
     #[command(flatten)]
     dir: DirArgs,
-    /// Output format: text for people, Markdown for a pull-request comment, JSON for
-    /// programs (stable; see the README).
+    /// Output format: text for people, Markdown for a pull-request comment, GitHub
+    /// workflow annotations on the risks' lines, JSON for programs (stable; see the
+    /// README).
     #[arg(long, value_enum, default_value = "text")]
     format: DocFormat,
     /// Also draw a Mermaid `erDiagram` of the tables touched and their neighbours.
@@ -60,11 +62,13 @@ struct Args {
     no_color: Option<String>,
 }
 
-/// The output formats of this program: the shared ones plus Markdown.
+/// The output formats of this program: the shared ones plus Markdown and GitHub
+/// annotations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum DocFormat {
     Text,
     Markdown,
+    Github,
     Json,
 }
 
@@ -88,7 +92,7 @@ fn main() -> ExitCode {
     // (the Markdown renderer never colors).
     let format = match args.format {
         DocFormat::Json => Format::Json,
-        DocFormat::Text | DocFormat::Markdown => Format::Text,
+        DocFormat::Text | DocFormat::Markdown | DocFormat::Github => Format::Text,
     };
     let output = OutputArgs {
         format,
@@ -155,6 +159,13 @@ fn render(w: &mut dyn std::io::Write, args: &Args, documented: &Documented) -> s
                 mermaid::markdown(w, schema, touched)?;
             }
             Ok(())
+        }
+        // Annotations are all a workflow reads here; a diagram would only be log noise.
+        DocFormat::Github => {
+            let all = args.deny.iter().any(|name| name == "all");
+            report::github::annotations(w, &documented.summaries, |risk| {
+                all || args.deny.iter().any(|name| name == risk.name())
+            })
         }
         DocFormat::Json => {
             let mermaid = if args.mermaid {
