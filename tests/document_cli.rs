@@ -210,3 +210,34 @@ fn github_format_annotates_risks_on_their_lines() {
     let run = run_in(&["--format", "github", "database/migrations/001_a.sql"]).success();
     assert_eq!(run.stdout, "");
 }
+
+#[test]
+fn markdown_longer_than_a_github_comment_is_summarised() {
+    let project = Project::empty();
+    let tables: String = (0..1500)
+        .map(|i| format!("CREATE TABLE t{i} (id bigint PRIMARY KEY, note text NOT NULL);\n"))
+        .collect();
+    project.write("migrations/001_many.sql", &tables);
+    project.write("migrations/002_drop.sql", "DROP TABLE t1;\n");
+    let mut c = project.command("document-migration");
+    c.args([
+        "--format",
+        "markdown",
+        "database/migrations/001_many.sql",
+        "database/migrations/002_drop.sql",
+    ]);
+    let run = Run::of(c).success();
+    assert!(run.stdout.len() < 65_536, "{} bytes", run.stdout.len());
+    assert!(
+        run.stdout
+            .contains("full details for the first 0 of 2 files"),
+        "{}",
+        &run.stdout[..500]
+    );
+    assert!(
+        run.stdout
+            .contains("- `database/migrations/002_drop.sql`: 1 statement; 1 dropped table; risks: **data-loss** ×1"),
+        "{}",
+        run.stdout
+    );
+}

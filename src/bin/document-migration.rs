@@ -13,7 +13,7 @@ use dbkit::apply::status;
 use dbkit::cli::{self, ColorChoice, ConnectionArgs, DirArgs, Format, OutputArgs};
 use dbkit::ddl::{self, Documented, FileSummary, RiskKind};
 use dbkit::project::layout::Layout;
-use dbkit::report::{self, exit, mermaid, migration};
+use dbkit::report::{self, comment, exit, mermaid, migration};
 use dbkit::Result;
 
 /// Say what migrations change: new and modified tables, columns, relationships, indexes,
@@ -153,12 +153,15 @@ fn render(w: &mut dyn std::io::Write, args: &Args, documented: &Documented) -> s
             Ok(())
         }
         DocFormat::Markdown => {
-            migration::markdown(w, &documented.summaries)?;
-            if args.mermaid {
-                writeln!(w)?;
-                mermaid::markdown(w, schema, touched)?;
-            }
-            Ok(())
+            let diagram = if args.mermaid {
+                let mut diagram = Vec::new();
+                mermaid::markdown(&mut diagram, schema, touched)?;
+                Some(String::from_utf8_lossy(&diagram).into_owned())
+            } else {
+                None
+            };
+            let limit = comment::GITHUB_COMMENT_LIMIT;
+            comment::markdown(w, &documented.summaries, diagram.as_deref(), limit)
         }
         // Annotations are all a workflow reads here; a diagram would only be log noise.
         DocFormat::Github => {
