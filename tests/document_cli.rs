@@ -97,7 +97,7 @@ fn denied_risks_fail_the_run_unless_allowed() {
     .success();
     project.write(
         "migrations/002_drop.sql",
-        "-- dbkit:allow data-loss (the column was never used)\nALTER TABLE a DROP COLUMN note;\n",
+        "SET lock_timeout = '2s';\n-- dbkit:allow data-loss (the column was never used)\nALTER TABLE a DROP COLUMN note;\n",
     );
     run_in(&["--deny", "all", "database/migrations/002_drop.sql"]).success();
     let run = run_in(&["--deny", "bogus", "database/migrations/002_drop.sql"]).expect_code(2);
@@ -190,7 +190,7 @@ fn github_format_annotates_risks_on_their_lines() {
     );
     project.write(
         "migrations/002_drop.sql",
-        "-- dbkit:allow rename\nALTER TABLE a RENAME TO b;\n\nALTER TABLE b DROP COLUMN note;\n",
+        "SET lock_timeout = '2s';\n-- dbkit:allow rename\nALTER TABLE a RENAME TO b;\n\nALTER TABLE b DROP COLUMN note;\n",
     );
     let run_in = |args: &[&str]| {
         let mut c = project.command("document-migration");
@@ -201,7 +201,7 @@ fn github_format_annotates_risks_on_their_lines() {
     let run = run_in(&["--format", "github", file]).success();
     assert_eq!(
         run.stdout,
-        "::warning file=database/migrations/002_drop.sql,line=4,title=dbkit%3A data-loss::\
+        "::warning file=database/migrations/002_drop.sql,line=5,title=dbkit%3A data-loss::\
          column `b.note` and its data are dropped\n",
     );
     let run = run_in(&["--format", "github", "--deny", "data-loss", file]).expect_code(6);

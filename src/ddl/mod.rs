@@ -8,6 +8,7 @@
 
 mod analyze;
 mod fallback;
+mod lint;
 pub mod model;
 mod names;
 mod objects;

@@ -53,6 +53,9 @@ pub struct Schema {
     pub tables: BTreeMap<String, Table>,
     pub types: BTreeMap<String, TypeDef>,
     pub views: BTreeSet<String>,
+    /// View name → its query, lower-cased: which columns a view uses, for the
+    /// `blocked-by-view` rule.
+    pub view_sources: BTreeMap<String, String>,
     pub functions: BTreeSet<String>,
     /// Index name → table.
     pub indexes: BTreeMap<String, String>,

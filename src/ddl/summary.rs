@@ -228,11 +228,19 @@ pub enum RiskKind {
     IdentifierTooLong,
     /// CREATE without IF NOT EXISTS where the project's convention uses it.
     NotIdempotent,
+    /// A strong lock on an existing table with no `SET lock_timeout` before it.
+    RequireLockTimeout,
+    /// A column type change under a view that uses the column: PostgreSQL refuses it.
+    BlockedByView,
+    /// An enum value used in the transaction that added it (SQLSTATE 55P04).
+    EnumValueInSameTransaction,
+    /// A constraint, unique index or NOT NULL that fails if existing rows break it.
+    MayFailOnExistingData,
 }
 
 impl RiskKind {
     /// Every risk, in the order they are documented.
-    pub const ALL: [RiskKind; 10] = [
+    pub const ALL: [RiskKind; 14] = [
         RiskKind::TableRewrite,
         RiskKind::LongLock,
         RiskKind::BlockingIndex,
@@ -243,6 +251,10 @@ impl RiskKind {
         RiskKind::EnumValueOrder,
         RiskKind::IdentifierTooLong,
         RiskKind::NotIdempotent,
+        RiskKind::RequireLockTimeout,
+        RiskKind::BlockedByView,
+        RiskKind::EnumValueInSameTransaction,
+        RiskKind::MayFailOnExistingData,
     ];
 
     /// The name used by `--deny` and `-- dbkit:allow`.
@@ -258,6 +270,10 @@ impl RiskKind {
             RiskKind::EnumValueOrder => "enum-value-order",
             RiskKind::IdentifierTooLong => "identifier-too-long",
             RiskKind::NotIdempotent => "not-idempotent",
+            RiskKind::RequireLockTimeout => "require-lock-timeout",
+            RiskKind::BlockedByView => "blocked-by-view",
+            RiskKind::EnumValueInSameTransaction => "enum-value-in-same-transaction",
+            RiskKind::MayFailOnExistingData => "may-fail-on-existing-data",
         }
     }
 
