@@ -241,3 +241,69 @@ fn markdown_longer_than_a_github_comment_is_summarised() {
         run.stdout
     );
 }
+
+#[test]
+fn preference_rules_and_default_deny_come_from_dbkit_toml() {
+    let project = Project::empty();
+    project.write(
+        "migrations/001_a.sql",
+        "CREATE TABLE a (id serial PRIMARY KEY, n integer, at timestamp, code char(2), name varchar(40), ok bigint, t text);\n",
+    );
+    let run = || {
+        let mut c = project.command("document-migration");
+        c.args(["--format", "json", "database/migrations/001_a.sql"]);
+        Run::of(c)
+    };
+    let names = |run: &Run| -> Vec<String> {
+        run.json()["files"][0]["risks"]
+            .as_array()
+            .expect("risks")
+            .iter()
+            .map(|r| r["risk"].as_str().unwrap_or("").to_string())
+            .collect()
+    };
+    // Off without a config.
+    assert!(names(&run().success()).is_empty());
+    let config = project
+        .database()
+        .parent()
+        .expect("root")
+        .join("dbkit.toml");
+    std::fs::write(
+        &config,
+        "[lint]\nenable = [\"prefer-bigint\", \"prefer-identity\", \"prefer-timestamptz\", \"prefer-text\", \"ban-char\"]\ndeny = [\"ban-char\"]\n",
+    )
+    .expect("writes");
+    let run_with = run().expect_code(6);
+    assert_eq!(
+        names(&run_with),
+        [
+            "prefer-identity",
+            "prefer-bigint",
+            "prefer-timestamptz",
+            "ban-char",
+            "prefer-text"
+        ]
+    );
+    assert!(
+        run_with.stderr.contains("denied risks found: ban-char"),
+        "{}",
+        run_with.stderr
+    );
+    // `--deny` on the command line replaces the file's.
+    let mut c = project.command("document-migration");
+    c.args(["--deny", "data-loss", "database/migrations/001_a.sql"]);
+    Run::of(c).success();
+    std::fs::write(
+        &config,
+        "[lint]\nenable = [\"prefer-bigint\"]\ndeny = [\"no-such-risk\"]\n",
+    )
+    .expect("writes");
+    let run = run().expect_code(1);
+    assert!(
+        run.stderr
+            .contains("dbkit.toml:3: `no-such-risk` is not a risk name"),
+        "{}",
+        run.stderr
+    );
+}

@@ -52,7 +52,8 @@ struct Args {
     #[arg(long)]
     mermaid: bool,
     /// Exit with code 6 when one of these risks is found (and not silenced by a
-    /// `-- dbkit:allow RISK` comment): names separated by commas, or `all`.
+    /// `-- dbkit:allow RISK` comment): names separated by commas, or `all` [default:
+    /// `deny` under `[lint]` in the project's `dbkit.toml`].
     #[arg(long, value_name = "RISK", value_delimiter = ',', value_parser = risk_names())]
     deny: Vec<String>,
     /// Color text output: auto colors only on a terminal and when NO_COLOR is unset.
@@ -125,8 +126,13 @@ fn run(args: &Args) -> Result<ExitCode> {
         args.files.clone()
     };
     let documented = ddl::document(&layout, &files)?;
-    cli::print(|w| render(w, args, &documented));
-    let denied = denied(&args.deny, &documented);
+    let deny = if args.deny.is_empty() {
+        &documented.config.lint.deny
+    } else {
+        &args.deny
+    };
+    cli::print(|w| render(w, args, deny, &documented));
+    let denied = denied(deny, &documented);
     // The process ends next: freeing a large dump's model and summaries one allocation
     // at a time would only add to the run time.
     std::mem::forget(documented);
@@ -141,7 +147,12 @@ fn run(args: &Args) -> Result<ExitCode> {
     Ok(ExitCode::from(exit::RISK))
 }
 
-fn render(w: &mut dyn std::io::Write, args: &Args, documented: &Documented) -> std::io::Result<()> {
+fn render(
+    w: &mut dyn std::io::Write,
+    args: &Args,
+    deny: &[String],
+    documented: &Documented,
+) -> std::io::Result<()> {
     let (schema, touched) = (&documented.schema, &documented.touched);
     match args.format {
         DocFormat::Text => {
@@ -165,9 +176,9 @@ fn render(w: &mut dyn std::io::Write, args: &Args, documented: &Documented) -> s
         }
         // Annotations are all a workflow reads here; a diagram would only be log noise.
         DocFormat::Github => {
-            let all = args.deny.iter().any(|name| name == "all");
+            let all = deny.iter().any(|name| name == "all");
             report::github::annotations(w, &documented.summaries, |risk| {
-                all || args.deny.iter().any(|name| name == risk.name())
+                all || deny.iter().any(|name| name == risk.name())
             })
         }
         DocFormat::Json => {

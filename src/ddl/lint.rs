@@ -12,8 +12,8 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 use sqlparser::ast::{
-    AlterColumnOperation, AlterTableOperation, AlterTypeOperation, ObjectType, Statement as Ast,
-    TableConstraint,
+    AlterColumnOperation, AlterTableOperation, AlterTypeOperation, DataType, ObjectType,
+    Statement as Ast, TableConstraint,
 };
 
 use super::analyze::Ctx;
@@ -78,10 +78,26 @@ pub(super) fn statement(ctx: &mut Ctx<'_>, statement: &Statement<'_>, parsed: &P
         return;
     };
     match &**ast {
+        Ast::CreateTable(create) => {
+            let table = names::object(&create.name);
+            for column in &create.columns {
+                preferences(ctx, &table, &column.name.value, &column.data_type);
+            }
+        }
         Ast::AlterTable(alter) => {
             let table = names::object(&alter.name);
             strong_lock(ctx, &table, "ALTER TABLE");
             for operation in &alter.operations {
+                match operation {
+                    AlterTableOperation::AddColumn { column_def, .. } => {
+                        preferences(ctx, &table, &column_def.name.value, &column_def.data_type)
+                    }
+                    AlterTableOperation::AlterColumn {
+                        column_name,
+                        op: AlterColumnOperation::SetDataType { data_type, .. },
+                    } => preferences(ctx, &table, &column_name.value, data_type),
+                    _ => {}
+                }
                 alter_operation(ctx, &table, operation);
             }
         }
@@ -115,6 +131,30 @@ pub(super) fn statement(ctx: &mut Ctx<'_>, statement: &Statement<'_>, parsed: &P
             }
         }
         _ => {}
+    }
+}
+
+/// The preference rules the project enabled (`Schema::preferences`), on a column's type.
+fn preferences(ctx: &mut Ctx<'_>, table: &str, column: &str, data_type: &DataType) {
+    if ctx.schema.preferences.is_empty() {
+        return;
+    }
+    let ty = data_type.to_string().to_lowercase();
+    let base = ty.split('(').next().unwrap_or(&ty).trim();
+    let (risk, instead) = match base {
+        "int" | "integer" | "int4" | "smallint" | "int2" => {
+            (RiskKind::PreferBigint, "use `bigint`: a 32-bit key runs out at 2,147,483,647 and widening it later rewrites the table")
+        }
+        "serial" | "serial4" | "bigserial" | "serial8" | "smallserial" | "serial2" => {
+            (RiskKind::PreferIdentity, "use `bigint GENERATED ALWAYS AS IDENTITY`: a serial's sequence has its own owner and grants")
+        }
+        "timestamp" | "timestamp without time zone" => (RiskKind::PreferTimestamptz, "use `timestamptz`: `timestamp` drops the time zone and reads differently per session"),
+        "varchar" | "character varying" => (RiskKind::PreferText, "use `text` with a `CHECK (length(...) <= n)` if a limit is needed: changing a varchar's length later can lock the table"),
+        "char" | "character" | "bpchar" => (RiskKind::BanChar, "use `text`: `char(n)` pads with spaces and compares in surprising ways"),
+        _ => return,
+    };
+    if ctx.schema.preferences.contains(&risk) {
+        ctx.risk(risk, format!("`{table}.{column}` is `{ty}`; {instead}"));
     }
 }
 

@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use super::summary::{ColumnDef, Relationship};
+use super::summary::{ColumnDef, Relationship, RiskKind};
 
 /// A table in the model.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -63,6 +63,9 @@ pub struct Schema {
     /// project's convention for the not-idempotent risk.
     pub creates: usize,
     pub creates_if_not_exists: usize,
+    /// The preference rules to run (`prefer-bigint`, ...): the project's choice in
+    /// `dbkit.toml`, none by default.
+    pub preferences: Vec<RiskKind>,
 }
 
 impl Schema {

@@ -236,11 +236,21 @@ pub enum RiskKind {
     EnumValueInSameTransaction,
     /// A constraint, unique index or NOT NULL that fails if existing rows break it.
     MayFailOnExistingData,
+    /// Preference (off unless `dbkit.toml` enables it): `bigint` over `int`/`smallint`.
+    PreferBigint,
+    /// Preference: an identity column over `serial`.
+    PreferIdentity,
+    /// Preference: `timestamptz` over `timestamp`.
+    PreferTimestamptz,
+    /// Preference: `text` over `varchar(n)`.
+    PreferText,
+    /// Preference: no `char(n)`.
+    BanChar,
 }
 
 impl RiskKind {
     /// Every risk, in the order they are documented.
-    pub const ALL: [RiskKind; 14] = [
+    pub const ALL: [RiskKind; 19] = [
         RiskKind::TableRewrite,
         RiskKind::LongLock,
         RiskKind::BlockingIndex,
@@ -255,6 +265,11 @@ impl RiskKind {
         RiskKind::BlockedByView,
         RiskKind::EnumValueInSameTransaction,
         RiskKind::MayFailOnExistingData,
+        RiskKind::PreferBigint,
+        RiskKind::PreferIdentity,
+        RiskKind::PreferTimestamptz,
+        RiskKind::PreferText,
+        RiskKind::BanChar,
     ];
 
     /// The name used by `--deny` and `-- dbkit:allow`.
@@ -274,7 +289,24 @@ impl RiskKind {
             RiskKind::BlockedByView => "blocked-by-view",
             RiskKind::EnumValueInSameTransaction => "enum-value-in-same-transaction",
             RiskKind::MayFailOnExistingData => "may-fail-on-existing-data",
+            RiskKind::PreferBigint => "prefer-bigint",
+            RiskKind::PreferIdentity => "prefer-identity",
+            RiskKind::PreferTimestamptz => "prefer-timestamptz",
+            RiskKind::PreferText => "prefer-text",
+            RiskKind::BanChar => "ban-char",
         }
+    }
+
+    /// A preference rule: reported only when the project's `dbkit.toml` enables it.
+    pub fn is_preference(self) -> bool {
+        matches!(
+            self,
+            RiskKind::PreferBigint
+                | RiskKind::PreferIdentity
+                | RiskKind::PreferTimestamptz
+                | RiskKind::PreferText
+                | RiskKind::BanChar
+        )
     }
 
     /// The risk with this name.
