@@ -53,7 +53,24 @@ impl State {
 
 /// Runs the rules on one statement, before its handler updates the model.
 pub(super) fn statement(ctx: &mut Ctx<'_>, statement: &Statement<'_>, parsed: &Parsed) {
-    let words = statement.leading_keywords(4);
+    // Most of a dump's statements start with a word no rule here reads (CREATE,
+    // COMMENT, ...): those skip the allocating keyword reader.
+    let first = statement
+        .text
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .next()
+        .unwrap_or("");
+    let read = first.is_empty()
+        || [
+            "SET", "SELECT", "REINDEX", "ALTER", "COMMIT", "END", "ROLLBACK", "ABORT",
+        ]
+        .iter()
+        .any(|k| first.eq_ignore_ascii_case(k));
+    let words = if read {
+        statement.leading_keywords(3)
+    } else {
+        Vec::new()
+    };
     let w: Vec<&str> = words.iter().map(String::as_str).collect();
     if matches!(
         w.as_slice(),
@@ -78,7 +95,7 @@ pub(super) fn statement(ctx: &mut Ctx<'_>, statement: &Statement<'_>, parsed: &P
         return;
     };
     match &**ast {
-        Ast::CreateTable(create) => {
+        Ast::CreateTable(create) if !ctx.schema.preferences.is_empty() => {
             let table = names::object(&create.name);
             for column in &create.columns {
                 preferences(ctx, &table, &column.name.value, &column.data_type);
