@@ -155,6 +155,14 @@ pub enum Error {
         key: Option<String>,
     },
 
+    /// `dbkit.toml` cannot be read as settings: bad TOML, an unknown key or rule name.
+    #[error("{}:{line}: {message}", path.display())]
+    Config {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+
     /// The TLS connector could not be built (e.g. an unreadable `sslrootcert`).
     #[error("cannot set up TLS for {database}: {reason}")]
     Tls { database: String, reason: String },
@@ -495,6 +503,9 @@ impl Error {
             }
             Error::BadConnection { .. } => {
                 "write a URL as `postgres://USER:PASSWORD@HOST:5432/DBNAME?sslmode=require` (percent-encode `@`, `#`, `?`, `/` and `%` in the password: `@` is `%40`) or a conninfo string as `host=HOST dbname=DBNAME user=USER`".into()
+            }
+            Error::Config { .. } => {
+                "`dbkit.toml` takes `[lint]` with `enable = [...]` (preference rules) and `deny = [...]` (risk names or \"all\"); see the README".into()
             }
             Error::EnvLine { .. } => {
                 "write each line as `KEY=value`; quote a value that holds spaces (`KEY='a b'`), close every quote, and start comments with `#`".into()

@@ -21,7 +21,15 @@ fn existing() -> Schema {
     schema
 }
 
+/// The file's summary, without `require-lock-timeout`: nearly every case here changes
+/// an existing table without setting `lock_timeout`, and that rule has its own test.
 fn analyze(sql: &str) -> FileSummary {
+    let mut s = analyze_all(sql);
+    s.risks.retain(|r| r.risk != RiskKind::RequireLockTimeout);
+    s
+}
+
+fn analyze_all(sql: &str) -> FileSummary {
     analyze_text("m.sql", sql, &mut existing()).expect("analyzes")
 }
 
@@ -122,6 +130,7 @@ fn drops_renames_and_column_changes() {
             RiskKind::Rename,
             RiskKind::Rename,
             RiskKind::DataLoss,
+            RiskKind::MayFailOnExistingData,
             RiskKind::TableRewrite,
             RiskKind::LongLock
         ]
@@ -276,11 +285,15 @@ fn every_risk_has_its_case_and_can_be_allowed() {
             RiskKind::EnumValueOrder,
         ),
     ];
+    // Some statements carry other risks too (a constraint that may also fail on rows).
+    let only = |s: &FileSummary, risk| -> Vec<(RiskKind, usize, bool)> {
+        risks(s).into_iter().filter(|r| r.0 == risk).collect()
+    };
     for (sql, risk) in cases {
         let s = analyze(sql);
-        assert_eq!(risks(&s), [(risk, 1, false)], "{sql}");
+        assert_eq!(only(&s, risk), [(risk, 1, false)], "{sql}");
         let allowed = analyze(&format!("-- dbkit:allow {}\n{sql}", risk.name()));
-        assert_eq!(risks(&allowed), [(risk, 2, true)], "{sql}");
+        assert_eq!(only(&allowed, risk), [(risk, 2, true)], "{sql}");
     }
     let long = "x".repeat(64);
     assert_eq!(
@@ -292,6 +305,147 @@ fn every_risk_has_its_case_and_can_be_allowed() {
     // A new table's index, a binary-compatible type change and a NOT VALID check are safe.
     let s = analyze("CREATE TABLE n (id int);\nCREATE INDEX n_idx ON n (id);\nALTER TABLE users ALTER COLUMN name TYPE text;\nALTER TABLE orders ADD CONSTRAINT c CHECK (total > 0) NOT VALID;\n");
     assert!(s.risks.is_empty(), "{:?}", s.risks);
+}
+
+#[test]
+fn a_strong_lock_on_an_existing_table_wants_a_lock_timeout_first() {
+    let s = analyze_all("CREATE TABLE n (id int);\nALTER TABLE n ADD COLUMN a int;\nALTER TABLE users ADD COLUMN a int;\nALTER TABLE orders ADD COLUMN a int;\n");
+    assert_eq!(risks(&s), [(RiskKind::RequireLockTimeout, 3, false)]);
+    assert!(
+        s.risks[0].reason.contains("SET lock_timeout"),
+        "{}",
+        s.risks[0].reason
+    );
+    for set in [
+        "SET lock_timeout = '5s';",
+        "SET LOCAL lock_timeout TO 5000;",
+        "SELECT set_config('lock_timeout', '5s', true);",
+    ] {
+        let s = analyze_all(&format!(
+            "{set}\nALTER TABLE users ADD COLUMN a int;\nTRUNCATE orders;\n"
+        ));
+        assert!(
+            s.risks
+                .iter()
+                .all(|r| r.risk != RiskKind::RequireLockTimeout),
+            "{set}: {:?}",
+            s.risks
+        );
+    }
+    let s = analyze_all("CREATE INDEX CONCURRENTLY users_a_idx ON users (name);\nCREATE INDEX n_idx ON users (name);\n");
+    assert_eq!(risks(&s)[0], (RiskKind::RequireLockTimeout, 2, false));
+}
+
+#[test]
+fn a_type_change_under_a_view_is_blocked() {
+    let view = "CREATE VIEW user_names AS SELECT u.id, u.name FROM users u;\n";
+    let mut schema = existing();
+    analyze_text("001_view.sql", view, &mut schema).expect("analyzes");
+    let s = analyze_text(
+        "m.sql",
+        "ALTER TABLE users ALTER COLUMN name TYPE varchar(80);\n",
+        &mut schema.clone(),
+    )
+    .expect("analyzes");
+    assert_eq!(
+        risks(&s)
+            .iter()
+            .filter(|r| r.0 == RiskKind::BlockedByView)
+            .count(),
+        1,
+        "{:?}",
+        s.risks
+    );
+    assert!(
+        s.risks.iter().any(|r| r.reason.contains("`user_names`")),
+        "{:?}",
+        s.risks
+    );
+    // A column the view does not use, or the view dropped first: PostgreSQL allows it.
+    for sql in [
+        "ALTER TABLE users ALTER COLUMN email TYPE varchar(80);\n",
+        "DROP VIEW user_names;\nALTER TABLE users ALTER COLUMN name TYPE varchar(80);\n",
+    ] {
+        let s = analyze_text("m.sql", sql, &mut schema.clone()).expect("analyzes");
+        assert!(
+            s.risks.iter().all(|r| r.risk != RiskKind::BlockedByView),
+            "{sql}: {:?}",
+            s.risks
+        );
+    }
+}
+
+#[test]
+fn a_new_enum_value_used_in_its_own_transaction() {
+    let s = analyze("ALTER TYPE status ADD VALUE 'void' AFTER 'paid';\nUPDATE orders SET total = 0 WHERE status = 'void';\n");
+    assert_eq!(
+        risks(&s),
+        [(RiskKind::EnumValueInSameTransaction, 2, false)]
+    );
+    assert!(s.risks[0].reason.contains("55P04"));
+    // Outside a transaction (marked, or after the file's own COMMIT) the value is usable.
+    for sql in [
+        "-- dbkit:no-transaction\nALTER TYPE status ADD VALUE 'void' AFTER 'paid';\nUPDATE orders SET total = 0 WHERE status = 'void';\n",
+        "-- dbkit:no-transaction\nBEGIN;\nALTER TYPE status ADD VALUE 'void' AFTER 'paid';\nCOMMIT;\nUPDATE orders SET total = 0 WHERE status = 'void';\n",
+        "ALTER TYPE status ADD VALUE 'void' AFTER 'paid';\nUPDATE orders SET total = 0 WHERE status = 'paid';\n",
+    ] {
+        assert!(analyze(sql).risks.is_empty(), "{sql}: {:?}", analyze(sql).risks);
+    }
+    let s = analyze("-- dbkit:no-transaction\nBEGIN;\nALTER TYPE status ADD VALUE 'void' AFTER 'paid';\nSELECT 'void'::status;\nCOMMIT;\n");
+    assert_eq!(
+        risks(&s),
+        [(RiskKind::EnumValueInSameTransaction, 4, false)]
+    );
+}
+
+#[test]
+fn changes_that_fail_on_rows_already_there() {
+    for sql in [
+        "ALTER TABLE users ADD PRIMARY KEY (email);",
+        "ALTER TABLE users ADD CONSTRAINT users_email_key UNIQUE (email);",
+        "ALTER TABLE orders ADD CONSTRAINT total_positive CHECK (total > 0);",
+        "ALTER TABLE orders ADD CONSTRAINT o_fk FOREIGN KEY (user_id) REFERENCES users (id);",
+        "CREATE UNIQUE INDEX users_email_idx ON users (email);",
+        "ALTER TABLE users ALTER COLUMN name SET NOT NULL;",
+    ] {
+        let kinds: Vec<RiskKind> = analyze(sql).risks.iter().map(|r| r.risk).collect();
+        assert!(
+            kinds.contains(&RiskKind::MayFailOnExistingData),
+            "{sql}: {kinds:?}"
+        );
+    }
+    for sql in [
+        "ALTER TABLE users ADD CONSTRAINT users_email_key UNIQUE USING INDEX users_email_idx;",
+        "ALTER TABLE orders ADD CONSTRAINT total_positive CHECK (total > 0) NOT VALID;",
+        "CREATE UNIQUE INDEX CONCURRENTLY users_email_idx ON users (email);",
+        "CREATE TABLE n (id int);\nALTER TABLE n ADD PRIMARY KEY (id);\nALTER TABLE n ALTER COLUMN id SET NOT NULL;",
+    ] {
+        let kinds: Vec<RiskKind> = analyze(sql).risks.iter().map(|r| r.risk).collect();
+        assert!(!kinds.contains(&RiskKind::MayFailOnExistingData), "{sql}: {kinds:?}");
+    }
+}
+
+#[test]
+fn drop_index_reindex_and_detach_partition_want_concurrently() {
+    for (sql, risk) in [
+        ("DROP INDEX orders_user_idx;", RiskKind::BlockingIndex),
+        ("REINDEX INDEX orders_user_idx;", RiskKind::BlockingIndex),
+        ("REINDEX TABLE orders;", RiskKind::BlockingIndex),
+        (
+            "ALTER TABLE orders DETACH PARTITION orders_2020;",
+            RiskKind::LongLock,
+        ),
+    ] {
+        let kinds: Vec<RiskKind> = analyze(sql).risks.iter().map(|r| r.risk).collect();
+        assert_eq!(kinds, [risk], "{sql}");
+    }
+    for sql in [
+        "REINDEX INDEX CONCURRENTLY orders_user_idx;",
+        "CREATE TABLE n (id int);\nCREATE INDEX n_idx ON n (id);\nREINDEX TABLE n;\nREINDEX INDEX n_idx;\nDROP INDEX n_idx;",
+        "ALTER TABLE orders DETACH PARTITION orders_2020 CONCURRENTLY;",
+    ] {
+        assert!(analyze(sql).risks.is_empty(), "{sql}: {:?}", analyze(sql).risks);
+    }
 }
 
 #[test]

@@ -97,7 +97,7 @@ fn denied_risks_fail_the_run_unless_allowed() {
     .success();
     project.write(
         "migrations/002_drop.sql",
-        "-- dbkit:allow data-loss (the column was never used)\nALTER TABLE a DROP COLUMN note;\n",
+        "SET lock_timeout = '2s';\n-- dbkit:allow data-loss (the column was never used)\nALTER TABLE a DROP COLUMN note;\n",
     );
     run_in(&["--deny", "all", "database/migrations/002_drop.sql"]).success();
     let run = run_in(&["--deny", "bogus", "database/migrations/002_drop.sql"]).expect_code(2);
@@ -228,4 +228,131 @@ fn a_syntax_error_fails_the_run_unless_keep_going() {
         .success()
         .json();
     assert_eq!(json["files"][0]["syntax_errors"][0]["at"]["line"], 2);
+}
+
+#[test]
+fn github_format_annotates_risks_on_their_lines() {
+    let project = Project::empty();
+    project.write(
+        "migrations/001_a.sql",
+        "CREATE TABLE a (id int, note text);\n",
+    );
+    project.write(
+        "migrations/002_drop.sql",
+        "SET lock_timeout = '2s';\n-- dbkit:allow rename\nALTER TABLE a RENAME TO b;\n\nALTER TABLE b DROP COLUMN note;\n",
+    );
+    let run_in = |args: &[&str]| {
+        let mut c = project.command("document-migration");
+        c.args(args);
+        Run::of(c)
+    };
+    let file = "database/migrations/002_drop.sql";
+    let run = run_in(&["--format", "github", file]).success();
+    assert_eq!(
+        run.stdout,
+        "::warning file=database/migrations/002_drop.sql,line=5,title=dbkit%3A data-loss::\
+         column `b.note` and its data are dropped\n",
+    );
+    let run = run_in(&["--format", "github", "--deny", "data-loss", file]).expect_code(6);
+    assert!(run.stdout.starts_with("::error file="), "{}", run.stdout);
+    // Nothing risky: nothing printed, so the workflow log stays quiet.
+    let run = run_in(&["--format", "github", "database/migrations/001_a.sql"]).success();
+    assert_eq!(run.stdout, "");
+}
+
+#[test]
+fn markdown_longer_than_a_github_comment_is_summarised() {
+    let project = Project::empty();
+    let tables: String = (0..1500)
+        .map(|i| format!("CREATE TABLE t{i} (id bigint PRIMARY KEY, note text NOT NULL);\n"))
+        .collect();
+    project.write("migrations/001_many.sql", &tables);
+    project.write("migrations/002_drop.sql", "DROP TABLE t1;\n");
+    let mut c = project.command("document-migration");
+    c.args([
+        "--format",
+        "markdown",
+        "database/migrations/001_many.sql",
+        "database/migrations/002_drop.sql",
+    ]);
+    let run = Run::of(c).success();
+    assert!(run.stdout.len() < 65_536, "{} bytes", run.stdout.len());
+    assert!(
+        run.stdout
+            .contains("full details for the first 0 of 2 files"),
+        "{}",
+        &run.stdout[..500]
+    );
+    assert!(
+        run.stdout
+            .contains("- `database/migrations/002_drop.sql`: 1 statement; 1 dropped table; risks: **data-loss** ×1"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn preference_rules_and_default_deny_come_from_dbkit_toml() {
+    let project = Project::empty();
+    project.write(
+        "migrations/001_a.sql",
+        "CREATE TABLE a (id serial PRIMARY KEY, n integer, at timestamp, code char(2), name varchar(40), ok bigint, t text);\n",
+    );
+    let run = || {
+        let mut c = project.command("document-migration");
+        c.args(["--format", "json", "database/migrations/001_a.sql"]);
+        Run::of(c)
+    };
+    let names = |run: &Run| -> Vec<String> {
+        run.json()["files"][0]["risks"]
+            .as_array()
+            .expect("risks")
+            .iter()
+            .map(|r| r["risk"].as_str().unwrap_or("").to_string())
+            .collect()
+    };
+    // Off without a config.
+    assert!(names(&run().success()).is_empty());
+    let config = project
+        .database()
+        .parent()
+        .expect("root")
+        .join("dbkit.toml");
+    std::fs::write(
+        &config,
+        "[lint]\nenable = [\"prefer-bigint\", \"prefer-identity\", \"prefer-timestamptz\", \"prefer-text\", \"ban-char\"]\ndeny = [\"ban-char\"]\n",
+    )
+    .expect("writes");
+    let run_with = run().expect_code(6);
+    assert_eq!(
+        names(&run_with),
+        [
+            "prefer-identity",
+            "prefer-bigint",
+            "prefer-timestamptz",
+            "ban-char",
+            "prefer-text"
+        ]
+    );
+    assert!(
+        run_with.stderr.contains("denied risks found: ban-char"),
+        "{}",
+        run_with.stderr
+    );
+    // `--deny` on the command line replaces the file's.
+    let mut c = project.command("document-migration");
+    c.args(["--deny", "data-loss", "database/migrations/001_a.sql"]);
+    Run::of(c).success();
+    std::fs::write(
+        &config,
+        "[lint]\nenable = [\"prefer-bigint\"]\ndeny = [\"no-such-risk\"]\n",
+    )
+    .expect("writes");
+    let run = run().expect_code(1);
+    assert!(
+        run.stderr
+            .contains("dbkit.toml:3: `no-such-risk` is not a risk name"),
+        "{}",
+        run.stderr
+    );
 }

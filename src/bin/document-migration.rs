@@ -13,7 +13,7 @@ use dbkit::apply::status;
 use dbkit::cli::{self, ColorChoice, ConnectionArgs, DirArgs, Format, OutputArgs};
 use dbkit::ddl::{self, Documented, FileSummary, RiskKind};
 use dbkit::project::layout::Layout;
-use dbkit::report::{self, exit, mermaid, migration};
+use dbkit::report::{self, comment, exit, mermaid, migration};
 use dbkit::Result;
 
 /// Say what migrations change: new and modified tables, columns, relationships, indexes,
@@ -27,6 +27,7 @@ use dbkit::Result;
   document-migration database/migrations/00{5..8}_*.sql    # several files, in order
   document-migration --pending                             # files the database has not applied
   document-migration --format markdown FILE > pr-comment.md
+  document-migration --format github --deny all FILE       # risks as annotations in a workflow
   document-migration --mermaid FILE                        # ER fragment of the tables touched
   document-migration --deny data-loss,table-rewrite FILE   # exit 6 when CI should stop"
 )]
@@ -42,15 +43,17 @@ struct Args {
     connection: ConnectionArgs,
     #[command(flatten)]
     dir: DirArgs,
-    /// Output format: text for people, Markdown for a pull-request comment, JSON for
-    /// programs (stable; see the README).
+    /// Output format: text for people, Markdown for a pull-request comment, GitHub
+    /// workflow annotations on the risks' lines, JSON for programs (stable; see the
+    /// README).
     #[arg(long, value_enum, default_value = "text")]
     format: DocFormat,
     /// Also draw a Mermaid `erDiagram` of the tables touched and their neighbours.
     #[arg(long)]
     mermaid: bool,
     /// Exit with code 6 when one of these risks is found (and not silenced by a
-    /// `-- dbkit:allow RISK` comment): names separated by commas, or `all`.
+    /// `-- dbkit:allow RISK` comment): names separated by commas, or `all` [default:
+    /// `deny` under `[lint]` in the project's `dbkit.toml`].
     #[arg(long, value_name = "RISK", value_delimiter = ',', value_parser = risk_names())]
     deny: Vec<String>,
     /// Document the files even when a statement is a syntax error (listed under "Syntax
@@ -64,11 +67,13 @@ struct Args {
     no_color: Option<String>,
 }
 
-/// The output formats of this program: the shared ones plus Markdown.
+/// The output formats of this program: the shared ones plus Markdown and GitHub
+/// annotations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum DocFormat {
     Text,
     Markdown,
+    Github,
     Json,
 }
 
@@ -92,7 +97,7 @@ fn main() -> ExitCode {
     // (the Markdown renderer never colors).
     let format = match args.format {
         DocFormat::Json => Format::Json,
-        DocFormat::Text | DocFormat::Markdown => Format::Text,
+        DocFormat::Text | DocFormat::Markdown | DocFormat::Github => Format::Text,
     };
     let output = OutputArgs {
         format,
@@ -128,8 +133,13 @@ fn run(args: &Args) -> Result<ExitCode> {
     if let Some(error) = documented.syntax_error().filter(|_| !args.keep_going) {
         return Err(error);
     }
-    cli::print(|w| render(w, args, &documented));
-    let denied = denied(&args.deny, &documented);
+    let deny = if args.deny.is_empty() {
+        &documented.config.lint.deny
+    } else {
+        &args.deny
+    };
+    cli::print(|w| render(w, args, deny, &documented));
+    let denied = denied(deny, &documented);
     // The process ends next: freeing a large dump's model and summaries one allocation
     // at a time would only add to the run time.
     std::mem::forget(documented);
@@ -144,7 +154,12 @@ fn run(args: &Args) -> Result<ExitCode> {
     Ok(ExitCode::from(exit::RISK))
 }
 
-fn render(w: &mut dyn std::io::Write, args: &Args, documented: &Documented) -> std::io::Result<()> {
+fn render(
+    w: &mut dyn std::io::Write,
+    args: &Args,
+    deny: &[String],
+    documented: &Documented,
+) -> std::io::Result<()> {
     let (schema, touched) = (&documented.schema, &documented.touched);
     match args.format {
         DocFormat::Text => {
@@ -156,12 +171,22 @@ fn render(w: &mut dyn std::io::Write, args: &Args, documented: &Documented) -> s
             Ok(())
         }
         DocFormat::Markdown => {
-            migration::markdown(w, &documented.summaries)?;
-            if args.mermaid {
-                writeln!(w)?;
-                mermaid::markdown(w, schema, touched)?;
-            }
-            Ok(())
+            let diagram = if args.mermaid {
+                let mut diagram = Vec::new();
+                mermaid::markdown(&mut diagram, schema, touched)?;
+                Some(String::from_utf8_lossy(&diagram).into_owned())
+            } else {
+                None
+            };
+            let limit = comment::GITHUB_COMMENT_LIMIT;
+            comment::markdown(w, &documented.summaries, diagram.as_deref(), limit)
+        }
+        // Annotations are all a workflow reads here; a diagram would only be log noise.
+        DocFormat::Github => {
+            let all = deny.iter().any(|name| name == "all");
+            report::github::annotations(w, &documented.summaries, |risk| {
+                all || deny.iter().any(|name| name == risk.name())
+            })
         }
         DocFormat::Json => {
             let mermaid = if args.mermaid {

@@ -29,6 +29,8 @@ pub(super) struct Ctx<'a> {
     pub allowed: Vec<RiskKind>,
     /// Inside an explicit `BEGIN` ... `COMMIT` of the file's own.
     pub in_transaction_block: bool,
+    /// What the lint rules remember across statements.
+    pub lint: super::lint::State,
 }
 
 impl Ctx<'_> {
@@ -118,6 +120,7 @@ pub(crate) fn analyze(
     schema: &mut Schema,
 ) -> Result<FileSummary, SplitError> {
     let pieces = split(text)?;
+    let lint = super::lint::State::new(text, &pieces);
     let mut ctx = Ctx {
         file,
         shared_file: Arc::from(file),
@@ -130,6 +133,7 @@ pub(crate) fn analyze(
         line: 1,
         allowed: Vec::new(),
         in_transaction_block: false,
+        lint,
     };
     // Only the statements are kept, not the pieces around them: a large dump's pieces
     // take nearly as much memory as its text. (`collect` reuses the pieces' buffer,
@@ -156,6 +160,7 @@ pub(crate) fn analyze(
         };
         ctx.allowed = allowed(&text[previous_end..end]);
         previous_end = end;
+        super::lint::statement(&mut ctx, statement, parsed);
         consume(&mut ctx, parsed, statement);
     });
     Ok(ctx.summary)

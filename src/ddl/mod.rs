@@ -8,6 +8,7 @@
 
 mod analyze;
 mod fallback;
+mod lint;
 pub mod model;
 mod names;
 mod objects;
@@ -35,6 +36,8 @@ pub struct Documented {
     pub schema: Schema,
     /// Tables the files create or change, for the ER fragment.
     pub touched: BTreeSet<String>,
+    /// The project's `dbkit.toml` (its preference rules were run on the files).
+    pub config: crate::project::config::Config,
 }
 
 impl Documented {
@@ -81,7 +84,9 @@ pub fn document(layout: &Layout, files: &[PathBuf]) -> Result<Documented> {
         .iter()
         .filter_map(|f| versions.get(&f.canonicalize().ok()?).copied())
         .min();
+    let config = crate::project::config::read(&layout.project_root())?;
     let mut schema = baseline(layout, &migrations, first)?;
+    schema.preferences = config.lint.preferences();
     let mut summaries = Vec::new();
     for (path, text) in &texts {
         summaries.push(analyze_text(
@@ -95,6 +100,7 @@ pub fn document(layout: &Layout, files: &[PathBuf]) -> Result<Documented> {
         summaries,
         schema,
         touched,
+        config,
     })
 }
 

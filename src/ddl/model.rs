@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use super::summary::{ColumnDef, Relationship};
+use super::summary::{ColumnDef, Relationship, RiskKind};
 
 /// A table in the model.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -53,6 +53,9 @@ pub struct Schema {
     pub tables: BTreeMap<String, Table>,
     pub types: BTreeMap<String, TypeDef>,
     pub views: BTreeSet<String>,
+    /// View name → its query, lower-cased: which columns a view uses, for the
+    /// `blocked-by-view` rule.
+    pub view_sources: BTreeMap<String, String>,
     pub functions: BTreeSet<String>,
     /// Index name → table.
     pub indexes: BTreeMap<String, String>,
@@ -60,6 +63,9 @@ pub struct Schema {
     /// project's convention for the not-idempotent risk.
     pub creates: usize,
     pub creates_if_not_exists: usize,
+    /// The preference rules to run (`prefer-bigint`, ...): the project's choice in
+    /// `dbkit.toml`, none by default.
+    pub preferences: Vec<RiskKind>,
 }
 
 impl Schema {

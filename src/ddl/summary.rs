@@ -247,11 +247,29 @@ pub enum RiskKind {
     IdentifierTooLong,
     /// CREATE without IF NOT EXISTS where the project's convention uses it.
     NotIdempotent,
+    /// A strong lock on an existing table with no `SET lock_timeout` before it.
+    RequireLockTimeout,
+    /// A column type change under a view that uses the column: PostgreSQL refuses it.
+    BlockedByView,
+    /// An enum value used in the transaction that added it (SQLSTATE 55P04).
+    EnumValueInSameTransaction,
+    /// A constraint, unique index or NOT NULL that fails if existing rows break it.
+    MayFailOnExistingData,
+    /// Preference (off unless `dbkit.toml` enables it): `bigint` over `int`/`smallint`.
+    PreferBigint,
+    /// Preference: an identity column over `serial`.
+    PreferIdentity,
+    /// Preference: `timestamptz` over `timestamp`.
+    PreferTimestamptz,
+    /// Preference: `text` over `varchar(n)`.
+    PreferText,
+    /// Preference: no `char(n)`.
+    BanChar,
 }
 
 impl RiskKind {
     /// Every risk, in the order they are documented.
-    pub const ALL: [RiskKind; 10] = [
+    pub const ALL: [RiskKind; 19] = [
         RiskKind::TableRewrite,
         RiskKind::LongLock,
         RiskKind::BlockingIndex,
@@ -262,6 +280,15 @@ impl RiskKind {
         RiskKind::EnumValueOrder,
         RiskKind::IdentifierTooLong,
         RiskKind::NotIdempotent,
+        RiskKind::RequireLockTimeout,
+        RiskKind::BlockedByView,
+        RiskKind::EnumValueInSameTransaction,
+        RiskKind::MayFailOnExistingData,
+        RiskKind::PreferBigint,
+        RiskKind::PreferIdentity,
+        RiskKind::PreferTimestamptz,
+        RiskKind::PreferText,
+        RiskKind::BanChar,
     ];
 
     /// The name used by `--deny` and `-- dbkit:allow`.
@@ -277,7 +304,28 @@ impl RiskKind {
             RiskKind::EnumValueOrder => "enum-value-order",
             RiskKind::IdentifierTooLong => "identifier-too-long",
             RiskKind::NotIdempotent => "not-idempotent",
+            RiskKind::RequireLockTimeout => "require-lock-timeout",
+            RiskKind::BlockedByView => "blocked-by-view",
+            RiskKind::EnumValueInSameTransaction => "enum-value-in-same-transaction",
+            RiskKind::MayFailOnExistingData => "may-fail-on-existing-data",
+            RiskKind::PreferBigint => "prefer-bigint",
+            RiskKind::PreferIdentity => "prefer-identity",
+            RiskKind::PreferTimestamptz => "prefer-timestamptz",
+            RiskKind::PreferText => "prefer-text",
+            RiskKind::BanChar => "ban-char",
         }
+    }
+
+    /// A preference rule: reported only when the project's `dbkit.toml` enables it.
+    pub fn is_preference(self) -> bool {
+        matches!(
+            self,
+            RiskKind::PreferBigint
+                | RiskKind::PreferIdentity
+                | RiskKind::PreferTimestamptz
+                | RiskKind::PreferText
+                | RiskKind::BanChar
+        )
     }
 
     /// The risk with this name.

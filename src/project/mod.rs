@@ -4,6 +4,7 @@
 //! (`settings`), and finding the project root and reading its `.env` files (`env`).
 //! Nothing here talks to a database.
 
+pub mod config;
 pub mod env;
 pub mod layout;
 pub mod migrations;

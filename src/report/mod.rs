@@ -409,7 +409,9 @@ pub fn json(w: &mut dyn Write, value: &impl serde::Serialize) -> io::Result<()> 
 }
 
 pub mod backup;
+pub mod comment;
 pub mod error;
+pub mod github;
 pub mod mermaid;
 pub mod migration;
 pub mod operations;
