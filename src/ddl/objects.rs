@@ -12,9 +12,44 @@ use super::names;
 use super::summary::{DataChange, RiskKind};
 use crate::sql::Statement;
 
-/// Views, functions, triggers, policies, extensions, schemas, comments, grants, data.
+/// Views, functions, triggers, policies, extensions, schemas, comments, grants, data:
+/// each family has a handler of its own.
 pub(super) fn other_statement(ctx: &mut Ctx<'_>, ast: &Ast, statement: &Statement<'_>) {
-    let bodies = || super::fallback::ddl_in_bodies(statement);
+    match ast {
+        Ast::CreateView(_) | Ast::AlterView { .. } => views(ctx, ast),
+        Ast::CreateFunction(_) | Ast::CreateProcedure { .. } | Ast::DropFunction(_) => {
+            routines(ctx, ast, statement)
+        }
+        Ast::CreateTrigger(_) | Ast::DropTrigger(_) => triggers(ctx, ast),
+        Ast::CreatePolicy(_) | Ast::AlterPolicy(_) | Ast::DropPolicy(_) => policies(ctx, ast),
+        Ast::CreateExtension(_)
+        | Ast::DropExtension(_)
+        | Ast::CreateSchema { .. }
+        | Ast::CreateSequence { .. } => namespaces(ctx, ast),
+        Ast::Comment { .. } | Ast::Grant(_) | Ast::Revoke(_) => access(ctx, ast),
+        Ast::Insert(_)
+        | Ast::Update(_)
+        | Ast::Delete(_)
+        | Ast::Truncate(_)
+        | Ast::Copy {
+            source: CopySource::Table { .. },
+            to: false,
+            ..
+        } => data_statement(ctx, ast),
+        Ast::AlterIndex { .. } => alter_index(ctx, ast),
+        // Session settings, queries and transaction control change no schema.
+        Ast::Set(_)
+        | Ast::Query(_)
+        | Ast::Savepoint { .. }
+        | Ast::ReleaseSavepoint { .. }
+        | Ast::Rollback { .. }
+        | Ast::Analyze(_) => {}
+        _ => super::fallback::parsed_but_undocumented(ctx, statement),
+    }
+}
+
+/// Views: created, replaced, altered.
+fn views(ctx: &mut Ctx<'_>, ast: &Ast) {
     match ast {
         Ast::CreateView(view) => {
             let name = names::object(&view.name);
@@ -32,6 +67,14 @@ pub(super) fn other_statement(ctx: &mut Ctx<'_>, ast: &Ast, statement: &Statemen
             let entry = ctx.object(names::object(name), "altered", None);
             ctx.summary.views.push(entry);
         }
+        _ => {}
+    }
+}
+
+/// Functions and procedures: created or replaced (with what their bodies do), dropped.
+fn routines(ctx: &mut Ctx<'_>, ast: &Ast, statement: &Statement<'_>) {
+    let bodies = || super::fallback::ddl_in_bodies(statement);
+    match ast {
         Ast::CreateFunction(function) => {
             let name = names::object(&function.name);
             ctx.schema.functions.insert(name.clone());
@@ -73,6 +116,13 @@ pub(super) fn other_statement(ctx: &mut Ctx<'_>, ast: &Ast, statement: &Statemen
                 ctx.summary.functions.push(entry);
             }
         }
+        _ => {}
+    }
+}
+
+/// Triggers: created (when, on what) and dropped.
+fn triggers(ctx: &mut Ctx<'_>, ast: &Ast) {
+    match ast {
         Ast::CreateTrigger(trigger) => {
             let table = names::object(&trigger.table_name);
             let events: Vec<String> = trigger
@@ -98,6 +148,13 @@ pub(super) fn other_statement(ctx: &mut Ctx<'_>, ast: &Ast, statement: &Statemen
             let entry = ctx.object(names::object(&drop.trigger_name), "dropped", on);
             ctx.summary.triggers.push(entry);
         }
+        _ => {}
+    }
+}
+
+/// Row-level security policies: created, altered, dropped.
+fn policies(ctx: &mut Ctx<'_>, ast: &Ast) {
+    match ast {
         Ast::CreatePolicy(policy) => {
             let table = names::object(&policy.table_name);
             let command = policy
@@ -128,6 +185,13 @@ pub(super) fn other_statement(ctx: &mut Ctx<'_>, ast: &Ast, statement: &Statemen
             );
             ctx.summary.policies.push(entry);
         }
+        _ => {}
+    }
+}
+
+/// Extensions, schemas and sequences.
+fn namespaces(ctx: &mut Ctx<'_>, ast: &Ast) {
+    match ast {
         Ast::CreateExtension(extension) => {
             ctx.create("EXTENSION", extension.if_not_exists);
             let detail = extension
@@ -161,6 +225,13 @@ pub(super) fn other_statement(ctx: &mut Ctx<'_>, ast: &Ast, statement: &Statemen
             let entry = ctx.object(names::object(name), "created", None);
             ctx.summary.sequences.push(entry);
         }
+        _ => {}
+    }
+}
+
+/// Comments and grants.
+fn access(ctx: &mut Ctx<'_>, ast: &Ast) {
+    match ast {
         Ast::Comment {
             object_type,
             object_name,
@@ -186,6 +257,13 @@ pub(super) fn other_statement(ctx: &mut Ctx<'_>, ast: &Ast, statement: &Statemen
             &revoke.grantees,
             false,
         ),
+        _ => {}
+    }
+}
+
+/// Data statements, counted per table (`TRUNCATE` is data loss).
+fn data_statement(ctx: &mut Ctx<'_>, ast: &Ast) {
+    match ast {
         Ast::Insert(insert) => data(ctx, &insert.table.to_string(), |d| d.inserts += 1),
         Ast::Update(update) => data(ctx, &relation(&update.table.relation), |d| d.updates += 1),
         Ast::Delete(delete) => {
@@ -213,23 +291,21 @@ pub(super) fn other_statement(ctx: &mut Ctx<'_>, ast: &Ast, statement: &Statemen
                 data(ctx, &table, |d| d.deletes += 1);
             }
         }
-        Ast::AlterIndex { name, operation } => {
-            let index = names::object(name);
-            if let Some(table) = ctx.schema.indexes.get(&index).cloned() {
-                ctx.modified(
-                    &table,
-                    format!("index {index}: {}", operation.to_string().to_lowercase()),
-                );
-            }
-        }
-        // Session settings, queries and transaction control change no schema.
-        Ast::Set(_)
-        | Ast::Query(_)
-        | Ast::Savepoint { .. }
-        | Ast::ReleaseSavepoint { .. }
-        | Ast::Rollback { .. }
-        | Ast::Analyze(_) => {}
-        _ => super::fallback::parsed_but_undocumented(ctx, statement),
+        _ => {}
+    }
+}
+
+/// `ALTER INDEX`: a change to the table the index belongs to.
+fn alter_index(ctx: &mut Ctx<'_>, ast: &Ast) {
+    let Ast::AlterIndex { name, operation } = ast else {
+        return;
+    };
+    let index = names::object(name);
+    if let Some(table) = ctx.schema.indexes.get(&index).cloned() {
+        ctx.modified(
+            &table,
+            format!("index {index}: {}", operation.to_string().to_lowercase()),
+        );
     }
 }
 
