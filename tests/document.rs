@@ -607,6 +607,22 @@ fn drop_cascade_drops_what_the_model_knows_depends_on_it() {
         ("orders", "foreign key", true)
     );
     assert!(schema.tables["orders"].foreign_keys.is_empty());
+
+    // Views on a table dropped with CASCADE go with it; others stay.
+    analyze_text(
+        "004.sql",
+        "CREATE VIEW big_orders AS SELECT o.id FROM orders o WHERE o.id > 10;\nCREATE VIEW other AS SELECT 1 AS one;\n",
+        &mut schema,
+    )
+    .expect("analyzes");
+    let s = analyze_text("005.sql", "DROP TABLE orders CASCADE;\n", &mut schema).expect("analyzes");
+    let views: Vec<(&str, &str)> = s
+        .views
+        .iter()
+        .map(|v| (v.name.as_str(), v.action.as_str()))
+        .collect();
+    assert_eq!(views, [("big_orders", "dropped")]);
+    assert!(!schema.views.contains("big_orders") && schema.views.contains("other"));
 }
 
 #[test]

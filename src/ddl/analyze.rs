@@ -380,6 +380,13 @@ fn drop_table(ctx: &mut Ctx<'_>, name: String, cascade: bool, reason: String) {
             });
         }
         ctx.summary.constraints.extend(dropped_keys);
+        // Views on the table go with it too.
+        for view in ctx.schema.views_using(&name, None) {
+            ctx.schema.views.remove(&view);
+            ctx.schema.view_sources.remove(&view);
+            let entry = ctx.object(view, "dropped", Some(format!("cascade from {name}")));
+            ctx.summary.views.push(entry);
+        }
     }
     ctx.summary.dropped_tables.push(Dropped {
         object: name,

@@ -6,7 +6,6 @@
 //! the model is as it stood before the statement. Rules that follow from one change
 //! alone (rewrites, blocking index builds) are in `risk`.
 
-use std::collections::BTreeSet;
 use std::sync::LazyLock;
 
 use regex::Regex;
@@ -248,19 +247,7 @@ fn may_fail(ctx: &mut Ctx<'_>, table: &str, what: &str, bad: &str, instead: &str
 
 /// `blocked-by-view`: PostgreSQL refuses to change the type of a column a view uses.
 fn blocked_by_view(ctx: &mut Ctx<'_>, table: &str, column: &str) {
-    let short = table.rsplit('.').next().unwrap_or(table);
-    let views: Vec<String> = ctx
-        .schema
-        .view_sources
-        .iter()
-        .filter(|(_, source)| {
-            let words: BTreeSet<&str> = source
-                .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '*'))
-                .collect();
-            words.contains(short) && (words.contains(column) || source.contains('*'))
-        })
-        .map(|(view, _)| view.clone())
-        .collect();
+    let views = ctx.schema.views_using(table, Some(column));
     if views.is_empty() {
         return;
     }

@@ -69,6 +69,25 @@ pub struct Schema {
 }
 
 impl Schema {
+    /// The views whose query names `table` (and, when given, `column`, or uses `*`): the
+    /// views PostgreSQL keeps depending on it. Read from each view's query text, so a view
+    /// that names the table is counted even through an alias; one that reaches it only
+    /// through another view is not.
+    pub fn views_using(&self, table: &str, column: Option<&str>) -> Vec<String> {
+        let short = table.rsplit('.').next().unwrap_or(table);
+        self.view_sources
+            .iter()
+            .filter(|(_, source)| {
+                let words: BTreeSet<&str> = source
+                    .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '*'))
+                    .collect();
+                words.contains(short)
+                    && column.is_none_or(|c| words.contains(c) || source.contains('*'))
+            })
+            .map(|(view, _)| view.clone())
+            .collect()
+    }
+
     /// True when the project writes `IF NOT EXISTS` in most of its `CREATE`s (and has
     /// written enough of them to have a convention).
     pub fn prefers_if_not_exists(&self) -> bool {
