@@ -25,7 +25,13 @@ fn existing() -> Schema {
 /// an existing table without setting `lock_timeout`, and that rule has its own test.
 fn analyze(sql: &str) -> FileSummary {
     let mut s = analyze_all(sql);
-    s.risks.retain(|r| r.risk != RiskKind::RequireLockTimeout);
+    // The timeout rules fire on nearly every case here; they have tests of their own.
+    s.risks.retain(|r| {
+        !matches!(
+            r.risk,
+            RiskKind::RequireLockTimeout | RiskKind::RequireStatementTimeout
+        )
+    });
     s
 }
 
@@ -742,4 +748,30 @@ fn comments_grants_and_role_drops_read_as_one_entry_each() {
         .collect();
     assert_eq!(dropped, [("DROP ROLE", Some("a, b, c"))]);
     assert_eq!(s.analysed + s.not_analysed.len(), s.statements);
+}
+
+#[test]
+fn a_long_statement_on_an_existing_table_wants_a_statement_timeout() {
+    let kinds = |s: &FileSummary| -> Vec<(RiskKind, usize)> {
+        s.risks
+            .iter()
+            .filter(|r| r.risk == RiskKind::RequireStatementTimeout)
+            .map(|r| (r.risk, r.at.line))
+            .collect()
+    };
+    // A rewrite, then an index build: noted once, at the first.
+    let s = analyze_all(
+        "ALTER TABLE orders ALTER COLUMN total TYPE numeric(14,2);\nCREATE INDEX orders_total ON orders (total);\n",
+    );
+    assert_eq!(kinds(&s), [(RiskKind::RequireStatementTimeout, 1)]);
+    // With a timeout set first: nothing.
+    let s = analyze_all(
+        "SET statement_timeout = '15min';\nALTER TABLE orders ALTER COLUMN total TYPE numeric(14,2);\n",
+    );
+    assert!(kinds(&s).is_empty());
+    // Quick statements and new tables: nothing.
+    let s = analyze_all(
+        "DROP INDEX orders_user_idx;\nCREATE TABLE fresh (id int);\nCREATE INDEX fresh_id ON fresh (id);\n",
+    );
+    assert!(kinds(&s).is_empty());
 }

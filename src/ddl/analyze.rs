@@ -161,7 +161,9 @@ pub(crate) fn analyze(
         ctx.allowed = allowed(&text[previous_end..end]);
         previous_end = end;
         super::lint::statement(&mut ctx, statement, parsed);
+        let risks_before = ctx.summary.risks.len();
         consume(&mut ctx, parsed, statement);
+        super::lint::after(&mut ctx, statement, risks_before);
     });
     Ok(ctx.summary)
 }

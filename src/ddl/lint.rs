@@ -32,6 +32,10 @@ pub(super) struct State {
     lock_timeout: bool,
     /// `require-lock-timeout` was noted once; once per file is enough to act on.
     lock_timeout_noted: bool,
+    /// A `SET statement_timeout` was seen.
+    statement_timeout: bool,
+    /// `require-statement-timeout` was noted once.
+    statement_timeout_noted: bool,
     /// Enum values added in the current transaction: (type, value).
     new_values: Vec<(String, String)>,
 }
@@ -48,6 +52,36 @@ impl State {
             ..State::default()
         }
     }
+}
+
+/// `require-statement-timeout`, after a statement's handler: the first statement that
+/// rewrites an existing table or builds an index on one without `CONCURRENTLY` (its own
+/// risks say so), with no `SET statement_timeout` before it, runs as long as the table is
+/// big, holding its lock all the while.
+pub(super) fn after(ctx: &mut Ctx<'_>, statement: &Statement<'_>, risks_before: usize) {
+    if ctx.lint.statement_timeout || ctx.lint.statement_timeout_noted {
+        return;
+    }
+    // Dropping an index locks but is quick: only builds and rewrites run long.
+    let first = statement
+        .text
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .find(|w| !w.is_empty())
+        .unwrap_or("");
+    if first.eq_ignore_ascii_case("DROP") {
+        return;
+    }
+    let long = ctx.summary.risks[risks_before..]
+        .iter()
+        .any(|r| matches!(r.risk, RiskKind::TableRewrite | RiskKind::BlockingIndex));
+    if !long {
+        return;
+    }
+    ctx.lint.statement_timeout_noted = true;
+    ctx.risk(
+        RiskKind::RequireStatementTimeout,
+        "this statement rewrites or scans an existing table with no `SET statement_timeout` earlier in the file: it runs as long as the table is big, holding its lock; start the file with `SET statement_timeout = '15min';` (sized to the table) so a deploy fails instead of hanging",
+    );
 }
 
 /// Runs the rules on one statement, before its handler updates the model.
@@ -81,6 +115,17 @@ pub(super) fn statement(ctx: &mut Ctx<'_>, statement: &Statement<'_>, parsed: &P
             .contains("set_config('lock_timeout'"))
     {
         ctx.lint.lock_timeout = true;
+    }
+    if matches!(
+        w.as_slice(),
+        ["SET", "STATEMENT_TIMEOUT", ..] | ["SET", "LOCAL" | "SESSION", "STATEMENT_TIMEOUT", ..]
+    ) || (w.first() == Some(&"SELECT")
+        && statement
+            .text
+            .to_lowercase()
+            .contains("set_config('statement_timeout'"))
+    {
+        ctx.lint.statement_timeout = true;
     }
     enum_values_used(ctx, statement);
     record_views(ctx, parsed);

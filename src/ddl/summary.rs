@@ -249,6 +249,9 @@ pub enum RiskKind {
     NotIdempotent,
     /// A strong lock on an existing table with no `SET lock_timeout` before it.
     RequireLockTimeout,
+    /// A rewrite or index build of an existing table with no `SET statement_timeout`
+    /// before it.
+    RequireStatementTimeout,
     /// A column type change under a view that uses the column: PostgreSQL refuses it.
     BlockedByView,
     /// An enum value used in the transaction that added it (SQLSTATE 55P04).
@@ -269,7 +272,7 @@ pub enum RiskKind {
 
 impl RiskKind {
     /// Every risk, in the order they are documented.
-    pub const ALL: [RiskKind; 19] = [
+    pub const ALL: [RiskKind; 20] = [
         RiskKind::TableRewrite,
         RiskKind::LongLock,
         RiskKind::BlockingIndex,
@@ -281,6 +284,7 @@ impl RiskKind {
         RiskKind::IdentifierTooLong,
         RiskKind::NotIdempotent,
         RiskKind::RequireLockTimeout,
+        RiskKind::RequireStatementTimeout,
         RiskKind::BlockedByView,
         RiskKind::EnumValueInSameTransaction,
         RiskKind::MayFailOnExistingData,
@@ -305,6 +309,7 @@ impl RiskKind {
             RiskKind::IdentifierTooLong => "identifier-too-long",
             RiskKind::NotIdempotent => "not-idempotent",
             RiskKind::RequireLockTimeout => "require-lock-timeout",
+            RiskKind::RequireStatementTimeout => "require-statement-timeout",
             RiskKind::BlockedByView => "blocked-by-view",
             RiskKind::EnumValueInSameTransaction => "enum-value-in-same-transaction",
             RiskKind::MayFailOnExistingData => "may-fail-on-existing-data",
