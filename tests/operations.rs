@@ -587,41 +587,13 @@ fn restore_table_fills_empty_tables_and_replaces_rows_only_when_asked() {
 
 /// Runs a command, killing it (and failing) when it has not ended within `limit`.
 fn run_within(mut command: Command, limit: std::time::Duration) -> Run {
-    use std::io::Read;
-    let mut child = command
+    let child = command
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("program runs");
-    let started = std::time::Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("waits") {
-            break status;
-        }
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("the program did not end within {limit:?}");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    };
-    let (mut stdout, mut stderr) = (String::new(), String::new());
-    let _ = child
-        .stdout
-        .take()
-        .expect("piped")
-        .read_to_string(&mut stdout);
-    let _ = child
-        .stderr
-        .take()
-        .expect("piped")
-        .read_to_string(&mut stderr);
-    Run {
-        code: status.code().unwrap_or(-1),
-        stdout,
-        stderr,
-    }
+    Run::finish_within(child, limit).0
 }
 
 #[test]

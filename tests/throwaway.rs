@@ -73,35 +73,8 @@ fn signal(child: &Child, signal: i32) {
 }
 
 /// Waits for a child to exit (at most 20 s) and collects its output.
-fn finish(mut child: Child) -> Run {
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("waits") {
-            break status;
-        }
-        if started.elapsed() > Duration::from_secs(20) {
-            let _ = child.kill();
-            panic!("the program did not exit within 20 s of the signal");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let mut stdout = String::new();
-    let mut stderr = String::new();
-    let _ = child
-        .stdout
-        .take()
-        .expect("piped")
-        .read_to_string(&mut stdout);
-    let _ = child
-        .stderr
-        .take()
-        .expect("piped")
-        .read_to_string(&mut stderr);
-    Run {
-        code: status.code().unwrap_or(-1),
-        stdout,
-        stderr,
-    }
+fn finish(child: Child) -> Run {
+    Run::finish_within(child, Duration::from_secs(20)).0
 }
 
 /// Databases of the server whose names match a LIKE pattern.

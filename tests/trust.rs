@@ -5,7 +5,6 @@
 
 mod util;
 
-use std::io::Read;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
@@ -63,38 +62,8 @@ fn signal(child: &Child, signal: i32) {
 }
 
 /// Waits for a child to exit (at most 20 s) and collects its output.
-fn finish(mut child: Child) -> (Run, Duration) {
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("waits") {
-            break status;
-        }
-        if started.elapsed() > Duration::from_secs(20) {
-            let _ = child.kill();
-            panic!("the program did not exit within 20 s of the signal");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let mut stdout = String::new();
-    let mut stderr = String::new();
-    child
-        .stdout
-        .take()
-        .expect("piped")
-        .read_to_string(&mut stdout)
-        .expect("reads");
-    child
-        .stderr
-        .take()
-        .expect("piped")
-        .read_to_string(&mut stderr)
-        .expect("reads");
-    let run = Run {
-        code: status.code().unwrap_or(-1),
-        stdout,
-        stderr,
-    };
-    (run, started.elapsed())
+fn finish(child: Child) -> (Run, Duration) {
+    Run::finish_within(child, Duration::from_secs(20))
 }
 
 fn advisory_locks(db: &TestDb) -> String {

@@ -418,6 +418,48 @@ pub struct Run {
 }
 
 impl Run {
+    /// Waits for a started program (its stdout and stderr piped) to exit, at most
+    /// `limit`: past it the program is killed and the test fails. Returns the run and how
+    /// long the wait took.
+    pub fn finish_within(
+        mut child: Child,
+        limit: std::time::Duration,
+    ) -> (Run, std::time::Duration) {
+        use std::io::Read;
+        let started = std::time::Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("waits") {
+                break status;
+            }
+            if started.elapsed() > limit {
+                let _ = child.kill();
+                panic!("the program did not end within {limit:?}");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        let (mut stdout, mut stderr) = (String::new(), String::new());
+        for (pipe, text) in [
+            (
+                child.stdout.take().map(|p| Box::new(p) as Box<dyn Read>),
+                &mut stdout,
+            ),
+            (
+                child.stderr.take().map(|p| Box::new(p) as Box<dyn Read>),
+                &mut stderr,
+            ),
+        ] {
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_string(text);
+            }
+        }
+        let run = Run {
+            code: status.code().unwrap_or(-1),
+            stdout,
+            stderr,
+        };
+        (run, started.elapsed())
+    }
+
     /// Runs a command to completion.
     pub fn of(mut command: Command) -> Run {
         let Output {
