@@ -83,6 +83,15 @@ pub enum Error {
     },
 
     /// A `.sql` file in `migrations/` whose name carries no version number.
+    /// Two ways back for one migration (two `.down.sql` files, or a file and a
+    /// `-- migrate:down` section).
+    #[error("down file `{second}` is a second down of version {version} (also `{first}`)")]
+    DuplicateDown {
+        version: u64,
+        first: String,
+        second: String,
+    },
+
     #[error("migration file `{}` has no version number", path.display())]
     UnversionedMigration { path: PathBuf },
 
@@ -492,6 +501,9 @@ impl Error {
             }
             Error::DuplicateVersion { .. } => {
                 "renumber the newer file; a version is used by exactly one migration".into()
+            }
+            Error::DuplicateDown { .. } => {
+                "a migration has one way back: keep one `.down.sql` file (or one `-- migrate:down` section) per version".into()
             }
             Error::UnversionedMigration { .. } => {
                 "prefix the file name with its version, e.g. `013_add_index.sql`, or move it out of `migrations/`".into()

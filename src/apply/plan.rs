@@ -416,6 +416,7 @@ pub(crate) mod tests {
             },
             text: text.to_string(),
             checksum: crate::project::migrations::checksum(text),
+            down_section: None,
         }
     }
 
@@ -435,6 +436,7 @@ pub(crate) mod tests {
             root: PathBuf::from("database"),
             snapshots,
             migrations: migrations.iter().map(|(v, t)| migration(*v, t)).collect(),
+            downs: Vec::new(),
             validation: Vec::new(),
             warnings: Vec::new(),
         }

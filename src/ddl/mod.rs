@@ -126,8 +126,10 @@ fn baseline(layout: &Layout, migrations: &[MigrationFile], before: Option<u64>) 
         .iter()
         .filter(|m| from.is_none_or(|last| m.version > last) && m.version < limit)
     {
+        // The schema before a file is what the earlier files' up parts built.
         let text = crate::project::migrations::read_sql(&migration.path)?;
-        analyze_text(&migration.path.display().to_string(), &text, &mut schema)?;
+        let up = crate::project::migrations::sections(&text).up;
+        analyze_text(&migration.path.display().to_string(), &up, &mut schema)?;
     }
     Ok(schema)
 }

@@ -72,12 +72,14 @@ impl Layout {
         problems.extend(more);
         let (validation, more) = validation::scan(&self.validation())?;
         problems.extend(more);
-        Error::from_problems(&self.root, problems)?;
         let migrations = read_all(discovered.migrations)?;
+        let downs = downs(&migrations, discovered.downs, &mut problems)?;
+        Error::from_problems(&self.root, problems)?;
         Ok(Catalog {
             root: self.root.clone(),
             snapshots,
             migrations,
+            downs,
             validation,
             warnings: discovered.warnings,
         })
@@ -95,16 +97,76 @@ impl Layout {
     }
 }
 
+/// The way back of each migration that has one: its `.down.sql` file, or its
+/// `-- migrate:down` section. A version with both, or a down file whose up file is
+/// missing (warned about by discovery), adds no down; the first is a problem.
+fn downs(
+    migrations: &[Migration],
+    files: Vec<migrations::DownFile>,
+    problems: &mut Vec<Error>,
+) -> Result<Vec<Down>> {
+    let mut downs: Vec<Down> = migrations
+        .iter()
+        .filter_map(|m| {
+            let section = m.down_section.as_ref()?;
+            Some(Down {
+                version: m.version(),
+                file: m.name().to_string(),
+                path: m.file.path.clone(),
+                checksum: migrations::checksum(&section.0),
+                text: section.0.clone(),
+                line: section.1,
+            })
+        })
+        .collect();
+    for file in files {
+        if migrations
+            .binary_search_by_key(&file.version, Migration::version)
+            .is_err()
+        {
+            continue;
+        }
+        if let Some(section) = downs.iter().find(|d| d.version == file.version) {
+            problems.push(Error::DuplicateDown {
+                version: file.version,
+                first: format!("{} (its `-- migrate:down` section)", section.file),
+                second: file.file,
+            });
+            continue;
+        }
+        let text = migrations::read_sql(&file.path)?;
+        downs.push(Down {
+            version: file.version,
+            checksum: migrations::checksum(&text),
+            file: file.file,
+            path: file.path,
+            text,
+            line: 1,
+        });
+    }
+    downs.sort_by_key(|d| d.version);
+    Ok(downs)
+}
+
 /// Reads and checksums migration files on every core: a no-op run over hundreds of
-/// migrations spends most of its time here.
+/// migrations spends most of its time here. A file with dbmate's sections runs (and is
+/// checksummed as) its up section only, so mending its down is not an edit of what ran.
 fn read_all(files: Vec<MigrationFile>) -> Result<Vec<Migration>> {
     let read = |file: MigrationFile| -> Result<Migration> {
-        let text = migrations::read_sql(&file.path)?;
+        let full = migrations::read_sql(&file.path)?;
+        let (text, down_section) = if full.contains("migrate:") {
+            let sections = migrations::sections(&full);
+            let down = sections.down.map(|d| (d, sections.down_line));
+            (sections.up, down)
+        } else {
+            (full, None)
+        };
         let checksum = migrations::checksum(&text);
         Ok(Migration {
             file,
             text,
             checksum,
+            down_section,
         })
     };
     let threads = std::thread::available_parallelism()
@@ -162,8 +224,37 @@ pub fn sql_files(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
 #[derive(Debug, Clone)]
 pub struct Migration {
     pub file: MigrationFile,
+    /// What applying runs: the whole file, or its up section (other lines blanked).
     pub text: String,
     pub checksum: String,
+    /// A `-- migrate:down` section in the file, and its marker's line.
+    pub down_section: Option<(String, usize)>,
+}
+
+/// The way back of one migration: what `rollback` runs and `verify-migrations` proves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Down {
+    pub version: u64,
+    /// The file it is in (`007_x.down.sql`, or the up file for a `-- migrate:down`
+    /// section).
+    pub file: String,
+    pub path: PathBuf,
+    /// The SQL, with the lines before a section blanked so line numbers are the file's.
+    pub text: String,
+    pub checksum: String,
+    /// The first line: 1 for a down file, the marker's line for a section.
+    pub line: usize,
+}
+
+impl Down {
+    /// How messages name it: `007_x.down.sql`, or `007_x.sql (-- migrate:down, line 9)`.
+    pub fn shown(&self) -> String {
+        if self.line > 1 {
+            format!("{} (`-- migrate:down`, line {})", self.file, self.line)
+        } else {
+            self.file.clone()
+        }
+    }
 }
 
 impl Migration {
@@ -186,6 +277,8 @@ pub struct Catalog {
     pub snapshots: Vec<SnapshotFile>,
     /// Ordered by version.
     pub migrations: Vec<Migration>,
+    /// The downs of the migrations that have one, ordered by version.
+    pub downs: Vec<Down>,
     /// `sql/validation/` files in numbered order, with their checks.
     pub validation: Vec<ValidationFile>,
     /// Gaps in numbering and the like.
@@ -204,5 +297,13 @@ impl Catalog {
             .binary_search_by_key(&version, Migration::version)
             .ok()
             .map(|i| &self.migrations[i])
+    }
+
+    /// The down of the migration with this version, if it has one.
+    pub fn down(&self, version: u64) -> Option<&Down> {
+        self.downs
+            .binary_search_by_key(&version, |d| d.version)
+            .ok()
+            .map(|i| &self.downs[i])
     }
 }

@@ -1,6 +1,8 @@
-//! Migration files: naming, discovery, ordering, checksums and the directives that decide
-//! how a file runs (in a transaction or statement by statement). It does not talk to the
-//! database; `apply` does that with what this module finds.
+//! Migration files: naming, discovery, ordering, checksums, the directives that decide
+//! how a file runs (in a transaction or statement by statement), and the way back: a
+//! `.down.sql` file beside its up file, or dbmate's `-- migrate:up` / `-- migrate:down`
+//! sections in one file. It does not talk to the database; `apply` does that with what
+//! this module finds.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -25,11 +27,67 @@ pub struct MigrationFile {
     pub path: PathBuf,
 }
 
-/// A `.down.sql` file paired with its `up` file; kept so tools can show it, never applied.
+/// A `.down.sql` file, paired with its up file by version.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DownFile {
     pub version: u64,
+    /// The file name, e.g. `007_add_roles.down.sql`.
+    pub file: String,
     pub path: PathBuf,
+}
+
+/// A file's text split by dbmate's section markers: `-- migrate:up` and `-- migrate:down`
+/// lines. Each section keeps the file's line numbers (the other section's lines are
+/// blanked), so errors point at the line a person opens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sections {
+    /// What applying runs: everything outside the down section.
+    pub up: String,
+    /// The down section, with the lines before it blanked; `None` without a
+    /// `-- migrate:down` line.
+    pub down: Option<String>,
+    /// The line of the `-- migrate:down` marker.
+    pub down_line: usize,
+}
+
+static SECTION: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?i)^\s*--\s*migrate:(up|down)\b").expect("valid regex"));
+
+/// Splits a file at dbmate's markers. A file without a `-- migrate:down` line is all up
+/// (its `up` is the text unchanged). Lines after `-- migrate:down` belong to the down
+/// section until a `-- migrate:up` line, if one follows.
+pub fn sections(text: &str) -> Sections {
+    let mut in_down = false;
+    let mut down_line = 0;
+    let (mut up, mut down) = (String::with_capacity(text.len()), String::new());
+    for (index, line) in text.split_inclusive('\n').enumerate() {
+        if let Some(caps) = SECTION.captures(line) {
+            in_down = caps[1].eq_ignore_ascii_case("down");
+            if in_down && down_line == 0 {
+                down_line = index + 1;
+            }
+        }
+        let newline = if line.ends_with('\n') { "\n" } else { "" };
+        if in_down {
+            up.push_str(newline);
+            down.push_str(line);
+        } else {
+            up.push_str(line);
+            down.push_str(newline);
+        }
+    }
+    if down_line == 0 {
+        return Sections {
+            up: text.to_string(),
+            down: None,
+            down_line: 0,
+        };
+    }
+    Sections {
+        up,
+        down: Some(down),
+        down_line,
+    }
 }
 
 /// What discovery found in `migrations/`.
@@ -92,7 +150,19 @@ pub fn scan(dir: &Path) -> Result<(Discovered, Vec<Error>)> {
             continue;
         };
         if direction == Direction::Down {
-            found.downs.push(DownFile { version, path });
+            if let Some(first) = found.downs.iter().find(|d| d.version == version) {
+                problems.push(Error::DuplicateDown {
+                    version,
+                    first: first.file.clone(),
+                    second: file,
+                });
+                continue;
+            }
+            found.downs.push(DownFile {
+                version,
+                file,
+                path,
+            });
             continue;
         }
         if let Some(first) = ups.get(&version) {
@@ -218,7 +288,7 @@ pub enum RunMode {
 }
 
 static MARKER: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?im)^\s*--\s*(dbkit:no-transaction|postgres-migrations\s+disable-transaction)\b")
+    Regex::new(r"(?im)^\s*--\s*(dbkit:no-transaction|postgres-migrations\s+disable-transaction|migrate:(?:up|down)\s+transaction:false)\b")
         .expect("valid regex")
 });
 
@@ -281,7 +351,7 @@ fn body_controls_transaction(statement: &Statement<'_>) -> bool {
 }
 
 /// Decides how a file runs: a `-- dbkit:no-transaction` (or `-- postgres-migrations
-/// disable-transaction`) line, or a statement that cannot run in a transaction block,
+/// disable-transaction`, or dbmate's `-- migrate:up transaction:false`) line, or a statement that cannot run in a transaction block,
 /// makes it run statement by statement. A file wrapped in one `BEGIN; ... COMMIT;` pair
 /// is not such a file: `wrapper` reports the pair so the caller can absorb it into its
 /// own transaction.
@@ -495,5 +565,45 @@ mod tests {
 
     fn mode_of(text: &str) -> RunMode {
         mode(text)
+    }
+
+    #[test]
+    fn splits_dbmate_sections_keeping_line_numbers() {
+        let text = "-- migrate:up\nCREATE TABLE a (id int);\n\n-- migrate:down\nDROP TABLE a;\n";
+        let s = sections(text);
+        assert_eq!(s.up, "-- migrate:up\nCREATE TABLE a (id int);\n\n\n\n");
+        assert_eq!(
+            s.down.as_deref(),
+            Some("\n\n\n-- migrate:down\nDROP TABLE a;\n")
+        );
+        assert_eq!(s.down_line, 4);
+        let plain = sections("CREATE TABLE a (id int);");
+        assert_eq!(
+            (plain.up.as_str(), plain.down),
+            ("CREATE TABLE a (id int);", None)
+        );
+        // Editing only the down section is not an edit of what was applied.
+        let edited = sections(
+            "-- migrate:up\nCREATE TABLE a (id int);\n\n-- migrate:down\nDROP TABLE IF EXISTS a;\n",
+        );
+        assert_eq!(checksum(&edited.up), checksum(&s.up));
+        assert!(matches!(
+            mode("-- migrate:up transaction:false\nCREATE INDEX CONCURRENTLY i ON a (id);"),
+            RunMode::NoTransaction(_)
+        ));
+    }
+
+    #[test]
+    fn two_down_files_for_one_version_are_refused() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        for file in ["001_a.sql", "001_a.down.sql", "1_a.down.sql"] {
+            std::fs::write(dir.path().join(file), "SELECT 1;").expect("writes");
+        }
+        let (found, problems) = scan(dir.path()).expect("scans");
+        assert_eq!(found.downs.len(), 1);
+        assert_eq!(
+            problems.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            ["down file `1_a.down.sql` is a second down of version 1 (also `001_a.down.sql`)"]
+        );
     }
 }

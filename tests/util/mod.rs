@@ -406,7 +406,12 @@ pub fn bin(program: &str) -> PathBuf {
         "reset" => env!("CARGO_BIN_EXE_reset").into(),
         "load-test-data" => env!("CARGO_BIN_EXE_load-test-data").into(),
         "create-database" => env!("CARGO_BIN_EXE_create-database").into(),
-        other => panic!("unknown program {other}"),
+        // Cargo builds every program before the tests run, all in one folder.
+        other => {
+            let path = Path::new(env!("CARGO_BIN_EXE_apply-schema")).with_file_name(other);
+            assert!(path.exists(), "unknown program {other}");
+            path
+        }
     }
 }
 
