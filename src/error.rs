@@ -83,6 +83,29 @@ pub enum Error {
     },
 
     /// A `.sql` file in `migrations/` whose name carries no version number.
+    /// A rollback that cannot go ahead, with every reason; nothing was changed.
+    #[error("cannot roll back {database}: {}", problems.join("; "))]
+    RollbackRefused {
+        database: String,
+        problems: Vec<String>,
+        /// What to do next.
+        next: String,
+    },
+
+    /// A down failed; the migrations rolled back before it in this run stay rolled back.
+    #[error("rolling back `{file}` with `{down}` failed on {database}{}", if rolled_back.is_empty() { String::new() } else { format!(" (rolled back before it in this run: {})", rolled_back.join(", ")) })]
+    RollbackFailed {
+        version: u64,
+        file: String,
+        down: String,
+        database: String,
+        rolled_back: Vec<String>,
+        /// For a down run outside a transaction: its statements that committed.
+        statements_done: Option<usize>,
+        #[source]
+        source: Box<Error>,
+    },
+
     /// Two ways back for one migration (two `.down.sql` files, or a file and a
     /// `-- migrate:down` section).
     #[error("down file `{second}` is a second down of version {version} (also `{first}`)")]
@@ -502,6 +525,18 @@ impl Error {
             Error::DuplicateVersion { .. } => {
                 "renumber the newer file; a version is used by exactly one migration".into()
             }
+            Error::RollbackRefused { next, .. } => next.clone(),
+            Error::RollbackFailed {
+                statements_done: Some(n @ 1..),
+                version,
+                file,
+                ..
+            } => format!(
+                "this down runs outside a transaction and {n} of its statement(s) committed, so `{file}` is half rolled back and recorded as failed: finish the down by hand and `apply-schema --retry-failed` applies it again, or undo those statements and `apply-schema --mark-applied {version}` records it as applied"
+            ),
+            Error::RollbackFailed { file, .. } => format!(
+                "the failing down was undone, so `{file}` stays applied; fix the down and run rollback again"
+            ),
             Error::DuplicateDown { .. } => {
                 "a migration has one way back: keep one `.down.sql` file (or one `-- migrate:down` section) per version".into()
             }

@@ -1,6 +1,6 @@
 //! dbkit's history inside the database: the `dbkit` schema with one row per migration
-//! (how and when it got there), one row per snapshot load, and one row per accepted
-//! checksum change. The schema is kept apart from the application's so snapshots and
+//! (how and when it got there), one row per snapshot load, one row per accepted
+//! checksum change, and one row per migration rolled back. The schema is kept apart from the application's so snapshots and
 //! drift checks leave it out. This module reads and writes those rows; deciding what to
 //! apply is `plan`'s job.
 
@@ -46,6 +46,21 @@ CREATE TABLE IF NOT EXISTS dbkit.snapshot_history (
     duration_ms double precision NOT NULL DEFAULT 0,
     dbkit_version text NOT NULL
 );
+CREATE TABLE IF NOT EXISTS dbkit.rollbacks (
+    id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    version        bigint NOT NULL,
+    file           text NOT NULL,
+    checksum       text NOT NULL,
+    source         text NOT NULL,
+    applied_at     timestamptz NOT NULL,
+    applied_by     text NOT NULL,
+    down_file      text NOT NULL,
+    down_checksum  text NOT NULL,
+    rolled_back_at timestamptz NOT NULL DEFAULT now(),
+    rolled_back_by text NOT NULL DEFAULT current_user,
+    duration_ms    double precision NOT NULL DEFAULT 0,
+    dbkit_version  text NOT NULL
+);
 CREATE TABLE IF NOT EXISTS dbkit.checksum_acceptances (
     id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     version      bigint NOT NULL,
@@ -55,6 +70,33 @@ CREATE TABLE IF NOT EXISTS dbkit.checksum_acceptances (
     accepted_at  timestamptz NOT NULL DEFAULT now(),
     accepted_by  text NOT NULL DEFAULT current_user
 );
+";
+
+/// Creates the rollback audit table in history made by a dbkit that had none: one row
+/// per migration rolled back (which down, its checksum, who, when, and when the
+/// migration had been applied). Needs no privilege when the table exists.
+pub const ROLLBACKS: &str = "
+DO $dbkit$
+BEGIN
+    IF to_regclass('dbkit.rollbacks') IS NULL THEN
+        CREATE TABLE dbkit.rollbacks (
+            id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            version        bigint NOT NULL,
+            file           text NOT NULL,
+            checksum       text NOT NULL,
+            source         text NOT NULL,
+            applied_at     timestamptz NOT NULL,
+            applied_by     text NOT NULL,
+            down_file      text NOT NULL,
+            down_checksum  text NOT NULL,
+            rolled_back_at timestamptz NOT NULL DEFAULT now(),
+            rolled_back_by text NOT NULL DEFAULT current_user,
+            duration_ms    double precision NOT NULL DEFAULT 0,
+            dbkit_version  text NOT NULL
+        );
+    END IF;
+END
+$dbkit$;
 ";
 
 /// Brings history tables made by an older dbkit up to this one's: the `running` status

@@ -1,11 +1,13 @@
 //! Applying a schema: deciding where a database stands and what applying would do
 //! (`plan`, `status`), carrying it out (`run`, `script`, and `chunked` for a large snapshot) under the history it keeps
-//! (`history`), and the integrity checks run afterwards (`validate`). It owns the answer
+//! (`history`), the integrity checks run afterwards (`validate`), and the way back
+//! (`rollback`). It owns the answer
 //! to "where does this database stand"; the other capabilities ask it.
 
 pub mod chunked;
 pub mod history;
 pub mod plan;
+pub mod rollback;
 pub mod run;
 pub mod script;
 mod statements;
