@@ -357,7 +357,7 @@ pub enum Error {
 
     /// The backup a program takes before changing a database (`--backup-first`)
     /// failed, so it changed nothing.
-    #[error("the backup of {database} before applying failed, so nothing was applied")]
+    #[error("the backup of {database} taken first failed, so nothing was changed")]
     BackupFirstFailed {
         database: String,
         #[source]

@@ -640,7 +640,7 @@ fn backup_first_backs_up_only_when_something_is_pending() {
     assert!(
         failed
             .stderr
-            .contains("before applying failed, so nothing was applied"),
+            .contains("taken first failed, so nothing was changed"),
         "{}",
         failed.stderr
     );

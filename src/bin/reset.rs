@@ -3,13 +3,10 @@
 
 use std::process::ExitCode;
 
-use chrono::Utc;
 use clap::Parser;
 use dbkit::cli::{self, show, ConnectionArgs, DirArgs, Format, GuardArgs, LockArgs, OutputArgs};
-use dbkit::ops::backup::{self, BackupOptions, Content};
 use dbkit::ops::guard::{self, Requirement};
 use dbkit::ops::reset;
-use dbkit::pg::dump::{PgDump, ServerVersion};
 use dbkit::project::layout::Layout;
 use dbkit::report::{self, exit};
 use dbkit::Result;
@@ -97,31 +94,9 @@ fn run(args: &Args) -> Result<ExitCode> {
         eprintln!("reset cancelled: nothing was changed");
         return Ok(ExitCode::from(exit::ERROR));
     }
-    let backup = if args.backup_first {
-        let server = ServerVersion::query(&mut target.client, &database)?;
-        let pg_dump = PgDump::for_server(&cli::finder(), &server)?;
-        let options = BackupOptions {
-            dir: cli::relative_to_cwd(layout.project_root().join("backups")),
-            format: backup::Format::Plain,
-            compress: None,
-            content: Content::SchemaAndData,
-            tables: Vec::new(),
-            keep: None,
-            created: Utc::now(),
-        };
-        let made = backup::create(
-            &pg_dump,
-            &target.settings,
-            &server,
-            &options,
-            &report::progress::Silent,
-        )?;
-        if text {
-            cli::print(|w| report::operations::backup(w, &made));
-        }
-        Some(made)
-    } else {
-        None
+    let backup = match args.backup_first {
+        true => Some(show::backup_first(&mut target, &layout, text)?),
+        false => None,
     };
     let done = reset::reset(&mut target.client, &database, &plan, args.lock.timeout())?;
     if text {

@@ -139,3 +139,25 @@ pub fn checked(validation: Option<&ValidationReport>) -> ExitCode {
     let failed = validation.is_some_and(|v| v.failed() > 0);
     ExitCode::from(if failed { exit::VALIDATION } else { exit::OK })
 }
+
+/// `--backup-first` of a program that changes a database (reset, rollback): a backup of
+/// schema and data as plain SQL under the project's `backups/`, with its line printed
+/// when `text`. A failed backup stops the program before it changes anything.
+pub fn backup_first(
+    target: &mut super::Target,
+    layout: &crate::project::layout::Layout,
+    text: bool,
+) -> Result<crate::ops::backup::Backup> {
+    let first = crate::ops::backup::First {
+        finder: &super::finder(),
+        dir: super::relative_to_cwd(layout.project_root().join("backups")),
+        created: chrono::Utc::now(),
+        meter: &super::progress_bar(Unit::Bytes),
+    };
+    let made = crate::ops::backup::take_first(&mut target.client, &target.settings, &first)?;
+    made.warnings.iter().for_each(|w| super::warn(w));
+    if text {
+        super::print(|w| report::operations::backup(w, &made));
+    }
+    Ok(made)
+}

@@ -417,4 +417,5 @@ pub mod migration;
 pub mod operations;
 pub mod phase;
 pub mod progress;
+pub mod rollback;
 pub mod seed;

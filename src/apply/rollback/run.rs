@@ -211,7 +211,7 @@ fn one(
                     statements_done,
                     failure,
                     ..
-                } => (*statements_done, Some(failure.line)),
+                } => (*statements_done, Some((failure.line, failure.message.as_str()))),
                 _ => (None, None),
             };
             // Nothing committed: the migration is still wholly applied.
@@ -239,9 +239,10 @@ fn record_sql(version: u64, down: &Down, duration: &str) -> String {
 }
 
 /// Marks a migration whose down runs (or ran part-way) outside a transaction.
-fn mark_sql(version: u64, down: &Down, done: usize, line: Option<usize>) -> String {
-    let error = if line.is_some() {
-        format!("rollback with `{}` failed part-way", down.file)
+fn mark_sql(version: u64, down: &Down, done: usize, failure: Option<(usize, &str)>) -> String {
+    let line = failure.map(|(line, _)| line);
+    let error = if let Some((_, message)) = failure {
+        format!("rollback with `{}` failed part-way: {message}", down.file)
     } else {
         format!(
             "rollback with `{}` started outside a transaction and did not finish",
