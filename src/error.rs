@@ -100,8 +100,6 @@ pub enum Error {
         down: String,
         database: String,
         rolled_back: Vec<String>,
-        /// For a down run outside a transaction: its statements that committed.
-        statements_done: Option<usize>,
         #[source]
         source: Box<Error>,
     },
@@ -527,13 +525,18 @@ impl Error {
             }
             Error::RollbackRefused { next, .. } => next.clone(),
             Error::RollbackFailed {
-                statements_done: Some(n @ 1..),
                 version,
                 file,
+                source,
                 ..
-            } => format!(
+            } if matches!(**source, Error::Statement { statements_done: Some(1..), .. }) => {
+                let Error::Statement { statements_done: Some(n), .. } = **source else {
+                    unreachable!("matched above")
+                };
+                format!(
                 "this down runs outside a transaction and {n} of its statement(s) committed, so `{file}` is half rolled back and recorded as failed: finish the down by hand and `apply-schema --retry-failed` applies it again, or undo those statements and `apply-schema --mark-applied {version}` records it as applied"
-            ),
+            )
+            }
             Error::RollbackFailed { file, .. } => format!(
                 "the failing down was undone, so `{file}` stays applied; fix the down and run rollback again"
             ),

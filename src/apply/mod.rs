@@ -1,7 +1,7 @@
 //! Applying a schema: deciding where a database stands and what applying would do
 //! (`plan`, `status`), carrying it out (`run`, `script`, and `chunked` for a large snapshot) under the history it keeps
 //! (`history`), the integrity checks run afterwards (`validate`), and the way back
-//! (`rollback`). It owns the answer
+//! (`rollback`) with its proof (`verify`). It owns the answer
 //! to "where does this database stand"; the other capabilities ask it.
 
 pub mod chunked;
@@ -13,3 +13,4 @@ pub mod script;
 mod statements;
 pub mod status;
 pub mod validate;
+pub mod verify;

@@ -66,8 +66,12 @@ fn run(args: &Args) -> Result<ExitCode> {
     let catalog = layout.catalog()?;
     let guarded = !args.dry_run;
     if guarded {
-        args.guard
-            .precheck("roll back", &args.connection, None, Requirement::LocalDevelopment)?;
+        args.guard.precheck(
+            "roll back",
+            &args.connection,
+            None,
+            Requirement::LocalDevelopment,
+        )?;
     }
     let mut target = args.connection.open(&layout)?;
     let database = target.settings.masked().to_string();
@@ -80,7 +84,10 @@ fn run(args: &Args) -> Result<ExitCode> {
     if guarded && !planned.is_empty() {
         args.guard
             .check("roll back", &mut target, Requirement::LocalDevelopment)?;
-        if !args.guard.confirm(&report::rollback::question(&database, &planned))? {
+        if !args
+            .guard
+            .confirm(&report::rollback::question(&database, &planned))?
+        {
             eprintln!("rollback cancelled: nothing was changed");
             return Ok(ExitCode::from(exit::ERROR));
         }
@@ -103,10 +110,20 @@ fn run(args: &Args) -> Result<ExitCode> {
         }
     };
     let bar = cli::progress_bar(Unit::Time);
-    let done = rollback::rollback(&mut target.client, &catalog, &database, &options, &bar, &mut step)?;
+    let done = rollback::rollback(
+        &mut target.client,
+        &catalog,
+        &database,
+        &options,
+        &bar,
+        &mut step,
+    )?;
     cli::print(|w| match text {
         true => report::rollback::summary(w, &done),
-        false => report::json(w, &serde_json::json!({ "rollback": done, "backup": backup })),
+        false => report::json(
+            w,
+            &serde_json::json!({ "rollback": done, "backup": backup }),
+        ),
     });
     Ok(ExitCode::from(exit::OK))
 }

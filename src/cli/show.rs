@@ -161,3 +161,40 @@ pub fn backup_first(
     }
     Ok(made)
 }
+
+/// A throwaway database for `purpose` (`verify`, `build`): on the configured database's
+/// server when one is configured and this role may create databases there, else in the
+/// project's local PostgreSQL (started if need be), saying so.
+pub fn scratch_database(
+    connection: &super::ConnectionArgs,
+    layout: &crate::project::layout::Layout,
+    purpose: &str,
+) -> Result<crate::pg::scratch::Scratch> {
+    use crate::pg::connect::{connect, ConnectOptions};
+    use crate::pg::scratch::Scratch;
+    use crate::project::settings::ConnectionSettings;
+    let local = || -> Result<Scratch> {
+        let cluster = super::project_cluster(layout)?;
+        cluster.ensure_running()?;
+        let server = ConnectionSettings::parse(&cluster.conninfo("postgres"), None)?;
+        let mut admin = connect(&server, ConnectOptions::default())?;
+        Scratch::create(&mut admin, &server, purpose, None, super::notice)
+    };
+    let Some(url) = connection.url() else {
+        return local();
+    };
+    let server = ConnectionSettings::parse(url, connection.os_user.as_deref())?;
+    let mut admin = connect(&server, ConnectOptions::default())?;
+    match Scratch::create(&mut admin, &server, purpose, None, super::notice) {
+        Err(crate::Error::Query { source, .. })
+            if source.code() == Some(&postgres::error::SqlState::INSUFFICIENT_PRIVILEGE) =>
+        {
+            super::notice(&format!(
+                "this role may not create databases on {}; using the local PostgreSQL for the throwaway database",
+                server.masked()
+            ));
+            local()
+        }
+        other => other,
+    }
+}

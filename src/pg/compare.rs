@@ -161,29 +161,90 @@ pub fn describe(client: &mut Client, scope: &Scope, database: &str) -> Result<De
         .collect())
 }
 
-/// The differences between a source and its copy, one phrase each, in a stable order:
-/// ``index `public.idx` is missing from the snapshot``.
-pub fn differences(source: &Description, copy: &Description, copy_name: &str) -> Vec<String> {
+/// How one item differs between two descriptions.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "change", rename_all = "snake_case")]
+pub enum Change {
+    /// In the source only.
+    Missing { definition: String },
+    /// In the copy only.
+    Extra { definition: String },
+    /// In both, defined differently.
+    Changed { source: String, copy: String },
+}
+
+/// One item that differs, by kind and qualified name.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Difference {
+    pub kind: String,
+    pub name: String,
+    #[serde(flatten)]
+    pub change: Change,
+}
+
+/// The items that differ between a source and its copy, in a stable order: the
+/// source's items by kind and name, then the copy's extra ones.
+pub fn diff(source: &Description, copy: &Description) -> Vec<Difference> {
     let mut found = Vec::new();
+    let item = |kind: &str, name: &str, change| Difference {
+        kind: kind.to_string(),
+        name: name.to_string(),
+        change,
+    };
     for ((kind, name), definition) in source {
         match copy.get(&(kind.clone(), name.clone())) {
-            None => found.push(format!("{kind} `{name}` is missing from the {copy_name}")),
-            Some(other) if other != definition => found.push(format!(
-                "{kind} `{name}` differs: `{}` in the source, `{}` in the {copy_name}",
-                shorten(definition),
-                shorten(other)
+            None => found.push(item(
+                kind,
+                name,
+                Change::Missing {
+                    definition: shorten(definition),
+                },
+            )),
+            Some(other) if other != definition => found.push(item(
+                kind,
+                name,
+                Change::Changed {
+                    source: shorten(definition),
+                    copy: shorten(other),
+                },
             )),
             Some(_) => {}
         }
     }
-    for (kind, name) in copy.keys() {
+    for ((kind, name), definition) in copy {
         if !source.contains_key(&(kind.clone(), name.clone())) {
-            found.push(format!(
-                "{kind} `{name}` is in the {copy_name} but not in the source"
+            found.push(item(
+                kind,
+                name,
+                Change::Extra {
+                    definition: shorten(definition),
+                },
             ));
         }
     }
     found
+}
+
+/// The differences between a source and its copy, one phrase each, in a stable order:
+/// ``index `public.idx` is missing from the snapshot``.
+pub fn differences(source: &Description, copy: &Description, copy_name: &str) -> Vec<String> {
+    diff(source, copy)
+        .into_iter()
+        .map(|d| {
+            let (kind, name) = (&d.kind, &d.name);
+            match d.change {
+                Change::Missing { .. } => {
+                    format!("{kind} `{name}` is missing from the {copy_name}")
+                }
+                Change::Changed { source, copy } => format!(
+                    "{kind} `{name}` differs: `{source}` in the source, `{copy}` in the {copy_name}"
+                ),
+                Change::Extra { .. } => {
+                    format!("{kind} `{name}` is in the {copy_name} but not in the source")
+                }
+            }
+        })
+        .collect()
 }
 
 /// A definition on one line, cut to a length a terminal shows.

@@ -28,6 +28,9 @@ pub mod exit {
     pub const VALIDATION: u8 = 5;
     /// `document-migration --deny`: a denied risk was found.
     pub const RISK: u8 = 6;
+    /// `verify-migrations`: a down does not undo its up (or fails, or, with
+    /// `--require-down`, is missing).
+    pub const NOT_REVERSIBLE: u8 = 8;
 }
 
 /// Milliseconds as people read them: `850 ms`, `1.24 s`, `2 min 5 s`.
@@ -419,3 +422,4 @@ pub mod phase;
 pub mod progress;
 pub mod rollback;
 pub mod seed;
+pub mod verify;

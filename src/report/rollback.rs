@@ -12,7 +12,11 @@ use crate::apply::rollback::{Planned, RollbackReport, RolledBack};
 /// first)?`.
 pub fn question(database: &str, planned: &[Planned]) -> String {
     let files: Vec<&str> = planned.iter().map(|p| p.file.as_str()).collect();
-    let order = if files.len() > 1 { " (newest first)" } else { "" };
+    let order = if files.len() > 1 {
+        " (newest first)"
+    } else {
+        ""
+    };
     format!("Roll back {database}: {}{order}?", files.join(", "))
 }
 

@@ -13,6 +13,7 @@ use crate::project::layout::{Catalog, Down, Migration};
 
 mod run;
 
+pub(crate) use run::run_down;
 pub use run::{rollback, RollbackOptions, RollbackReport, RolledBack};
 
 /// Which migrations to roll back.

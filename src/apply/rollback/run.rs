@@ -161,7 +161,7 @@ fn locked(
             )
         })?;
         let down = catalog.down(planned.version).expect("planned downs exist");
-        let done = one(client, database, planned, down, &settings, meter)
+        let done = run_down(client, database, planned, down, &settings, meter)
             .map_err(|e| failed(e, planned, report, database))?;
         step(&done);
         report.rolled_back.push(done);
@@ -169,8 +169,8 @@ fn locked(
     Ok(())
 }
 
-/// Runs one down with its history change.
-fn one(
+/// Runs one down with its history change (also what verify-migrations runs).
+pub(crate) fn run_down(
     client: &mut Client,
     database: &str,
     planned: &Planned,
@@ -211,7 +211,10 @@ fn one(
                     statements_done,
                     failure,
                     ..
-                } => (*statements_done, Some((failure.line, failure.message.as_str()))),
+                } => (
+                    *statements_done,
+                    Some((failure.line, failure.message.as_str())),
+                ),
                 _ => (None, None),
             };
             // Nothing committed: the migration is still wholly applied.
@@ -290,19 +293,12 @@ fn failed(error: Error, planned: &Planned, report: &RollbackReport, database: &s
             other => other,
         };
     }
-    let statements_done = match &error {
-        Error::Statement {
-            statements_done, ..
-        } => *statements_done,
-        _ => None,
-    };
     Error::RollbackFailed {
         version: planned.version,
         file: planned.file.clone(),
         down: planned.down.clone(),
         database: database.to_string(),
         rolled_back: before,
-        statements_done,
         source: Box::new(error),
     }
 }
