@@ -242,7 +242,7 @@ struct Run<'a> {
 /// this client is still there while a statement runs: if the run is killed (`kill -9`,
 /// a lost connection), the server aborts the file's transaction instead of committing
 /// it seconds later, and releases the migration lock.
-fn liveness(client: &mut Client) -> String {
+pub(crate) fn liveness(client: &mut Client) -> String {
     let version: Option<i32> = client
         .query_one("SELECT current_setting('server_version_num')::int", &[])
         .ok()

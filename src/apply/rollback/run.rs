@@ -149,9 +149,11 @@ fn locked(
             "creating dbkit's rollback audit table",
             database,
         ))?;
-    let settings = options.ddl_lock_timeout.map_or(String::new(), |t| {
-        format!("SET lock_timeout = '{}ms'; ", t.as_millis())
-    });
+    // As for an up: a killed run's down is aborted by the server, not committed later.
+    let mut settings = crate::apply::run::liveness(client);
+    if let Some(t) = options.ddl_lock_timeout {
+        settings += &format!("SET lock_timeout = '{}ms'; ", t.as_millis());
+    }
     for planned in &planned {
         crate::pg::interrupt::check(|| {
             format!(
