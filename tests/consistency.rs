@@ -511,6 +511,8 @@ fn every_wrapper_runs_its_program_from_a_built_checkout() {
         ("load_test_data.sh", "load-test-data"),
         ("document-migration.sh", "document-migration"),
         ("create-phase-snapshot.sh", "create-phase-snapshot"),
+        ("rollback.sh", "rollback"),
+        ("verify_migrations.sh", "verify-migrations"),
     ];
     for (_, program) in wrappers {
         std::os::unix::fs::symlink(util::bin(program), release.join(program)).expect("links");
