@@ -19,11 +19,11 @@ pub mod summary;
 mod tables;
 mod types;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 
 pub use model::Schema;
-pub use summary::{FileSummary, RiskKind};
+pub use summary::{Direction, DownRef, FileSummary, RiskKind};
 
 use crate::error::Result;
 use crate::project::layout::Layout;
@@ -68,40 +68,217 @@ pub fn analyze_text(file: &str, text: &str, schema: &mut Schema) -> Result<FileS
 /// first file; files outside `migrations/` are documented against the whole folder, and
 /// without a database folder against an empty model. Only those files are read, so a
 /// broken later migration does not stop the documenting of an earlier one.
+///
+/// A migration with a down (a `.down.sql` file beside it or a `-- migrate:down` section)
+/// is followed by its rollback's summary, read against the schema after the migration; a
+/// down file given on its own is read against the schema after its up.
 pub fn document(layout: &Layout, files: &[PathBuf]) -> Result<Documented> {
+    let found = crate::project::migrations::discover(&layout.migrations())?;
+    let files = &downs_after_their_ups(files, &found);
     let texts = files
         .iter()
         .map(|path| crate::project::migrations::read_sql(path).map(|text| (path, text)))
         .collect::<Result<Vec<_>>>()?;
-    let migrations = crate::project::migrations::discover(&layout.migrations())?.migrations;
     // Canonical paths once, not once per file: documenting 500 files would otherwise
     // resolve 250,000 paths.
-    let versions: std::collections::HashMap<PathBuf, u64> = migrations
+    let canonical = |path: &PathBuf| path.canonicalize().ok();
+    let ups: HashMap<PathBuf, u64> = found
+        .migrations
         .iter()
-        .filter_map(|m| Some((m.path.canonicalize().ok()?, m.version)))
+        .filter_map(|m| Some((canonical(&m.path)?, m.version)))
         .collect();
-    let first = files
+    let downs: HashMap<PathBuf, u64> = found
+        .downs
         .iter()
-        .filter_map(|f| versions.get(&f.canonicalize().ok()?).copied())
-        .min();
+        .filter_map(|d| Some((canonical(&d.path)?, d.version)))
+        .collect();
+    let given: Vec<Option<PathBuf>> = files.iter().map(canonical).collect();
+    let version_of = |c: &Option<PathBuf>| {
+        let c = c.as_ref()?;
+        ups.get(c).or_else(|| downs.get(c)).copied()
+    };
+    let first = given.iter().filter_map(version_of).min();
+    let uses_downs = !found.downs.is_empty()
+        || texts
+            .iter()
+            .any(|(_, text)| crate::project::migrations::sections(text).down.is_some());
     let config = crate::project::config::read(&layout.project_root())?;
-    let mut schema = baseline(layout, &migrations, first)?;
+    let mut schema = baseline(layout, &found.migrations, first)?;
     schema.preferences = config.lint.preferences();
     let mut summaries = Vec::new();
-    for (path, text) in &texts {
-        summaries.push(analyze_text(
-            &path.display().to_string(),
-            text,
-            &mut schema,
-        )?);
+    // The version whose up the model holds last, and the model before that up.
+    let mut last_up: Option<(u64, Option<Schema>)> = None;
+    for ((path, text), canon) in texts.iter().zip(&given) {
+        let name = path.display().to_string();
+        if let Some(&version) = canon.as_ref().and_then(|c| downs.get(c)) {
+            // A down file on its own: the model must be the one after its up.
+            let up = found.migrations.iter().find(|m| m.version == version);
+            if last_up.as_ref().is_none_or(|(v, _)| *v != version) {
+                let before = schema.clone();
+                if let Some(up) = up {
+                    let up_text = crate::project::migrations::read_sql(&up.path)?;
+                    let up_text = crate::project::migrations::sections(&up_text).up;
+                    analyze_text(&up.path.display().to_string(), &up_text, &mut schema)?;
+                }
+                last_up = Some((version, Some(before)));
+            }
+            let before = last_up.as_ref().and_then(|(_, b)| b.as_ref());
+            let reverses = up.map(|m| m.path.display().to_string());
+            summaries.push(rollback(&name, text, reverses, before, &schema)?);
+            continue;
+        }
+        let version = canon.as_ref().and_then(|c| ups.get(c)).copied();
+        let sections = crate::project::migrations::sections(text);
+        let own_down = version.and_then(|v| found.downs.iter().find(|d| d.version == v));
+        // A down file also given on the command line is documented where it stands.
+        let down_file = own_down.filter(|d| !given.contains(&canonical(&d.path)));
+        let has_down = sections.down.is_some() || own_down.is_some();
+        let before = has_down.then(|| schema.clone());
+        let mut summary = analyze_text(&name, &sections.up, &mut schema)?;
+        if uses_downs {
+            summary.down = Some(match (&sections.down, own_down) {
+                (Some(_), _) => Some(DownRef {
+                    file: name.clone(),
+                    line: sections.down_line,
+                }),
+                (None, Some(d)) => Some(DownRef {
+                    file: d.path.display().to_string(),
+                    line: 1,
+                }),
+                (None, None) => None,
+            });
+        }
+        summaries.push(summary);
+        if let Some(down) = &sections.down {
+            summaries.push(rollback(
+                &name,
+                down,
+                Some(name.clone()),
+                before.as_ref(),
+                &schema,
+            )?);
+        } else if let Some(d) = down_file {
+            let down = crate::project::migrations::read_sql(&d.path)?;
+            let down_name = d.path.display().to_string();
+            summaries.push(rollback(
+                &down_name,
+                &down,
+                Some(name.clone()),
+                before.as_ref(),
+                &schema,
+            )?);
+        }
+        last_up = version.map(|v| (v, before));
     }
-    let touched = summaries.iter().flat_map(touched_tables).collect();
+    let touched = summaries
+        .iter()
+        .filter(|s| s.direction == Direction::Up)
+        .flat_map(touched_tables)
+        .collect();
     Ok(Documented {
         summaries,
         schema,
         touched,
         config,
     })
+}
+
+/// `files` with each down file that is given with its up moved to just after the up: a
+/// shell sorts `005_x.down.sql` before `005_x.sql`, and a rollback read before its
+/// migration would be read against the wrong schema.
+fn downs_after_their_ups(
+    files: &[PathBuf],
+    found: &crate::project::migrations::Discovered,
+) -> Vec<PathBuf> {
+    if found.downs.is_empty() {
+        return files.to_vec();
+    }
+    let canonical = |path: &PathBuf| path.canonicalize().ok();
+    let given: HashMap<PathBuf, usize> = files
+        .iter()
+        .enumerate()
+        .filter_map(|(i, f)| Some((canonical(f)?, i)))
+        .collect();
+    let given_index = |path: &PathBuf| canonical(path).and_then(|c| given.get(&c).copied());
+    // Given up file's index → its given down file's index.
+    let mut pairs: HashMap<usize, usize> = HashMap::new();
+    for down in &found.downs {
+        let Some(d) = given_index(&down.path) else {
+            continue;
+        };
+        let up = found.migrations.iter().find(|m| m.version == down.version);
+        if let Some(u) = up.and_then(|m| given_index(&m.path)) {
+            pairs.insert(u, d);
+        }
+    }
+    let moved: BTreeSet<usize> = pairs.values().copied().collect();
+    let mut ordered = Vec::with_capacity(files.len());
+    for (i, file) in files.iter().enumerate() {
+        if moved.contains(&i) {
+            continue;
+        }
+        ordered.push(file.clone());
+        if let Some(&d) = pairs.get(&i) {
+            ordered.push(files[d].clone());
+        }
+    }
+    ordered
+}
+
+/// A down's summary, read against a copy of the model `after` its up (the model itself
+/// stays as the migrations leave it). Data loss says what rolling back costs, and a down
+/// that drops a table or column that existed `before` its up, so the up did not make it,
+/// is called out.
+fn rollback(
+    file: &str,
+    text: &str,
+    reverses: Option<String>,
+    before: Option<&Schema>,
+    after: &Schema,
+) -> Result<FileSummary> {
+    let mut schema = after.clone();
+    let mut summary = analyze_text(file, text, &mut schema)?;
+    summary.direction = Direction::Down;
+    for risk in summary
+        .risks
+        .iter_mut()
+        .filter(|r| r.risk == RiskKind::DataLoss)
+    {
+        risk.reason = format!("rolling back loses data: {}", risk.reason);
+    }
+    if let Some(before) = before {
+        let up = reverses.as_deref().unwrap_or("its up");
+        let mut existed = Vec::new();
+        for dropped in &summary.dropped_tables {
+            if before.tables.contains_key(&dropped.object) {
+                existed.push((format!("table `{}`", dropped.object), dropped.at.clone()));
+            }
+        }
+        for dropped in &summary.dropped_columns {
+            let known = dropped
+                .object
+                .rsplit_once('.')
+                .is_some_and(|(table, column)| {
+                    before
+                        .tables
+                        .get(table)
+                        .is_some_and(|t| t.column(column).is_some())
+                });
+            if known {
+                existed.push((format!("column `{}`", dropped.object), dropped.at.clone()));
+            }
+        }
+        for (object, at) in existed {
+            summary.warnings.push(summary::Warning {
+                message: format!(
+                    "the down drops {object}, which existed before `{up}`: rolling back destroys what the migration did not create"
+                ),
+                at,
+            });
+        }
+    }
+    summary.reverses = reverses;
+    Ok(summary)
 }
 
 /// The model before migration `before` (or after everything when `None`).

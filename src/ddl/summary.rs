@@ -350,11 +350,37 @@ pub struct Risk {
     pub at: At,
 }
 
+/// Which way a summary goes: a migration, or its rollback (a down file or section).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    #[default]
+    Up,
+    Down,
+}
+
+/// Where a migration's down is: its own `.down.sql` file, or the `-- migrate:down` line
+/// of the migration itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DownRef {
+    pub file: String,
+    pub line: usize,
+}
+
 /// Everything one file changes.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct FileSummary {
     /// The file as given.
     pub file: String,
+    /// `up` for a migration; `down` for its rollback, read against the schema after it.
+    pub direction: Direction,
+    /// A rollback: the up file it reverses (absent when the folder has none for it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reverses: Option<String>,
+    /// A migration in a folder that uses downs: its down, or `null` when it has none.
+    /// Absent where no migration has a down, so such folders' output is unchanged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub down: Option<Option<DownRef>>,
     /// Statements found (SQL statements, not meta-commands or COPY data).
     pub statements: usize,
     /// Statements the parser analysed (the rest are in `not_analysed` or `syntax_errors`).

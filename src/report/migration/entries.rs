@@ -229,10 +229,15 @@ pub(super) fn index(i: &Index, f: Flavor) -> Entry {
             .as_ref()
             .map(|m| format!(" using {m}"))
             .unwrap_or_default();
-        let columns = i.columns.join(", ");
+        // A dropped index's columns are known only when the files created it.
+        let columns = if i.columns.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", i.columns.join(", "))
+        };
         text.push_str(&format!(
             " on {}",
-            f.code(&format!("{}{method} ({columns})", i.table))
+            f.code(&format!("{}{method}{columns}", i.table))
         ));
     }
     if let Some(predicate) = &i.predicate {

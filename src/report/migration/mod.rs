@@ -10,7 +10,7 @@ use std::io::{self, Write};
 
 use colored::Colorize;
 
-use crate::ddl::summary::{At, FileSummary, NewColumnRef};
+use crate::ddl::summary::{At, Direction, DownRef, FileSummary, NewColumnRef};
 
 /// The closing hint, for a file that changes tables or relationships.
 const DIAGRAM_HINT: &str = "Update the ER diagram with these changes";
@@ -38,8 +38,14 @@ pub fn markdown(w: &mut dyn Write, summaries: &[FileSummary]) -> io::Result<()> 
 }
 
 fn text_one(w: &mut dyn Write, summary: &FileSummary) -> io::Result<()> {
-    let title = format!("📋 Migration Summary: {}", summary.file);
+    let title = match summary.direction {
+        Direction::Up => format!("📋 Migration Summary: {}", summary.file),
+        Direction::Down => format!("⏪ Rollback Summary: {}", summary.file),
+    };
     writeln!(w, "{}\n{}", title.bold(), "=".repeat(32))?;
+    if let Some(up) = &summary.reverses {
+        writeln!(w, "Reverses {up}, read against the schema after it.")?;
+    }
     for section in sections(summary, Flavor::Text) {
         let title = format!("{}{}:", section.emoji, section.title);
         writeln!(w, "{}", title.bold())?;
@@ -55,17 +61,46 @@ fn text_one(w: &mut dyn Write, summary: &FileSummary) -> io::Result<()> {
         }
     }
     writeln!(w, "{}", statements(summary).dimmed())?;
+    match &summary.down {
+        Some(Some(down)) => writeln!(w, "↩️  Down: {}", down_place(down))?,
+        Some(None) => writeln!(w, "↩️  Down: none (rollback cannot reverse this migration)")?,
+        None => {}
+    }
     if changes_diagram(summary) {
         writeln!(w, "💡 {DIAGRAM_HINT}")?;
     }
     Ok(())
 }
 
+/// A down file, or the line of a `-- migrate:down` section in the migration itself.
+fn down_place(down: &DownRef) -> String {
+    if down.line > 1 {
+        format!("{}:{}", down.file, down.line)
+    } else {
+        down.file.clone()
+    }
+}
+
 // Blank lines go before headings, so blocks join without doubled or trailing ones.
 fn markdown_one(w: &mut dyn Write, summary: &FileSummary) -> io::Result<()> {
     let f = Flavor::Markdown;
-    writeln!(w, "### Migration: {}\n", f.code(&summary.file))?;
+    match summary.direction {
+        Direction::Up => writeln!(w, "### Migration: {}\n", f.code(&summary.file))?,
+        Direction::Down => writeln!(w, "### Rollback: {}\n", f.code(&summary.file))?,
+    }
+    if let Some(up) = &summary.reverses {
+        writeln!(
+            w,
+            "Reverses {}, read against the schema after it.",
+            f.code(up)
+        )?;
+    }
     writeln!(w, "{}.", statements(summary))?;
+    match &summary.down {
+        Some(Some(down)) => writeln!(w, "Down: {}.", f.code(&down_place(down)))?,
+        Some(None) => writeln!(w, "Down: none (rollback cannot reverse this migration).")?,
+        None => {}
+    }
     for section in sections(summary, f) {
         writeln!(w, "\n#### {}\n", section.heading())?;
         if section.empty {
@@ -154,15 +189,17 @@ fn statements(summary: &FileSummary) -> String {
 
 /// True when the file changes what an ER diagram shows: tables, columns, relationships.
 fn changes_diagram(s: &FileSummary) -> bool {
-    !(s.new_tables.is_empty()
-        && s.modified_tables.is_empty()
-        && s.new_columns.is_empty()
-        && s.relationships.is_empty()
-        && s.dropped_tables.is_empty()
-        && s.dropped_columns.is_empty()
-        && s.renamed_tables.is_empty()
-        && s.renamed_columns.is_empty()
-        && s.changed_columns.is_empty())
+    // A rollback returns the diagram to what it was.
+    s.direction == Direction::Up
+        && !(s.new_tables.is_empty()
+            && s.modified_tables.is_empty()
+            && s.new_columns.is_empty()
+            && s.relationships.is_empty()
+            && s.dropped_tables.is_empty()
+            && s.dropped_columns.is_empty()
+            && s.renamed_tables.is_empty()
+            && s.renamed_columns.is_empty()
+            && s.changed_columns.is_empty())
 }
 
 /// Text or Markdown: Markdown puts names and SQL in code spans and never colors.
