@@ -223,10 +223,15 @@ fn cut_locked(
         .collect();
     let paths: Vec<PathBuf> = new.iter().map(|m| m.file.path.clone()).collect();
     let documented = crate::ddl::document(&catalog_layout(catalog), &paths)?;
+    // What changed is what the migrations did; their rollbacks are not part of it.
+    let ups = documented
+        .summaries
+        .into_iter()
+        .filter(|s| s.direction == crate::ddl::Direction::Up);
     let summaries: Vec<(String, crate::ddl::FileSummary)> = new
         .iter()
         .map(|m| m.name().to_string())
-        .zip(documented.summaries)
+        .zip(ups)
         .collect();
     let project_root = request
         .changelog
