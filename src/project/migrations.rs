@@ -103,7 +103,7 @@ pub struct Discovered {
 
 /// Which way a file goes, from its `.up.sql`/`.down.sql` suffix (plain `.sql` is up).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Direction {
+pub enum Direction {
     Up,
     Down,
 }
@@ -114,7 +114,7 @@ static NAME: LazyLock<Regex> = LazyLock::new(|| {
 
 /// Parses a migration file name into (version, description, direction); `None` when the
 /// name carries no version.
-fn parse_name(file: &str) -> Option<(u64, String, Direction)> {
+pub fn parse_name(file: &str) -> Option<(u64, String, Direction)> {
     let caps = NAME.captures(file)?;
     let version = caps[1].parse().ok()?;
     let description = caps.get(2).map_or("", |m| m.as_str()).to_string();
@@ -189,7 +189,7 @@ pub fn scan(dir: &Path) -> Result<(Discovered, Vec<Error>)> {
 
 /// Whether a version reads as a date (`20240101`, `2024010101`, `20240101120000`): teams
 /// that number migrations by time leave gaps on purpose, so those are not warned about.
-fn is_timestamp(version: u64) -> bool {
+pub fn is_timestamp(version: u64) -> bool {
     let digits = version.to_string();
     digits.len() >= 8 && chrono::NaiveDate::parse_from_str(&digits[..8], "%Y%m%d").is_ok()
 }
