@@ -228,11 +228,8 @@ fn cut_locked(
         .summaries
         .into_iter()
         .filter(|s| s.direction == crate::ddl::Direction::Up);
-    let summaries: Vec<(String, crate::ddl::FileSummary)> = new
-        .iter()
-        .map(|m| m.name().to_string())
-        .zip(ups)
-        .collect();
+    let summaries: Vec<(String, crate::ddl::FileSummary)> =
+        new.iter().map(|m| m.name().to_string()).zip(ups).collect();
     let project_root = request
         .changelog
         .parent()
