@@ -521,7 +521,7 @@ impl Error {
                 "run from the project root, or pass `--dir PATH` to the database folder".into()
             }
             Error::DuplicateVersion { .. } => {
-                "renumber the newer file; a version is used by exactly one migration".into()
+                "a version is used by exactly one migration: `new-migration --renumber FILE` moves the one no database has applied to the next free number".into()
             }
             Error::RollbackRefused { next, .. } => next.clone(),
             Error::RollbackFailed {
@@ -529,10 +529,8 @@ impl Error {
                 file,
                 source,
                 ..
-            } if matches!(**source, Error::Statement { statements_done: Some(1..), .. }) => {
-                let Error::Statement { statements_done: Some(n), .. } = **source else {
-                    unreachable!("matched above")
-                };
+            } if committed(source).is_some() => {
+                let n = committed(source).unwrap_or_default();
                 format!(
                 "this down runs outside a transaction and {n} of its statement(s) committed, so `{file}` is half rolled back and recorded as failed: finish the down by hand and `apply-schema --retry-failed` applies it again, or undo those statements and `apply-schema --mark-applied {version}` records it as applied"
             )
@@ -747,5 +745,16 @@ mod tests {
             assert!(hint.contains("max_locks_per_transaction"), "{hint}");
             assert!(!hint.contains("schema"), "{hint}");
         }
+    }
+}
+
+/// How many statements of a no-transaction file committed before it failed, when some did.
+fn committed(error: &Error) -> Option<usize> {
+    match error {
+        Error::Statement {
+            statements_done: Some(n),
+            ..
+        } if *n > 0 => Some(*n),
+        _ => None,
     }
 }

@@ -649,7 +649,7 @@ fn every_problem_in_the_migrations_folder_is_listed_in_one_error() {
     );
     assert!(
         run.stderr.contains(
-            "hint: renumber the newer file; a version is used by exactly one migration\n  prefix the file name with its version"
+            "hint: a version is used by exactly one migration: `new-migration --renumber FILE` moves the one no database has applied to the next free number\n  prefix the file name with its version"
         ),
         "{}",
         run.stderr
