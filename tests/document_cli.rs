@@ -55,7 +55,14 @@ fn several_files_in_order_with_a_diagram() {
     let json = document(&["--format", "json", "--mermaid", files[0], files[1]])
         .success()
         .json();
-    assert_eq!(json["files"].as_array().map(Vec::len), Some(2));
+    // Each migration is followed by its rollback.
+    let directions: Vec<&str> = json["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .map(|f| f["direction"].as_str().expect("direction"))
+        .collect();
+    assert_eq!(directions, ["up", "down", "up", "down"]);
     assert_eq!(
         json["files"][0]["new_tables"][0]["table"],
         "contract_pii_mapping"
@@ -156,6 +163,7 @@ fn pending_documents_what_the_database_has_not_applied() {
         .as_array()
         .expect("files")
         .iter()
+        .filter(|f| f["direction"] == "up")
         .map(|f| {
             f["file"]
                 .as_str()
@@ -174,9 +182,15 @@ fn pending_documents_what_the_database_has_not_applied() {
             "012_add_concurrent_search_indexes.sql"
         ]
     );
+    // Each pending migration is followed by its rollback.
+    assert_eq!(json["files"][1]["direction"], "down");
+    assert_eq!(
+        json["files"][1]["reverses"], json["files"][0]["file"],
+        "{json:#}"
+    );
     // 011 adds columns to tables the earlier migrations made: modified, not new.
     assert_eq!(
-        json["files"][1]["modified_tables"][0]["table"],
+        json["files"][2]["modified_tables"][0]["table"],
         "contract_clause"
     );
 }

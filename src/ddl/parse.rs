@@ -112,8 +112,25 @@ fn one(statement: &Statement<'_>) -> Parsed {
     }
     match parse(statement.text) {
         Ok(ast) => Parsed::Ast(Box::new(ast)),
-        Err(message) => Parsed::Unparsed(message),
+        Err(message) => match without_concurrently(statement.text).map(|t| parse(&t)) {
+            Some(Ok(ast)) => Parsed::Ast(Box::new(ast)),
+            _ => Parsed::Unparsed(message),
+        },
     }
+}
+
+static DROP_INDEX_CONCURRENTLY: std::sync::LazyLock<regex::Regex> =
+    std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"(?is)^(\s*DROP\s+INDEX\s+)CONCURRENTLY\s+(IF\s+EXISTS\b.*)$")
+            .expect("valid regex")
+    });
+
+/// `DROP INDEX CONCURRENTLY IF EXISTS ...`, which sqlparser reads only without
+/// `CONCURRENTLY`, as the statement it can read (the analyzer sees `CONCURRENTLY` in the
+/// statement's own keywords).
+fn without_concurrently(text: &str) -> Option<String> {
+    let caps = DROP_INDEX_CONCURRENTLY.captures(text)?;
+    Some(format!("{}{}", &caps[1], &caps[2]))
 }
 
 /// The statement parsed to its end as exactly one statement, or `None`.
