@@ -222,7 +222,41 @@ pub fn diff(source: &Description, copy: &Description) -> Vec<Difference> {
             ));
         }
     }
+    fold_into_tables(found)
+}
+
+/// Leaves out the columns and constraints of a table that is itself missing or extra:
+/// "table `t` is left behind" says it, and its parts would only repeat it.
+fn fold_into_tables(found: Vec<Difference>) -> Vec<Difference> {
+    let whole: std::collections::HashSet<(&str, bool)> = found
+        .iter()
+        .filter(|d| d.kind == "table")
+        .filter_map(|d| match d.change {
+            Change::Missing { .. } => Some((d.name.as_str(), true)),
+            Change::Extra { .. } => Some((d.name.as_str(), false)),
+            Change::Changed { .. } => None,
+        })
+        .collect();
+    if whole.is_empty() {
+        return found;
+    }
+    let part_of_whole = |d: &Difference| {
+        let missing = match d.change {
+            Change::Missing { .. } => true,
+            Change::Extra { .. } => false,
+            Change::Changed { .. } => return false,
+        };
+        matches!(d.kind.as_str(), "column" | "constraint")
+            && d.name
+                .rsplit_once('.')
+                .is_some_and(|(table, _)| whole.contains(&(table, missing)))
+    };
+    let keep: Vec<bool> = found.iter().map(|d| !part_of_whole(d)).collect();
     found
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(d, keep)| keep.then_some(d))
+        .collect()
 }
 
 /// The differences between a source and its copy, one phrase each, in a stable order:
@@ -292,5 +326,24 @@ mod tests {
             ]
         );
         assert!(differences(&source, &source, "snapshot").is_empty());
+    }
+
+    #[test]
+    fn a_table_missing_or_extra_is_one_difference_not_one_per_column() {
+        let source = description(&[("table", "public.a", "kind r")]);
+        let copy = description(&[
+            ("table", "public.a", "kind r"),
+            ("table", "public.b", "kind r"),
+            ("column", "public.b.id", "position 1 | integer"),
+            ("constraint", "public.b.b_pkey", "PRIMARY KEY (id)"),
+            ("column", "public.a.extra", "position 2 | text"),
+        ]);
+        assert_eq!(
+            differences(&source, &copy, "copy"),
+            [
+                "column `public.a.extra` is in the copy but not in the source",
+                "table `public.b` is in the copy but not in the source",
+            ]
+        );
     }
 }
