@@ -713,6 +713,17 @@ fn seed_hint(code: &str) -> String {
     format!("{why}; this file was rolled back, the files loaded before it stay loaded")
 }
 
+/// How many statements of a no-transaction file committed before it failed, when some did.
+fn committed(error: &Error) -> Option<usize> {
+    match error {
+        Error::Statement {
+            statements_done: Some(n),
+            ..
+        } if *n > 0 => Some(*n),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -745,16 +756,5 @@ mod tests {
             assert!(hint.contains("max_locks_per_transaction"), "{hint}");
             assert!(!hint.contains("schema"), "{hint}");
         }
-    }
-}
-
-/// How many statements of a no-transaction file committed before it failed, when some did.
-fn committed(error: &Error) -> Option<usize> {
-    match error {
-        Error::Statement {
-            statements_done: Some(n),
-            ..
-        } if *n > 0 => Some(*n),
-        _ => None,
     }
 }
