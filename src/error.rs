@@ -236,7 +236,8 @@ pub enum Error {
         file: String,
         version: u64,
         when: String,
-        statements_done: usize,
+        /// Unknown for a down killed part-way (its statements are not counted).
+        statements_done: Option<usize>,
         line: usize,
         message: String,
         cut_off: bool,
@@ -464,11 +465,20 @@ pub struct ChangedMigration {
 fn failed_earlier(
     file: &str,
     when: &str,
-    done: usize,
+    done: Option<usize>,
     line: usize,
     message: &str,
     cut_off: bool,
 ) -> String {
+    // A down that ran outside a transaction (its message says so) leaves the migration
+    // half rolled back, not half applied.
+    if message.starts_with("rollback with `") {
+        return match done {
+            Some(done) => format!("migration `{file}` is half rolled back: {done} statement(s) of its down committed, then line {line}: {message}"),
+            None => format!("migration `{file}` is half rolled back: {message} (killed or disconnected), and how many of its statements committed is not known"),
+        };
+    }
+    let done = done.unwrap_or(0);
     if cut_off {
         format!("migration `{file}` was started on {when} outside a transaction and its run ended part-way (killed or disconnected): {done} statement(s) committed and stay applied")
     } else {
@@ -579,6 +589,11 @@ impl Error {
             Error::ChecksumMismatch { changed } => format!(
                 "applied migrations must not be edited: restore the files, or put the change in a new migration; to accept the edit, rerun with {}",
                 changed.iter().map(|c| format!("`--accept-checksum {}`", c.version)).collect::<Vec<_>>().join(" ")
+            ),
+            Error::FailedEarlier {
+                version, message, ..
+            } if message.starts_with("rollback with `") => format!(
+                "compare the schema with the down file: either finish the down by hand and `--retry-failed` applies the migration again, or undo what the down did and `--mark-applied {version}` records the migration as applied"
             ),
             Error::FailedEarlier { version, .. } => format!(
                 "finish or undo the file's work by hand, then rerun with `--retry-failed` to run the whole file again, or `--mark-applied {version}` to record it as done"

@@ -441,3 +441,48 @@ fn sigint_during_verify_drops_the_throwaway_database() {
         throwaways(&db) == "0"
     });
 }
+
+#[test]
+fn kill_9_during_a_down_outside_a_transaction_leaves_it_recorded_half_rolled_back() {
+    let server = require_pg!();
+    let db = TestDb::new(server, "rb_kill9");
+    let project = Project::empty();
+    project
+        .write(
+            "migrations/001_t.sql",
+            "CREATE TABLE t (id int);\nCREATE INDEX CONCURRENTLY t_id ON t (id);\n",
+        )
+        .write(
+            "migrations/001_t.down.sql",
+            "-- dbkit:no-transaction\nDROP INDEX CONCURRENTLY t_id;\nSELECT pg_sleep(60);\nDROP TABLE t;\n",
+        );
+    program(&project, "apply-schema", &db, &[]).success();
+    let child = spawn(&project, "rollback", &db, &["--yes"]);
+    let sleeping = format!(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = '{}' AND query LIKE '%pg_sleep(60)%' AND pid <> pg_backend_pid()",
+        db.name
+    );
+    wait_until("the down reaches pg_sleep", || db.value(&sleeping) == "1");
+    let pid = libc::pid_t::try_from(child.id()).expect("pid fits");
+    // SAFETY: sending a signal to our own child process.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
+    let _ = Run::finish_within(child, Duration::from_secs(20));
+    // The first statement committed; the row says the migration is half rolled back.
+    assert!(indexes(&db).is_empty());
+    assert_eq!(db.tables("public"), ["t"]);
+    assert_eq!(db.history(), ["1:migration:failed"]);
+    let refused = program(&project, "apply-schema", &db, &[]).expect_code(1);
+    assert!(
+        refused.stderr.contains("`001_t.sql` is half rolled back")
+            && refused.stderr.contains("not known"),
+        "{}",
+        refused.stderr
+    );
+    let again = program(&project, "rollback", &db, &["--yes"]).expect_code(1);
+    assert!(again.stderr.contains("did not finish"), "{}", again.stderr);
+    // Settled by hand: finish the down, then the migration applies again.
+    db.client().batch_execute("DROP TABLE t").expect("finishes the down");
+    program(&project, "apply-schema", &db, &["--retry-failed"]).success();
+    assert_eq!(db.history(), ["1:migration:applied"]);
+    assert_eq!(indexes(&db), ["t_id"]);
+}

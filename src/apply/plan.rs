@@ -385,7 +385,7 @@ fn plan_failed(plan: &mut Plan, recorded: &Recorded, options: &PlanOptions) -> R
                 .applied_at
                 .format("%Y-%m-%d %H:%M:%S UTC")
                 .to_string(),
-            statements_done: recorded.statements_done.unwrap_or(0),
+            statements_done: recorded.statements_done,
             line: recorded.error_line.unwrap_or(0),
             message: recorded.error.clone().unwrap_or_default(),
             cut_off: recorded.state == RunState::Running,

@@ -196,7 +196,7 @@ pub(crate) fn run_down(
     // Outside a transaction, statements commit one by one: until the last has run, the
     // migration is neither applied nor rolled back, and its row says so.
     client
-        .batch_execute(&mark_sql(planned.version, down, 0, None))
+        .batch_execute(&mark_sql(planned.version, down, None, None))
         .map_err(query_error("recording the start of a rollback", database))?;
     match script::run_metered(client, &script, &record, None, meter) {
         Ok(ran) => Ok(rolled_back(planned, &mode, ms(ran.duration))),
@@ -223,7 +223,7 @@ pub(crate) fn run_down(
             let sql = if done == Some(0) {
                 restore_sql(planned.version)
             } else {
-                mark_sql(planned.version, down, done.unwrap_or(0), line)
+                mark_sql(planned.version, down, done, line)
             };
             let _ = client.batch_execute(&sql);
             Err(error)
@@ -243,8 +243,15 @@ fn record_sql(version: u64, down: &Down, duration: &str) -> String {
     )
 }
 
-/// Marks a migration whose down runs (or ran part-way) outside a transaction.
-fn mark_sql(version: u64, down: &Down, done: usize, failure: Option<(usize, &str)>) -> String {
+/// Marks a migration whose down runs (or ran part-way) outside a transaction. While it
+/// runs, how many statements committed is unknown (`NULL`): a down killed part-way says
+/// so rather than a count it does not have.
+fn mark_sql(
+    version: u64,
+    down: &Down,
+    done: Option<usize>,
+    failure: Option<(usize, &str)>,
+) -> String {
     let line = failure.map(|(line, _)| line);
     let error = if let Some((_, message)) = failure {
         format!("rollback with `{}` failed part-way: {message}", down.file)
@@ -255,7 +262,8 @@ fn mark_sql(version: u64, down: &Down, done: usize, failure: Option<(usize, &str
         )
     };
     format!(
-        "UPDATE dbkit.schema_history SET status = 'failed', statements_done = {done}, error = {}, error_line = {} WHERE version = {version}",
+        "UPDATE dbkit.schema_history SET status = 'failed', statements_done = {}, error = {}, error_line = {} WHERE version = {version}",
+        done.map_or("NULL".to_string(), |n| n.to_string()),
         literal(&error),
         line.map_or("NULL".to_string(), |l| l.to_string())
     )
