@@ -481,7 +481,9 @@ fn kill_9_during_a_down_outside_a_transaction_leaves_it_recorded_half_rolled_bac
     let again = program(&project, "rollback", &db, &["--yes"]).expect_code(1);
     assert!(again.stderr.contains("did not finish"), "{}", again.stderr);
     // Settled by hand: finish the down, then the migration applies again.
-    db.client().batch_execute("DROP TABLE t").expect("finishes the down");
+    db.client()
+        .batch_execute("DROP TABLE t")
+        .expect("finishes the down");
     program(&project, "apply-schema", &db, &["--retry-failed"]).success();
     assert_eq!(db.history(), ["1:migration:applied"]);
     assert_eq!(indexes(&db), ["t_id"]);

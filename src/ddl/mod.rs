@@ -101,7 +101,7 @@ pub fn document(layout: &Layout, files: &[PathBuf]) -> Result<Documented> {
     let uses_downs = !found.downs.is_empty()
         || texts
             .iter()
-            .any(|(_, text)| crate::project::migrations::sections(text).down.is_some());
+            .any(|(_, text)| crate::project::migrations::has_down_section(text));
     let config = crate::project::config::read(&layout.project_root())?;
     let mut schema = baseline(layout, &found.migrations, first)?;
     schema.preferences = config.lint.preferences();
@@ -128,18 +128,23 @@ pub fn document(layout: &Layout, files: &[PathBuf]) -> Result<Documented> {
             continue;
         }
         let version = canon.as_ref().and_then(|c| ups.get(c)).copied();
-        let sections = crate::project::migrations::sections(text);
+        // Most files have no down section: their text is analysed as it is, uncopied.
+        let split = crate::project::migrations::has_down_section(text)
+            .then(|| crate::project::migrations::sections(text));
+        let up_text = split.as_ref().map_or(text.as_str(), |s| s.up.as_str());
+        let down_section = split.as_ref().and_then(|s| s.down.as_deref());
+        let down_line = split.as_ref().map_or(0, |s| s.down_line);
         let own_down = version.and_then(|v| found.downs.iter().find(|d| d.version == v));
         // A down file also given on the command line is documented where it stands.
         let down_file = own_down.filter(|d| !given.contains(&canonical(&d.path)));
-        let has_down = sections.down.is_some() || own_down.is_some();
+        let has_down = down_section.is_some() || own_down.is_some();
         let before = has_down.then(|| schema.clone());
-        let mut summary = analyze_text(&name, &sections.up, &mut schema)?;
+        let mut summary = analyze_text(&name, up_text, &mut schema)?;
         if uses_downs {
-            summary.down = Some(match (&sections.down, own_down) {
+            summary.down = Some(match (down_section, own_down) {
                 (Some(_), _) => Some(DownRef {
                     file: name.clone(),
-                    line: sections.down_line,
+                    line: down_line,
                 }),
                 (None, Some(d)) => Some(DownRef {
                     file: d.path.display().to_string(),
@@ -149,7 +154,7 @@ pub fn document(layout: &Layout, files: &[PathBuf]) -> Result<Documented> {
             });
         }
         summaries.push(summary);
-        if let Some(down) = &sections.down {
+        if let Some(down) = down_section {
             summaries.push(rollback(
                 &name,
                 down,

@@ -53,10 +53,25 @@ pub struct Sections {
 static SECTION: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(?i)^\s*--\s*migrate:(up|down)\b").expect("valid regex"));
 
+static DOWN_MARKER: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?im)^[ \t]*--[ \t]*migrate:down\b").expect("valid regex"));
+
+/// Whether the text has a `-- migrate:down` line: one search, no copy.
+pub fn has_down_section(text: &str) -> bool {
+    DOWN_MARKER.is_match(text)
+}
+
 /// Splits a file at dbmate's markers. A file without a `-- migrate:down` line is all up
 /// (its `up` is the text unchanged). Lines after `-- migrate:down` belong to the down
 /// section until a `-- migrate:up` line, if one follows.
 pub fn sections(text: &str) -> Sections {
+    if !has_down_section(text) {
+        return Sections {
+            up: text.to_string(),
+            down: None,
+            down_line: 0,
+        };
+    }
     let mut in_down = false;
     let mut down_line = 0;
     let (mut up, mut down) = (String::with_capacity(text.len()), String::new());
