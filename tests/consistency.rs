@@ -514,6 +514,7 @@ fn every_wrapper_runs_its_program_from_a_built_checkout() {
         ("rollback.sh", "rollback"),
         ("verify_migrations.sh", "verify-migrations"),
         ("new_migration.sh", "new-migration"),
+        ("er_diagram.sh", "er-diagram"),
     ];
     for (_, program) in wrappers {
         std::os::unix::fs::symlink(util::bin(program), release.join(program)).expect("links");

@@ -188,6 +188,25 @@ pub fn document(layout: &Layout, files: &[PathBuf]) -> Result<Documented> {
     })
 }
 
+/// The schema the whole folder builds: the newest snapshot, then every migration after
+/// it documented (so a statement that is not SQL is found, with its file and line, as
+/// [`Documented::syntax_error`]).
+pub fn whole(layout: &Layout) -> Result<Documented> {
+    let found = crate::project::migrations::discover(&layout.migrations())?;
+    let newest = crate::project::snapshot::discover(&layout.versions())?
+        .last()
+        .map(|file| crate::project::migrations::read_sql(&file.path))
+        .transpose()?
+        .and_then(|text| crate::project::snapshot::parse_header(&text).last_migration);
+    let after: Vec<PathBuf> = found
+        .migrations
+        .iter()
+        .filter(|m| newest.is_none_or(|last| m.version > last))
+        .map(|m| m.path.clone())
+        .collect();
+    document(layout, &after)
+}
+
 /// `files` with each down file that is given with its up moved to just after the up: a
 /// shell sorts `005_x.down.sql` before `005_x.sql`, and a rollback read before its
 /// migration would be read against the wrong schema.

@@ -16,12 +16,18 @@ pub fn diagram(w: &mut dyn Write, schema: &Schema, touched: &BTreeSet<String>) -
         .iter()
         .filter_map(|name| schema.tables.get(name))
         .collect();
+    of_tables(w, schema, &tables)
+}
+
+/// Writes the diagram of exactly these tables (partitions are folded into their parent
+/// by the caller) and the foreign keys between them.
+pub fn of_tables(w: &mut dyn Write, schema: &Schema, tables: &[&Table]) -> io::Result<()> {
     let shown: BTreeSet<&str> = tables.iter().map(|t| t.name.as_str()).collect();
     writeln!(w, "erDiagram")?;
     if tables.is_empty() {
         writeln!(w, "    %% no tables touched")?;
     }
-    for table in &tables {
+    for table in tables {
         let partitions: Vec<&str> = schema
             .tables
             .values()
@@ -36,14 +42,14 @@ pub fn diagram(w: &mut dyn Write, schema: &Schema, touched: &BTreeSet<String>) -
             )?;
         }
     }
-    for table in &tables {
+    for table in tables {
         for fk in &table.foreign_keys {
             if shown.contains(fk.references_table.as_str()) {
                 relationship(w, table, fk)?;
             }
         }
     }
-    for table in &tables {
+    for table in tables {
         entity(w, table)?;
     }
     Ok(())
@@ -82,7 +88,7 @@ fn tables(schema: &Schema, touched: &BTreeSet<String>) -> BTreeSet<String> {
 }
 
 /// The table a partition belongs to: `partition_of` is its name then its bounds.
-fn parent<'a>(schema: &'a Schema, table: &Table) -> Option<&'a str> {
+pub fn parent<'a>(schema: &'a Schema, table: &Table) -> Option<&'a str> {
     let of = table.partition_of.as_deref()?;
     schema
         .tables
