@@ -183,3 +183,36 @@ fn the_examples_committed_diagram_is_what_the_files_draw() {
         "database/diagrams/schema.dot is out of date: run `er-diagram --format dot -o database/diagrams/schema.dot && dot -Tsvg database/diagrams/schema.dot -o database/diagrams/schema.svg`"
     );
 }
+
+#[test]
+fn from_the_database_it_draws_what_the_files_draw() {
+    let server = require_pg!();
+    let db = util::TestDb::new(server, "er_live");
+    let project = Project::example();
+    project.apply(&db, &[]).success();
+    for format in ["mermaid", "dot"] {
+        let files = er(&project, &["--format", format]).success().stdout;
+        let live = er(
+            &project,
+            &["--from-database", "-D", &db.url, "--format", format],
+        )
+        .success()
+        .stdout;
+        assert_eq!(live, files, "{format}");
+    }
+    // dbkit's own history tables are not the application's.
+    let live = er(&project, &["--from-database", "-D", &db.url])
+        .success()
+        .stdout;
+    assert!(!live.contains("schema_history"), "{live}");
+    let unknown = er(
+        &project,
+        &["--from-database", "-D", &db.url, "--around", "nope"],
+    )
+    .expect_code(2);
+    assert!(
+        unknown.stderr.contains("has no table `nope`"),
+        "{}",
+        unknown.stderr
+    );
+}

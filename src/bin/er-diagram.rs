@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
-use dbkit::cli::{self, DirArgs};
+use dbkit::cli::{self, ConnectionArgs, DirArgs};
 use dbkit::ddl;
 use dbkit::project::layout::Layout;
 use dbkit::report::erd::{self, Focus};
@@ -24,6 +24,7 @@ use dbkit::{Error, Result};
   er-diagram --format dot | dot -Tsvg > er.svg   # Graphviz
   er-diagram --around contract --depth 1         # a table and its neighbours
   er-diagram --schema billing                    # one schema
+  er-diagram --from-database                     # the configured live database
   er-diagram -o database/diagrams/er.mmd"
 )]
 struct Args {
@@ -39,6 +40,12 @@ struct Args {
     /// How many foreign keys away from `--around` to draw.
     #[arg(long, value_name = "N", default_value_t = 1, requires = "around")]
     depth: usize,
+    /// Draw the configured live database's tables instead of the files' (`-D`,
+    /// DATABASE_URL, else the local PostgreSQL).
+    #[arg(long)]
+    from_database: bool,
+    #[command(flatten)]
+    connection: ConnectionArgs,
     /// Write the diagram to this file instead of standard output.
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
@@ -60,16 +67,25 @@ fn main() -> ExitCode {
 
 fn run(args: &Args) -> Result<ExitCode> {
     let layout = Layout::new(&args.dir.dir);
-    if !layout.migrations().is_dir() && !layout.versions().is_dir() {
-        return Err(Error::MissingDir {
-            path: args.dir.dir.clone(),
-        });
-    }
-    let documented = ddl::whole(&layout)?;
-    if let Some(error) = documented.syntax_error() {
-        return Err(error);
-    }
-    let schema = &documented.schema;
+    let (schema, source) = if args.from_database {
+        let mut target = args.connection.open(&layout)?;
+        let database = target.settings.masked().to_string();
+        let schema = dbkit::pg::model::read(&mut target.client, &database)?;
+        (schema, database)
+    } else {
+        if !layout.migrations().is_dir() && !layout.versions().is_dir() {
+            return Err(Error::MissingDir {
+                path: args.dir.dir.clone(),
+            });
+        }
+        let documented = ddl::whole(&layout)?;
+        if let Some(error) = documented.syntax_error() {
+            return Err(error);
+        }
+        let source = format!("the files in `{}`", args.dir.dir.display());
+        (documented.schema, source)
+    };
+    let schema = &schema;
     let focus = Focus {
         schemas: args.schemas.clone(),
         around: args.around.clone(),
@@ -78,8 +94,8 @@ fn run(args: &Args) -> Result<ExitCode> {
     let Some(tables) = erd::tables(schema, &focus) else {
         let around = args.around.as_deref().unwrap_or_default();
         return Err(Error::Usage(format!(
-            "the schema the files in `{}` build has no table `{around}`{}",
-            args.dir.dir.display(),
+            "{source} {} no table `{around}`{}",
+            if args.from_database { "has" } else { "build" },
             if focus.schemas.is_empty() {
                 String::new()
             } else {

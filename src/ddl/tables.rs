@@ -142,6 +142,18 @@ pub fn create(ctx: &mut Ctx<'_>, create: &CreateTable) {
             table.primary_key.push(column.name.clone());
         }
     }
+    // `UNIQUE (email)` as a table constraint makes that one column unique, as an inline
+    // `UNIQUE` does (a key over several columns makes none of them unique alone).
+    for constraint in &create.constraints {
+        if let TableConstraint::Unique(unique) = constraint {
+            if let [only] = unique.columns.as_slice() {
+                let only = only.to_string().to_lowercase();
+                if let Some(column) = table.columns.iter_mut().find(|c| c.name == only) {
+                    Arc::make_mut(column).unique = true;
+                }
+            }
+        }
+    }
     let entry = NewTable {
         table: name.clone(),
         columns: table.columns.clone(),

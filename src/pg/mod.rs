@@ -2,7 +2,7 @@
 //! (`connect`), creating a missing database (`create`), the local cluster dbkit runs
 //! (`cluster`) and where it lives (`home`), finding and running its programs (`tools`,
 //! `dump`), the migration lock (`lock`), reading or comparing catalogs (`inspect`,
-//! `compare`, and `reprint`, which tells an expression printed differently from a changed
+//! `compare`, `model` for the tables an ER diagram draws, and `reprint`, which tells an expression printed differently from a changed
 //! one), and the throwaway databases dbkit makes and drops (`scratch`).
 
 pub mod blocking;
@@ -15,6 +15,7 @@ pub mod home;
 pub mod inspect;
 pub mod interrupt;
 pub mod lock;
+pub mod model;
 pub mod reprint;
 pub mod scratch;
 pub mod tools;
