@@ -216,3 +216,61 @@ fn from_the_database_it_draws_what_the_files_draw() {
         unknown.stderr
     );
 }
+
+#[test]
+fn drawio_is_valid_xml_with_every_table_and_key_and_no_overlaps() {
+    let project = Project::example();
+    let out = er(&project, &["--format", "drawio"]).success().stdout;
+    let doc = roxmltree::Document::parse(&out).expect("valid XML");
+    let cells: Vec<roxmltree::Node<'_, '_>> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("mxCell"))
+        .collect();
+    let ids: Vec<&str> = cells.iter().filter_map(|c| c.attribute("id")).collect();
+    let unique: std::collections::BTreeSet<&str> = ids.iter().copied().collect();
+    assert_eq!(unique.len(), ids.len(), "ids are unique");
+    for table in EXAMPLE_TABLES {
+        assert!(
+            unique.contains(format!("dbkit:table:public.{table}").as_str()),
+            "{table}"
+        );
+    }
+    let edges: Vec<_> = cells
+        .iter()
+        .filter(|c| c.attribute("edge") == Some("1"))
+        .collect();
+    assert_eq!(edges.len(), 15);
+    assert!(unique.contains("dbkit:fk:public.contract_party.contract_party_contract_id_fkey"));
+    for edge in &edges {
+        for end in ["source", "target"] {
+            let id = edge.attribute(end).expect("end");
+            assert!(unique.contains(id), "{end} {id} exists");
+        }
+    }
+    // Table shapes (children of the layer) never overlap.
+    let boxes: Vec<(f64, f64, f64, f64)> = cells
+        .iter()
+        .filter(|c| c.attribute("parent") == Some("1") && c.attribute("vertex") == Some("1"))
+        .map(|c| {
+            let g = c
+                .children()
+                .find(|n| n.has_tag_name("mxGeometry"))
+                .expect("geometry");
+            let n = |a: &str| {
+                g.attribute(a)
+                    .unwrap_or("0")
+                    .parse::<f64>()
+                    .expect("number")
+            };
+            (n("x"), n("y"), n("width"), n("height"))
+        })
+        .collect();
+    assert_eq!(boxes.len(), EXAMPLE_TABLES.len());
+    for (i, a) in boxes.iter().enumerate() {
+        for b in &boxes[i + 1..] {
+            let apart =
+                a.0 + a.2 <= b.0 || b.0 + b.2 <= a.0 || a.1 + a.3 <= b.1 || b.1 + b.3 <= a.1;
+            assert!(apart, "{a:?} overlaps {b:?}");
+        }
+    }
+}

@@ -25,10 +25,11 @@ use dbkit::{Error, Result};
   er-diagram --around contract --depth 1         # a table and its neighbours
   er-diagram --schema billing                    # one schema
   er-diagram --from-database                     # the configured live database
+  er-diagram --format drawio -o database/diagrams/schema.drawio
   er-diagram -o database/diagrams/er.mmd"
 )]
 struct Args {
-    /// Mermaid (`erDiagram`, which GitHub renders) or Graphviz `dot`.
+    /// Mermaid (`erDiagram`, which GitHub renders), Graphviz `dot`, or a draw.io file.
     #[arg(long, value_enum, default_value = "mermaid")]
     format: DiagramFormat,
     /// Only the tables of this schema (repeatable).
@@ -57,6 +58,8 @@ struct Args {
 enum DiagramFormat {
     Mermaid,
     Dot,
+    /// An uncompressed draw.io file (open it in draw.io or diagrams.net).
+    Drawio,
 }
 
 fn main() -> ExitCode {
@@ -107,6 +110,7 @@ fn run(args: &Args) -> Result<ExitCode> {
     match args.format {
         DiagramFormat::Mermaid => mermaid::of_tables(&mut text, schema, &tables),
         DiagramFormat::Dot => erd::dot(&mut text, schema, &tables),
+        DiagramFormat::Drawio => dbkit::report::drawio::write(&mut text, &tables, schema),
     }
     .map_err(|source| Error::Io {
         path: PathBuf::from("-"),

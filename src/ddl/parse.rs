@@ -121,11 +121,10 @@ fn one(statement: &Statement<'_>) -> Parsed {
 
 static DROP_INDEX_CONCURRENTLY: std::sync::LazyLock<regex::Regex> =
     std::sync::LazyLock::new(|| {
-        regex::Regex::new(r"(?is)^(\s*DROP\s+INDEX\s+)CONCURRENTLY\s+(IF\s+EXISTS\b.*)$")
-            .expect("valid regex")
+        regex::Regex::new(r"(?is)^(\s*DROP\s+INDEX\s+)CONCURRENTLY\s+(.*)$").expect("valid regex")
     });
 
-/// `DROP INDEX CONCURRENTLY IF EXISTS ...`, which sqlparser reads only without
+/// `DROP INDEX CONCURRENTLY [IF EXISTS] ...`, which sqlparser reads only without
 /// `CONCURRENTLY`, as the statement it can read (the analyzer sees `CONCURRENTLY` in the
 /// statement's own keywords).
 fn without_concurrently(text: &str) -> Option<String> {

@@ -413,6 +413,7 @@ pub fn json(w: &mut dyn Write, value: &impl serde::Serialize) -> io::Result<()> 
 
 pub mod backup;
 pub mod comment;
+pub mod drawio;
 pub mod erd;
 pub mod error;
 pub mod github;

@@ -108,17 +108,20 @@ pub fn summary(w: &mut dyn Write, report: &VerifyReport, require_down: bool) -> 
         .iter()
         .filter(|c| c.pass == Pass::Forward)
         .collect();
+    // A migration is counted once: one whose down passed without data but failed over
+    // the seed data is not reversible.
+    let mut wrong: Vec<String> = Vec::new();
+    for c in report.checked.iter().filter(|c| c.outcome.is_problem()) {
+        let file = format!("`{}`", c.file);
+        if !wrong.contains(&file) {
+            wrong.push(file);
+        }
+    }
     let reversible = forward
         .iter()
-        .filter(|c| c.outcome == Outcome::Reversible)
+        .filter(|c| c.outcome == Outcome::Reversible && !wrong.contains(&format!("`{}`", c.file)))
         .count();
     let without = report.without_down();
-    let wrong: Vec<String> = report
-        .checked
-        .iter()
-        .filter(|c| c.outcome.is_problem())
-        .map(|c| format!("`{}`", c.file))
-        .collect();
     let mut parts = vec![format!("{reversible} reversible")];
     if !without.is_empty() {
         parts.push(format!("{} without a down", without.len()));
