@@ -438,6 +438,14 @@ pub enum Error {
         given: String,
     },
 
+    /// A draw.io file `er-diagram --update` cannot read or update; `line` is where.
+    #[error("{}:{line}: {reason}", path.display())]
+    Diagram {
+        path: PathBuf,
+        line: usize,
+        reason: String,
+    },
+
     /// Several problems found in one pass over a folder (duplicate versions, files
     /// without a version, ...), one line each, so all of them can be fixed at once.
     #[error("{} problems in `{}`:{}", problems.len(), dir.display(), problems.iter().map(|p| format!("\n  {p}")).collect::<String>())]
@@ -527,6 +535,10 @@ impl Error {
     pub fn hint(&self) -> Option<String> {
         const OUT_OF_LOCKS: &str = "\"out of shared memory\" here means the server's lock table is full: one transaction (or one statement, such as a foreign key on a table with thousands of partitions) needs more locks than `max_locks_per_transaction` × `max_connections` hold; raise `max_locks_per_transaction` (it takes a server restart) and run again";
         let hint = match self {
+            Error::Diagram { path, .. } => format!(
+                "the file was left as it was; to draw a new one instead, move it away and run `er-diagram --format drawio -o {}`",
+                path.display()
+            ),
             Error::MissingDir { .. } => {
                 "run from the project root, or pass `--dir PATH` to the database folder".into()
             }

@@ -1,15 +1,18 @@
-//! `er-diagram`: the schema the files build, as an ER diagram (Mermaid or Graphviz).
+//! `er-diagram`: the schema the files build (or a live database has), as an ER diagram:
+//! Mermaid, Graphviz, or a draw.io file that `--update` keeps up to date by hand layout.
 
+use std::collections::BTreeSet;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
 use dbkit::cli::{self, ConnectionArgs, DirArgs};
 use dbkit::ddl;
+use dbkit::ddl::model::Schema;
 use dbkit::project::layout::Layout;
 use dbkit::report::erd::{self, Focus};
-use dbkit::report::{exit, mermaid};
+use dbkit::report::{drawio, exit};
 use dbkit::{Error, Result};
 
 /// Draw the schema the snapshot and migrations build: tables with their columns and
@@ -26,12 +29,31 @@ use dbkit::{Error, Result};
   er-diagram --schema billing                    # one schema
   er-diagram --from-database                     # the configured live database
   er-diagram --format drawio -o database/diagrams/schema.drawio
+  er-diagram --update database/diagrams/schema.drawio   # keep every position
+  er-diagram --views --format dot                # views too, dashed
   er-diagram -o database/diagrams/er.mmd"
 )]
 struct Args {
-    /// Mermaid (`erDiagram`, which GitHub renders), Graphviz `dot`, or a draw.io file.
-    #[arg(long, value_enum, default_value = "mermaid")]
-    format: DiagramFormat,
+    /// Mermaid (`erDiagram`, which GitHub renders; the default), Graphviz `dot`, or a
+    /// draw.io file.
+    #[arg(long, value_enum)]
+    format: Option<DiagramFormat>,
+    /// Bring this draw.io file up to date with the schema, keeping every shape's
+    /// position and style and everything dbkit did not draw; new tables are placed
+    /// beside the diagram and listed. Creates the file when it does not exist.
+    #[arg(long, value_name = "FILE", conflicts_with = "output")]
+    update: Option<PathBuf>,
+    /// With `--update`: grey out and mark tables the schema no longer has instead of
+    /// removing them.
+    #[arg(long, requires = "update")]
+    keep_dropped: bool,
+    /// Draw views too (dashed, with an edge to each table they read).
+    #[arg(long)]
+    views: bool,
+    /// Mermaid: write one diagram even when it is more than GitHub renders (by default
+    /// it is split into one diagram per schema or connected group, as Markdown).
+    #[arg(long)]
+    no_split: bool,
     /// Only the tables of this schema (repeatable).
     #[arg(long = "schema", value_name = "NAME")]
     schemas: Vec<String>,
@@ -106,28 +128,69 @@ fn run(args: &Args) -> Result<ExitCode> {
             }
         )));
     };
-    let mut text = Vec::new();
-    match args.format {
-        DiagramFormat::Mermaid => mermaid::of_tables(&mut text, schema, &tables),
-        DiagramFormat::Dot => erd::dot(&mut text, schema, &tables),
-        DiagramFormat::Drawio => dbkit::report::drawio::write(&mut text, &tables, schema),
-    }
-    .map_err(|source| Error::Io {
+    let views = if args.views {
+        erd::views(schema, &focus, &tables)
+    } else {
+        Vec::new()
+    };
+    let format = match (args.format, &args.update) {
+        (None | Some(DiagramFormat::Drawio), Some(_)) => DiagramFormat::Drawio,
+        (Some(other), Some(_)) => {
+            return Err(Error::Usage(format!(
+                "`--update` updates a draw.io file; it cannot be used with `--format {}`",
+                other
+                    .to_possible_value()
+                    .map_or_else(String::new, |v| v.get_name().to_string())
+            )));
+        }
+        (format, None) => format.unwrap_or(DiagramFormat::Mermaid),
+    };
+    let io = |source| Error::Io {
         path: PathBuf::from("-"),
         source,
-    })?;
+    };
+    let entities = drawio::entities(&tables, &views);
+    let shown = |extra: &mut dyn Iterator<Item = String>| -> BTreeSet<String> {
+        tables
+            .iter()
+            .map(|t| t.name.clone())
+            .chain(views.iter().map(|v| v.name.clone()))
+            .chain(extra)
+            .collect()
+    };
+    if let Some(path) = &args.update {
+        // Edges to every table the schema has: one this run does not draw may be in
+        // the file, left alone, and still be pointed at.
+        let everything = shown(&mut schema.tables.keys().cloned());
+        let edges = drawio::edges(&tables, &views, &everything);
+        return update(path, schema, &entities, &edges, args.keep_dropped);
+    }
+    let mut text = Vec::new();
+    let mut note = None;
+    match format {
+        DiagramFormat::Mermaid => {
+            note = erd::mermaid(&mut text, schema, &tables, &views, !args.no_split).map_err(io)?;
+        }
+        DiagramFormat::Dot => erd::dot(&mut text, schema, &tables, &views).map_err(io)?,
+        DiagramFormat::Drawio => {
+            let edges = drawio::edges(&tables, &views, &shown(&mut std::iter::empty()));
+            drawio::write(&mut text, &entities, &edges).map_err(io)?;
+        }
+    }
+    if let Some(note) = note {
+        eprintln!("note: {note}");
+    }
     match &args.output {
         Some(path) => {
-            std::fs::write(path, &text).map_err(|source| Error::Io {
-                path: path.clone(),
-                source,
-            })?;
-            eprintln!(
-                "wrote {} ({} table{})",
-                path.display(),
-                tables.len(),
-                if tables.len() == 1 { "" } else { "s" }
-            );
+            if format == DiagramFormat::Drawio && path.exists() {
+                return Err(Error::Refused(format!(
+                    "`{}` exists and may hold a hand-made layout: `er-diagram --update {}` brings it up to date and keeps it (move the file away first to draw a new one)",
+                    path.display(),
+                    path.display()
+                )));
+            }
+            write_file(path, &text)?;
+            eprintln!("wrote {} ({})", path.display(), counted(&tables, &views));
         }
         None => {
             let mut out = std::io::stdout().lock();
@@ -136,4 +199,123 @@ fn run(args: &Args) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::from(exit::OK))
+}
+
+/// `--update FILE`: the file brought up to date (written only when something changed),
+/// or drawn new when it does not exist; what changed goes to standard error.
+fn update(
+    path: &Path,
+    schema: &Schema,
+    entities: &[drawio::Entity],
+    edges: &[drawio::Edge],
+    keep_dropped: bool,
+) -> Result<ExitCode> {
+    let read = match std::fs::read_to_string(path) {
+        Ok(text) => Some(text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(source) => {
+            return Err(Error::Io {
+                path: path.to_path_buf(),
+                source,
+            })
+        }
+    };
+    let Some(old) = read else {
+        let drawn: BTreeSet<String> = entities.iter().map(|e| e.name.clone()).collect();
+        let edges: Vec<drawio::Edge> = edges
+            .iter()
+            .filter(|e| entities.iter().any(|n| n.id == e.to))
+            .cloned()
+            .collect();
+        let mut text = Vec::new();
+        drawio::write(&mut text, entities, &edges).map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        write_file(path, &text)?;
+        eprintln!(
+            "{} did not exist: wrote a new diagram ({} shape{})",
+            path.display(),
+            drawn.len(),
+            if drawn.len() == 1 { "" } else { "s" }
+        );
+        return Ok(ExitCode::from(exit::OK));
+    };
+    let mut exists: BTreeSet<String> = schema.tables.keys().map(|t| drawio::table_id(t)).collect();
+    exists.extend(schema.views.iter().map(|v| drawio::view_id(v)));
+    let (text, changes) =
+        drawio::update::update(&old, path, entities, edges, &exists, keep_dropped)?;
+    if changes.is_empty() {
+        eprintln!(
+            "{} is up to date ({} shapes checked)",
+            path.display(),
+            entities.len()
+        );
+        return Ok(ExitCode::from(exit::OK));
+    }
+    write_file(path, text.as_bytes())?;
+    eprintln!("updated {}:", path.display());
+    for (name, x, y) in &changes.added {
+        eprintln!("  added    {name} (at x={x}, y={y}: move it where it belongs)");
+    }
+    for name in &changes.changed {
+        eprintln!("  changed  {name}");
+    }
+    for name in &changes.dropped {
+        if keep_dropped {
+            eprintln!(
+                "  dropped  {name} (kept, greyed and marked: delete it in draw.io when done)"
+            );
+        } else {
+            eprintln!("  removed  {name}");
+        }
+    }
+    let edges = [
+        (changes.edges_added, "added"),
+        (changes.edges_changed, "changed"),
+        (changes.edges_removed, "removed"),
+    ]
+    .iter()
+    .filter(|(n, _)| *n > 0)
+    .map(|(n, what)| format!("{n} {what}"))
+    .collect::<Vec<_>>();
+    if !edges.is_empty() {
+        eprintln!("  edges    {}", edges.join(", "));
+    }
+    Ok(ExitCode::from(exit::OK))
+}
+
+/// Writes `text` to `path` through a temporary file beside it, so an interrupt leaves
+/// the old file or the new one, never half of one.
+fn write_file(path: &Path, text: &[u8]) -> Result<()> {
+    let io = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let name = path
+        .file_name()
+        .map_or_else(|| "diagram".into(), |n| n.to_string_lossy().into_owned());
+    let temporary = path.with_file_name(format!(".{name}.dbkit-tmp"));
+    std::fs::write(&temporary, text).map_err(io)?;
+    std::fs::rename(&temporary, path).map_err(|e| {
+        let _ = std::fs::remove_file(&temporary);
+        io(e)
+    })
+}
+
+/// `12 tables` or `12 tables, 1 view`.
+fn counted(tables: &[&dbkit::ddl::model::Table], views: &[erd::View]) -> String {
+    let mut out = format!(
+        "{} table{}",
+        tables.len(),
+        if tables.len() == 1 { "" } else { "s" }
+    );
+    if !views.is_empty() {
+        out.push_str(&format!(
+            ", {} view{}",
+            views.len(),
+            if views.len() == 1 { "" } else { "s" }
+        ));
+    }
+    out
 }

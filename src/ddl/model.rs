@@ -47,6 +47,37 @@ pub struct TypeDef {
     pub values: Vec<String>,
 }
 
+/// What a view looks like from outside: its columns and the tables and views it reads.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ViewShape {
+    pub columns: Vec<ViewColumn>,
+    pub reads: Vec<String>,
+}
+
+/// A view's column: its type when known (the catalog says it), else the table column it
+/// is taken straight from when the query says so plainly (`c.id` from `contract`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ViewColumn {
+    pub name: String,
+    pub data_type: Option<String>,
+    pub from: Option<(String, String)>,
+}
+
+impl Schema {
+    /// A view column's type: the catalog's, else its source column's, else empty.
+    pub fn view_column_type(&self, column: &ViewColumn) -> String {
+        if let Some(known) = &column.data_type {
+            return known.clone();
+        }
+        column
+            .from
+            .as_ref()
+            .and_then(|(table, name)| self.tables.get(table)?.column(name))
+            .map(|c| c.data_type.clone())
+            .unwrap_or_default()
+    }
+}
+
 /// The whole model.
 #[derive(Debug, Clone, Default)]
 pub struct Schema {
@@ -56,6 +87,9 @@ pub struct Schema {
     /// View name → its query, lower-cased: which columns a view uses, for the
     /// `blocked-by-view` rule.
     pub view_sources: BTreeMap<String, String>,
+    /// View name → its output columns and the relations it reads, for ER diagrams.
+    /// Kept for views since dropped too: look a view up by a name in `views`.
+    pub view_shapes: BTreeMap<String, ViewShape>,
     pub functions: BTreeSet<String>,
     /// Index name → table.
     pub indexes: BTreeMap<String, String>,

@@ -8,6 +8,7 @@ use sqlparser::ast::{
 };
 
 use super::analyze::Ctx;
+use super::model::{ViewColumn, ViewShape};
 use super::names;
 use super::summary::{DataChange, RiskKind};
 use crate::sql::Statement;
@@ -54,6 +55,9 @@ fn views(ctx: &mut Ctx<'_>, ast: &Ast) {
         Ast::CreateView(view) => {
             let name = names::object(&view.name);
             ctx.schema.views.insert(name.clone());
+            ctx.schema
+                .view_shapes
+                .insert(name.clone(), view_shape(view));
             let action = if view.or_replace {
                 "created or replaced"
             } else {
@@ -68,6 +72,156 @@ fn views(ctx: &mut Ctx<'_>, ast: &Ast) {
             ctx.summary.views.push(entry);
         }
         _ => {}
+    }
+}
+
+/// A view's columns (its column list, else its select list: an alias, else the column
+/// or function named, else `?column?` as PostgreSQL names it) with the table each plain
+/// column comes from, and the relations its query reads (CTEs left out).
+fn view_shape(view: &sqlparser::ast::CreateView) -> ViewShape {
+    use sqlparser::ast::{Expr, SelectItem, SetExpr};
+    let mut body = &*view.query.body;
+    while let SetExpr::SetOperation { left, .. } = body {
+        body = left;
+    }
+    let select = match body {
+        SetExpr::Select(select) => Some(select),
+        _ => None,
+    };
+    // Aliases (and bare names) of the tables in FROM, for `alias.column`.
+    let mut from: Vec<(String, String)> = Vec::new();
+    if let Some(select) = select {
+        for joined in &select.from {
+            let factors =
+                std::iter::once(&joined.relation).chain(joined.joins.iter().map(|j| &j.relation));
+            for factor in factors {
+                if let TableFactor::Table { name, alias, .. } = factor {
+                    let table = names::object(name);
+                    let short = names::last(name);
+                    let key = alias.as_ref().map_or(short, |a| names::ident(&a.name));
+                    from.push((key, table));
+                }
+            }
+        }
+    }
+    let source = |expr: &Expr| -> Option<(String, String)> {
+        match expr {
+            Expr::Identifier(column) if from.len() == 1 => {
+                Some((from[0].1.clone(), names::ident(column)))
+            }
+            Expr::CompoundIdentifier(parts) if parts.len() == 2 => {
+                let key = names::ident(&parts[0]);
+                let (_, table) = from.iter().find(|(k, _)| *k == key)?;
+                Some((table.clone(), names::ident(&parts[1])))
+            }
+            _ => None,
+        }
+    };
+    let named = |expr: &Expr| -> String {
+        match expr {
+            Expr::Identifier(i) => names::ident(i),
+            Expr::CompoundIdentifier(parts) => parts.last().map(names::ident).unwrap_or_default(),
+            Expr::Function(f) => names::last(&f.name),
+            Expr::Cast { expr, .. } | Expr::Nested(expr) => match &**expr {
+                Expr::Identifier(i) => names::ident(i),
+                Expr::CompoundIdentifier(parts) => {
+                    parts.last().map(names::ident).unwrap_or_default()
+                }
+                _ => "?column?".into(),
+            },
+            _ => "?column?".into(),
+        }
+    };
+    type Source = Option<(String, String)>;
+    let mut columns: Vec<(String, Source)> = Vec::new();
+    let column = |((name, from), data_type): ((String, Source), Option<String>)| ViewColumn {
+        name,
+        data_type,
+        from,
+    };
+    // The type an expression has whatever its inputs: a cast's, a count's, a test's.
+    fn known_type(expr: &Expr) -> Option<String> {
+        match expr {
+            Expr::Cast { data_type, .. } => Some(data_type.to_string().to_lowercase()),
+            Expr::Function(f) if names::last(&f.name) == "count" => Some("bigint".into()),
+            Expr::Exists { .. }
+            | Expr::IsNull(_)
+            | Expr::IsNotNull(_)
+            | Expr::InList { .. }
+            | Expr::InSubquery { .. }
+            | Expr::Like { .. }
+            | Expr::ILike { .. }
+            | Expr::Between { .. } => Some("boolean".into()),
+            Expr::Nested(inner) => known_type(inner),
+            Expr::Subquery(query) => match &*query.body {
+                SetExpr::Select(select) => match select.projection.as_slice() {
+                    [SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. }] => {
+                        known_type(e)
+                    }
+                    _ => None,
+                },
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+    let mut types: Vec<Option<String>> = Vec::new();
+    if let Some(select) = select {
+        for item in &select.projection {
+            match item {
+                SelectItem::UnnamedExpr(expr) => {
+                    columns.push((named(expr), source(expr)));
+                    types.push(known_type(expr));
+                }
+                SelectItem::ExprWithAlias { expr, alias } => {
+                    columns.push((names::ident(alias), source(expr)));
+                    types.push(known_type(expr));
+                }
+                SelectItem::Wildcard(_) => {
+                    columns.push(("*".into(), None));
+                    types.push(None);
+                }
+                SelectItem::QualifiedWildcard(kind, _) => {
+                    columns.push((format!("{kind}.*").to_lowercase(), None));
+                    types.push(None);
+                }
+                _ => {}
+            }
+        }
+    }
+    if !view.columns.is_empty() {
+        let sources = columns
+            .into_iter()
+            .map(|(_, s)| s)
+            .chain(std::iter::repeat(None));
+        columns = view
+            .columns
+            .iter()
+            .zip(sources)
+            .map(|(c, s)| (names::ident(&c.name), s))
+            .collect();
+    }
+    let ctes: Vec<String> = view
+        .query
+        .with
+        .iter()
+        .flat_map(|with| with.cte_tables.iter().map(|c| names::ident(&c.alias.name)))
+        .collect();
+    let mut reads: Vec<String> = Vec::new();
+    let _ = sqlparser::ast::visit_relations(&view.query, |relation| {
+        let name = names::object(relation);
+        if !ctes.contains(&name) && !reads.contains(&name) {
+            reads.push(name);
+        }
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+    ViewShape {
+        columns: columns
+            .into_iter()
+            .zip(types.into_iter().chain(std::iter::repeat(None)))
+            .map(column)
+            .collect(),
+        reads,
     }
 }
 

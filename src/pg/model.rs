@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use postgres::Client;
 
-use crate::ddl::model::{Schema, Table};
+use crate::ddl::model::{Schema, Table, ViewColumn, ViewShape};
 use crate::ddl::summary::{At, ColumnDef, Relationship};
 use crate::error::Result;
 use crate::pg::connect::query_error;
@@ -17,7 +17,7 @@ use crate::pg::connect::query_error;
 /// Schemas no diagram of the application's tables shows.
 const SKIPPED: &str = "('pg_catalog', 'information_schema', 'pg_toast', 'dbkit')";
 
-/// Reads the tables of `database` (ordinary and partitioned; views are not tables here).
+/// Reads the tables of `database` (ordinary and partitioned) and its views.
 pub fn read(client: &mut Client, database: &str) -> Result<Schema> {
     let err = || query_error("reading the tables for the diagram", database);
     let tables = client
@@ -156,7 +156,65 @@ pub fn read(client: &mut Client, database: &str) -> Result<Schema> {
     }
     // Keys are read in creation order (as the files declare them); a key a partition
     // inherits from its parent (conparentid set) is its parent's, drawn once.
+    read_views(client, database, &mut schema)?;
     Ok(schema)
+}
+
+/// Views and materialized views: their columns with types, and the tables and views
+/// their rewrite rule depends on.
+fn read_views(client: &mut Client, database: &str, schema: &mut Schema) -> Result<()> {
+    let err = || query_error("reading the views for the diagram", database);
+    let views = client
+        .query(
+            &format!(
+                "SELECT n.nspname, c.relname,
+                        ARRAY(SELECT a.attname::text FROM pg_attribute a
+                               WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum),
+                        ARRAY(SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a
+                               WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum),
+                        ARRAY(SELECT DISTINCT rn.nspname || '.' || rc.relname FROM pg_rewrite r
+                                JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid
+                                 AND d.refclassid = 'pg_class'::regclass AND d.refobjid <> c.oid
+                                JOIN pg_class rc ON rc.oid = d.refobjid
+                                JOIN pg_namespace rn ON rn.oid = rc.relnamespace
+                               WHERE r.ev_class = c.oid ORDER BY 1)
+                   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                  WHERE c.relkind IN ('v', 'm') AND n.nspname NOT IN {SKIPPED}
+                    AND n.nspname NOT LIKE 'pg\\_temp\\_%'
+                  ORDER BY 1, 2"
+            ),
+            &[],
+        )
+        .map_err(err())?;
+    for row in &views {
+        let name = model_name(&row.get::<_, String>(0), &row.get::<_, String>(1));
+        let names: Vec<String> = row.get(2);
+        let types: Vec<String> = row.get(3);
+        let reads: Vec<String> = row.get(4);
+        schema.views.insert(name.clone());
+        schema.view_shapes.insert(
+            name,
+            ViewShape {
+                columns: names
+                    .into_iter()
+                    .zip(types)
+                    .map(|(name, data_type)| ViewColumn {
+                        name,
+                        data_type: Some(data_type),
+                        from: None,
+                    })
+                    .collect(),
+                reads: reads
+                    .iter()
+                    .map(|r| {
+                        let (ns, rel) = r.split_once('.').unwrap_or(("public", r));
+                        model_name(ns, rel)
+                    })
+                    .collect(),
+            },
+        );
+    }
+    Ok(())
 }
 
 /// `public.x` → `x`; others `schema.x`; a name the model would have to quote keeps its

@@ -63,6 +63,64 @@ pub fn tables<'a>(schema: &'a Schema, focus: &Focus) -> Option<Vec<&'a Table>> {
     Some(names.iter().filter_map(|n| schema.tables.get(*n)).collect())
 }
 
+/// A view to draw (`--views`): its name, its columns with their types (empty when the
+/// files do not say), and the drawn tables and views it reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct View {
+    pub name: String,
+    pub columns: Vec<(String, String)>,
+    pub reads: Vec<String>,
+}
+
+/// The views to draw beside `tables`: those in the focused schemas, and with `--around`
+/// only those reading a drawn table. `reads` keeps the drawn tables and views.
+pub fn views(schema: &Schema, focus: &Focus, tables: &[&Table]) -> Vec<View> {
+    let drawn: BTreeSet<&str> = tables.iter().map(|t| t.name.as_str()).collect();
+    let mut chosen: Vec<(&String, &crate::ddl::model::ViewShape)> = schema
+        .views
+        .iter()
+        .filter(|v| focus.schemas.is_empty() || focus.schemas.iter().any(|s| s == schema_of(v)))
+        .filter_map(|v| Some((v, schema.view_shapes.get(v)?)))
+        .collect();
+    if focus.around.is_some() {
+        chosen.retain(|(_, shape)| shape.reads.iter().any(|r| drawn.contains(r.as_str())));
+    }
+    let names: BTreeSet<&str> = chosen.iter().map(|(v, _)| v.as_str()).collect();
+    chosen
+        .iter()
+        .map(|(name, shape)| View {
+            name: name.to_string(),
+            columns: shape
+                .columns
+                .iter()
+                .map(|c| (c.name.clone(), schema.view_column_type(c)))
+                .collect(),
+            reads: shape
+                .reads
+                .iter()
+                .filter(|r| {
+                    *r != *name && (drawn.contains(r.as_str()) || names.contains(r.as_str()))
+                })
+                .cloned()
+                .collect(),
+        })
+        .collect()
+}
+
+/// A foreign key's ends: whether every key column is NOT NULL (the parent's end is
+/// exactly one, else one-or-none) and whether the key is unique in the child (the
+/// child's end is one-or-none, else many).
+pub fn cardinality(child: &Table, fk: &Relationship) -> (bool, bool) {
+    let required = fk
+        .columns
+        .iter()
+        .all(|c| child.column(c).is_some_and(|c| !c.nullable));
+    let unique = fk.columns.iter().collect::<BTreeSet<_>>()
+        == child.primary_key.iter().collect::<BTreeSet<_>>()
+        || matches!(fk.columns.as_slice(), [one] if child.column(one).is_some_and(|c| c.unique));
+    (required, unique)
+}
+
 /// A table name as the model writes it: lower case unless quoted, `public.` dropped.
 pub fn normalize(name: &str) -> String {
     let name = name.trim();
@@ -95,7 +153,12 @@ fn partitions<'a>(schema: &'a Schema, table: &Table) -> Vec<&'a str> {
 /// one edge per foreign key from the referencing column's row to the referenced one,
 /// with crow's-foot ends (many or one-or-none on the child, one or one-or-none on the
 /// parent as the key columns are NOT NULL or not).
-pub fn dot(w: &mut dyn Write, schema: &Schema, tables: &[&Table]) -> io::Result<()> {
+pub fn dot(
+    w: &mut dyn Write,
+    schema: &Schema,
+    tables: &[&Table],
+    views: &[View],
+) -> io::Result<()> {
     writeln!(w, "digraph schema {{")?;
     writeln!(
         w,
@@ -113,6 +176,9 @@ pub fn dot(w: &mut dyn Write, schema: &Schema, tables: &[&Table]) -> io::Result<
     for table in tables {
         node(w, schema, table)?;
     }
+    for view in views {
+        view_node(w, view)?;
+    }
     for table in tables {
         for fk in &table.foreign_keys {
             if shown.contains(fk.references_table.as_str()) {
@@ -120,7 +186,40 @@ pub fn dot(w: &mut dyn Write, schema: &Schema, tables: &[&Table]) -> io::Result<
             }
         }
     }
+    for view in views {
+        for read in &view.reads {
+            writeln!(
+                w,
+                "    {} -> {} [dir=forward, style=dashed, arrowhead=open, color=\"#82b366\", tooltip={}];",
+                quoted(&view.name),
+                quoted(read),
+                quoted(&format!("{} reads {read}", view.name))
+            )?;
+        }
+    }
     writeln!(w, "}}")
+}
+
+fn view_node(w: &mut dyn Write, view: &View) -> io::Result<()> {
+    writeln!(w, "    {} [label=<", quoted(&view.name))?;
+    writeln!(
+        w,
+        "      <TABLE BORDER=\"1\" STYLE=\"dashed\" CELLBORDER=\"0\" CELLSPACING=\"0\" CELLPADDING=\"4\">"
+    )?;
+    writeln!(
+        w,
+        "        <TR><TD BGCOLOR=\"#d5e8d4\" COLSPAN=\"2\"><I>{} (view)</I></TD></TR>",
+        html(&view.name)
+    )?;
+    for (name, data_type) in &view.columns {
+        writeln!(
+            w,
+            "        <TR><TD ALIGN=\"LEFT\">{}</TD><TD ALIGN=\"LEFT\"><FONT COLOR=\"#555555\">{}</FONT></TD></TR>",
+            html(name),
+            html(&display_type(data_type))
+        )?;
+    }
+    writeln!(w, "      </TABLE>>];")
 }
 
 fn node(w: &mut dyn Write, schema: &Schema, table: &Table) -> io::Result<()> {
@@ -179,13 +278,7 @@ fn node(w: &mut dyn Write, schema: &Schema, table: &Table) -> io::Result<()> {
 }
 
 fn edge(w: &mut dyn Write, child: &Table, fk: &Relationship) -> io::Result<()> {
-    let required = fk
-        .columns
-        .iter()
-        .all(|c| child.column(c).is_some_and(|c| !c.nullable));
-    let unique = fk.columns.iter().collect::<BTreeSet<_>>()
-        == child.primary_key.iter().collect::<BTreeSet<_>>()
-        || matches!(fk.columns.as_slice(), [one] if child.column(one).is_some_and(|c| c.unique));
+    let (required, unique) = cardinality(child, fk);
     let head = if required { "teetee" } else { "teeodot" };
     let tail = if unique { "teeodot" } else { "crowodot" };
     // Children rank left of their parents (rankdir=LR): leave a child's row on its east
@@ -236,4 +329,226 @@ fn html(text: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
+}
+
+/// The most Mermaid text GitHub renders in one diagram (Mermaid's `maxTextSize`), and
+/// the most edges (`maxEdges`).
+pub const GITHUB_MAX_TEXT: usize = 50_000;
+pub const GITHUB_MAX_EDGES: usize = 500;
+
+/// Writes the Mermaid diagram of `tables` (and `views`). When it would be more than
+/// GitHub renders and `split` is on, it writes Markdown instead: one fenced diagram per
+/// schema (or, in one schema, per connected group of tables, small groups packed
+/// together), each with the foreign keys that leave it listed below, and returns a note
+/// saying so for the user.
+pub fn mermaid(
+    w: &mut dyn Write,
+    schema: &Schema,
+    tables: &[&Table],
+    views: &[View],
+    split: bool,
+) -> io::Result<Option<String>> {
+    let mut whole = Vec::new();
+    mermaid::of_tables(&mut whole, schema, tables, views)?;
+    let edges = |text: &[u8]| {
+        text.split(|b| *b == b'\n')
+            .filter(|l| l.windows(2).any(|p| p == b"--" || p == b".."))
+            .count()
+    };
+    let fits = |text: &[u8]| text.len() <= GITHUB_MAX_TEXT && edges(text) <= GITHUB_MAX_EDGES;
+    if fits(&whole) || !split || tables.len() < 2 {
+        w.write_all(&whole)?;
+        return Ok(None);
+    }
+    let parts = parts(tables, views);
+    let by = if parts
+        .iter()
+        .map(|p| &p.schema)
+        .collect::<BTreeSet<_>>()
+        .len()
+        > 1
+    {
+        "schema"
+    } else {
+        "connected group of tables"
+    };
+    writeln!(w, "# Entity-relationship diagram\n")?;
+    writeln!(
+        w,
+        "The whole diagram is {} characters of Mermaid with {} relationships, more than GitHub renders ({GITHUB_MAX_TEXT} characters, {GITHUB_MAX_EDGES} relationships), so it is split into {} diagrams by {by}. Foreign keys between diagrams are listed under each.\n",
+        whole.len(),
+        edges(&whole),
+        parts.len()
+    )?;
+    let mut too_big = Vec::new();
+    let part_of: std::collections::BTreeMap<&str, usize> = parts
+        .iter()
+        .enumerate()
+        .flat_map(|(i, p)| p.tables.iter().map(move |t| (t.name.as_str(), i)))
+        .collect();
+    for (i, part) in parts.iter().enumerate() {
+        let mut text = Vec::new();
+        mermaid::of_tables(&mut text, schema, &part.tables, &part.views)?;
+        let first = part.tables.first().map_or("", |t| t.name.as_str());
+        let last = part.tables.last().map_or("", |t| t.name.as_str());
+        writeln!(
+            w,
+            "## {} {}/{}: {} table{} ({first} … {last})\n",
+            part.schema,
+            i + 1,
+            parts.len(),
+            part.tables.len(),
+            if part.tables.len() == 1 { "" } else { "s" }
+        )?;
+        writeln!(w, "```mermaid")?;
+        w.write_all(&text)?;
+        writeln!(w, "```\n")?;
+        let mut leaving = Vec::new();
+        for table in &part.tables {
+            for fk in &table.foreign_keys {
+                if let Some(&other) = part_of.get(fk.references_table.as_str()) {
+                    if other != i {
+                        leaving.push(format!(
+                            "- `{}({})` → `{}` (diagram {})",
+                            table.name,
+                            fk.columns.join(", "),
+                            fk.references_table,
+                            other + 1
+                        ));
+                    }
+                }
+            }
+        }
+        if !leaving.is_empty() {
+            writeln!(
+                w,
+                "Foreign keys to other diagrams:\n\n{}\n",
+                leaving.join("\n")
+            )?;
+        }
+        if !fits(&text) {
+            too_big.push(format!("{} {}", part.schema, i + 1));
+        }
+    }
+    let mut note = format!(
+        "the diagram is {} characters of Mermaid, more than GitHub renders ({GITHUB_MAX_TEXT}): wrote Markdown with {} diagrams, one per {by} (save it as `.md`; `--no-split` writes one diagram anyway)",
+        whole.len(),
+        parts.len()
+    );
+    if !too_big.is_empty() {
+        note.push_str(&format!(
+            "; still too big for GitHub: {} (draw those with `--around TABLE` or `--format dot`)",
+            too_big.join(", ")
+        ));
+    }
+    Ok(Some(note))
+}
+
+/// One diagram of a split: the tables of one schema, or of some connected groups.
+struct Part<'a> {
+    schema: String,
+    tables: Vec<&'a Table>,
+    views: Vec<View>,
+}
+
+/// The tables split by schema, and each schema's tables by connected group (foreign keys
+/// in either direction), groups packed in order into parts of at most a fair share of
+/// GitHub's limit. A view goes with the first table it reads.
+fn parts<'a>(tables: &[&'a Table], views: &[View]) -> Vec<Part<'a>> {
+    use std::collections::BTreeMap;
+    let mut by_schema: BTreeMap<&str, Vec<&'a Table>> = BTreeMap::new();
+    for table in tables {
+        by_schema
+            .entry(schema_of(&table.name))
+            .or_default()
+            .push(table);
+    }
+    let size = |t: &Table| 40 + t.columns.len() * 40 + t.foreign_keys.len() * 60;
+    let mut parts = Vec::new();
+    for (name, members) in by_schema {
+        let total: usize = members.iter().map(|t| size(t)).sum();
+        if total <= GITHUB_MAX_TEXT * 9 / 10 {
+            parts.push(Part {
+                schema: name.to_string(),
+                tables: members,
+                views: Vec::new(),
+            });
+            continue;
+        }
+        // Connected groups, by union-find over the foreign keys inside the schema.
+        let index: BTreeMap<&str, usize> = members
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.name.as_str(), i))
+            .collect();
+        let mut root: Vec<usize> = (0..members.len()).collect();
+        fn find(root: &mut [usize], i: usize) -> usize {
+            let mut i = i;
+            while root[i] != i {
+                root[i] = root[root[i]];
+                i = root[i];
+            }
+            i
+        }
+        for (i, table) in members.iter().enumerate() {
+            for fk in &table.foreign_keys {
+                if let Some(&j) = index.get(fk.references_table.as_str()) {
+                    let (a, b) = (find(&mut root, i), find(&mut root, j));
+                    root[a] = b;
+                }
+            }
+        }
+        let mut groups: BTreeMap<usize, Vec<&'a Table>> = BTreeMap::new();
+        for (i, table) in members.iter().enumerate() {
+            let r = find(&mut root, i);
+            groups.entry(r).or_default().push(table);
+        }
+        let mut groups: Vec<Vec<&'a Table>> = groups.into_values().collect();
+        groups.sort_by(|a, b| {
+            b.len()
+                .cmp(&a.len())
+                .then_with(|| a[0].name.cmp(&b[0].name))
+        });
+        let mut current: Vec<&'a Table> = Vec::new();
+        let mut current_size = 0;
+        for group in groups {
+            let group_size: usize = group.iter().map(|t| size(t)).sum();
+            if !current.is_empty() && current_size + group_size > GITHUB_MAX_TEXT * 9 / 10 {
+                current.sort_by(|a, b| a.name.cmp(&b.name));
+                parts.push(Part {
+                    schema: name.to_string(),
+                    tables: std::mem::take(&mut current),
+                    views: Vec::new(),
+                });
+                current_size = 0;
+            }
+            current_size += group_size;
+            current.extend(group);
+        }
+        if !current.is_empty() {
+            current.sort_by(|a, b| a.name.cmp(&b.name));
+            parts.push(Part {
+                schema: name.to_string(),
+                tables: current,
+                views: Vec::new(),
+            });
+        }
+    }
+    for view in views {
+        let home = parts
+            .iter()
+            .position(|p| {
+                view.reads
+                    .iter()
+                    .any(|r| p.tables.iter().any(|t| t.name == *r))
+            })
+            .unwrap_or(0);
+        if let Some(part) = parts.get_mut(home) {
+            let mut view = view.clone();
+            view.reads
+                .retain(|r| part.tables.iter().any(|t| t.name == *r));
+            part.views.push(view);
+        }
+    }
+    parts
 }

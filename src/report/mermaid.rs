@@ -8,6 +8,7 @@ use std::io::{self, Write};
 
 use crate::ddl::model::{Schema, Table};
 use crate::ddl::summary::Relationship;
+use crate::report::erd::View;
 
 /// Writes the diagram of `touched` and their neighbours, plain (`erDiagram` first).
 /// Partitions are not drawn: their parent stands for them, with a comment naming them.
@@ -16,12 +17,17 @@ pub fn diagram(w: &mut dyn Write, schema: &Schema, touched: &BTreeSet<String>) -
         .iter()
         .filter_map(|name| schema.tables.get(name))
         .collect();
-    of_tables(w, schema, &tables)
+    of_tables(w, schema, &tables, &[])
 }
 
 /// Writes the diagram of exactly these tables (partitions are folded into their parent
 /// by the caller) and the foreign keys between them.
-pub fn of_tables(w: &mut dyn Write, schema: &Schema, tables: &[&Table]) -> io::Result<()> {
+pub fn of_tables(
+    w: &mut dyn Write,
+    schema: &Schema,
+    tables: &[&Table],
+    views: &[View],
+) -> io::Result<()> {
     let shown: BTreeSet<&str> = tables.iter().map(|t| t.name.as_str()).collect();
     writeln!(w, "erDiagram")?;
     if tables.is_empty() {
@@ -49,8 +55,37 @@ pub fn of_tables(w: &mut dyn Write, schema: &Schema, tables: &[&Table]) -> io::R
             }
         }
     }
+    for view in views {
+        for read in &view.reads {
+            writeln!(
+                w,
+                "    {} }}o..o{{ {} : \"reads\"",
+                entity_name(&view.name),
+                entity_name(read)
+            )?;
+        }
+    }
     for table in tables {
         entity(w, table)?;
+    }
+    for view in views {
+        // An alias marks it a view where the name is a plain word (Mermaid's alias
+        // syntax takes no quoted name).
+        let name = entity_name(&view.name);
+        if name.starts_with('"') {
+            writeln!(w, "    {name} {{")?;
+        } else {
+            writeln!(w, "    {name}[\"{name} (view)\"] {{")?;
+        }
+        for (column, data_type) in &view.columns {
+            let data_type = if data_type.is_empty() {
+                "unknown".to_string()
+            } else {
+                type_token(data_type)
+            };
+            writeln!(w, "        {data_type} {}", word(column))?;
+        }
+        writeln!(w, "    }}")?;
     }
     Ok(())
 }
@@ -101,13 +136,7 @@ pub fn parent<'a>(schema: &'a Schema, table: &Table) -> Option<&'a str> {
 /// `parent ||--o{ child : "column"`: the child's side is one-or-none when the key is
 /// unique in the child; the parent's side is optional when a key column is nullable.
 fn relationship(w: &mut dyn Write, child: &Table, fk: &Relationship) -> io::Result<()> {
-    let required = fk
-        .columns
-        .iter()
-        .all(|c| child.column(c).is_some_and(|c| !c.nullable));
-    let unique = fk.columns.iter().collect::<BTreeSet<_>>()
-        == child.primary_key.iter().collect::<BTreeSet<_>>()
-        || matches!(fk.columns.as_slice(), [one] if child.column(one).is_some_and(|c| c.unique));
+    let (required, unique) = crate::report::erd::cardinality(child, fk);
     let parent_side = if required { "||" } else { "|o" };
     let child_side = if unique { "o|" } else { "o{" };
     writeln!(
