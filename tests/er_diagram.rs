@@ -274,3 +274,383 @@ fn drawio_is_valid_xml_with_every_table_and_key_and_no_overlaps() {
         }
     }
 }
+
+/// The top-level `mxCell` elements of a draw.io text, by id, as their exact bytes.
+fn cell_texts(text: &str) -> std::collections::BTreeMap<String, String> {
+    let doc = roxmltree::Document::parse(text).expect("valid XML");
+    doc.descendants()
+        .filter(|n| n.has_tag_name("mxCell"))
+        .filter_map(|n| Some((n.attribute("id")?.to_string(), text[n.range()].to_string())))
+        .collect()
+}
+
+/// `(x, y, width, height)` of the cell with this id.
+fn geometry(text: &str, id: &str) -> (f64, f64, f64, f64) {
+    let doc = roxmltree::Document::parse(text).expect("valid XML");
+    let cell = doc
+        .descendants()
+        .find(|n| n.attribute("id") == Some(id))
+        .unwrap_or_else(|| panic!("{id} in the file"));
+    let g = cell
+        .children()
+        .find(|n| n.has_tag_name("mxGeometry"))
+        .expect("geometry");
+    let n = |a: &str| {
+        g.attribute(a)
+            .unwrap_or("0")
+            .parse::<f64>()
+            .expect("number")
+    };
+    (n("x"), n("y"), n("width"), n("height"))
+}
+
+/// Every edge's ends exist, and no two shapes on the layer overlap.
+fn assert_consistent(text: &str) {
+    let doc = roxmltree::Document::parse(text).expect("valid XML");
+    let cells: Vec<roxmltree::Node<'_, '_>> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("mxCell"))
+        .collect();
+    let ids: std::collections::BTreeSet<&str> =
+        cells.iter().filter_map(|c| c.attribute("id")).collect();
+    assert_eq!(ids.len(), cells.len(), "ids are unique");
+    for cell in &cells {
+        if let Some(parent) = cell.attribute("parent") {
+            assert!(ids.contains(parent), "parent {parent} exists");
+        }
+        if cell.attribute("edge") == Some("1") {
+            for end in ["source", "target"] {
+                let id = cell.attribute(end).expect("end");
+                assert!(ids.contains(id), "{end} {id} exists");
+            }
+        }
+    }
+    let boxes: Vec<(String, (f64, f64, f64, f64))> = cells
+        .iter()
+        .filter(|c| c.attribute("parent") == Some("1") && c.attribute("vertex") == Some("1"))
+        .map(|c| {
+            let id = c.attribute("id").expect("id");
+            (id.to_string(), geometry(text, id))
+        })
+        .collect();
+    for (i, (ida, a)) in boxes.iter().enumerate() {
+        for (idb, b) in &boxes[i + 1..] {
+            let apart =
+                a.0 + a.2 <= b.0 || b.0 + b.2 <= a.0 || a.1 + a.3 <= b.1 || b.1 + b.3 <= a.1;
+            assert!(apart, "{ida} {a:?} overlaps {idb} {b:?}");
+        }
+    }
+}
+
+const NOTE: &str = r##"<mxCell id="note-1" value="Ask Dana before touching &lt;b&gt;contract&lt;/b&gt;" style="shape=note;whiteSpace=wrap;html=1;fillColor=#fff2cc;" vertex="1" parent="1">
+          <mxGeometry x="40" y="1400" width="200" height="60" as="geometry"/>
+        </mxCell>"##;
+const ARROW: &str = r##"<mxCell id="arrow-1" style="endArrow=classic;html=1;" edge="1" parent="1" source="note-1" target="dbkit:table:public.contract">
+          <mxGeometry relative="1" as="geometry"/>
+        </mxCell>"##;
+
+#[test]
+fn drawio_update_keeps_the_hand_layout_and_changes_only_what_the_schema_changed() {
+    let project = Project::example();
+    let file = "database/diagrams/schema.drawio";
+    project.remove("diagrams/schema.drawio");
+    let first = er(&project, &["--format", "drawio", "-o", file]).success();
+    assert!(first.stderr.contains("(11 tables)"), "{}", first.stderr);
+    // A person moves and colours `contract`, widens it, and adds a note with an arrow.
+    let drawn = project.read("diagrams/schema.drawio");
+    let (x, y, _, h) = geometry(&drawn, "dbkit:table:public.contract");
+    let moved = drawn
+        .replacen(
+            &format!("<mxGeometry x=\"{x}\" y=\"{y}\" width=\"260\" height=\"{h}\""),
+            &format!("<mxGeometry x=\"1500\" y=\"900\" width=\"320\" height=\"{h}\""),
+            1,
+        )
+        .replacen(
+            "value=\"contract\" style=\"shape=table;",
+            "value=\"contract\" style=\"shape=table;fillColor=#f8cecc;",
+            1,
+        )
+        .replacen(
+            "      </root>",
+            &format!("        {NOTE}\n        {ARROW}\n      </root>"),
+            1,
+        );
+    assert_ne!(moved, drawn);
+    project.write("diagrams/schema.drawio", &moved);
+    let before = cell_texts(&moved);
+
+    // Nothing changed in the schema: the file is left exactly as it is.
+    let same = er(&project, &["--update", file]).success();
+    assert!(same.stderr.contains("is up to date"), "{}", same.stderr);
+    assert_eq!(project.read("diagrams/schema.drawio"), moved);
+
+    // A migration adds a table, adds a column to `contract`, drops a table.
+    project.write(
+        "migrations/013_audit.sql",
+        "CREATE TABLE public.audit_log (\n    id bigint PRIMARY KEY,\n    contract_id bigint NOT NULL REFERENCES public.contract (id),\n    note text\n);\nALTER TABLE public.contract ADD COLUMN archived_at timestamptz;\nDROP TABLE public.contract_document;\n",
+    );
+    let updated = er(&project, &["--update", file]).success();
+    for line in [
+        "added    audit_log",
+        "changed  contract",
+        "removed  contract_document",
+    ] {
+        assert!(updated.stderr.contains(line), "{line}: {}", updated.stderr);
+    }
+    let after_text = project.read("diagrams/schema.drawio");
+    let after = cell_texts(&after_text);
+    assert_consistent(&after_text);
+
+    // The moved, coloured, widened table keeps its place and style, and grows a row.
+    let (x, y, w, h) = geometry(&after_text, "dbkit:table:public.contract");
+    assert_eq!((x, y, w), (1500.0, 900.0, 320.0));
+    let rows = after
+        .keys()
+        .filter(|id| {
+            id.starts_with("dbkit:column:public.contract.") && id.matches(':').count() == 2
+        })
+        .count();
+    assert_eq!(h, 26.0 * (rows as f64 + 1.0), "{rows} rows");
+    assert!(after["dbkit:table:public.contract"].contains("fillColor=#f8cecc;"));
+    assert!(after["dbkit:column:public.contract.archived_at:name"]
+        .contains("value=\"archived_at timestamptz\""));
+    // The person's note and arrow, byte for byte.
+    assert!(after_text.contains(NOTE) && after_text.contains(ARROW));
+    // Tables the migration did not touch, every cell byte for byte.
+    for (id, text) in &before {
+        if id.contains("public.currency") || id.contains("public.party_role") {
+            assert_eq!(&after[id], text, "{id}");
+        }
+    }
+    // The dropped table and its edges are gone; the new one is there, with its edge,
+    // right of everything drawn before.
+    assert!(!after.keys().any(|id| id.contains("contract_document")));
+    assert!(after.contains_key("dbkit:fk:public.audit_log.audit_log_contract_id_fkey"));
+    let (ax, _, _, _) = geometry(&after_text, "dbkit:table:public.audit_log");
+    assert!(ax >= 1500.0 + 320.0, "audit_log at x={ax}");
+
+    // Running it again changes nothing.
+    let again = er(&project, &["--update", file]).success();
+    assert!(again.stderr.contains("is up to date"), "{}", again.stderr);
+    assert_eq!(project.read("diagrams/schema.drawio"), after_text);
+}
+
+#[test]
+fn drawio_update_keep_dropped_greys_a_table_and_brings_it_back() {
+    let project = Project::example();
+    let file = "database/diagrams/schema.drawio";
+    let original = project.read("diagrams/schema.drawio");
+    project.write(
+        "migrations/013_drop.sql",
+        "DROP TABLE public.contract_document;\n",
+    );
+    let kept = er(&project, &["--update", file, "--keep-dropped"]).success();
+    assert!(
+        kept.stderr.contains("dropped  contract_document"),
+        "{}",
+        kept.stderr
+    );
+    let text = project.read("diagrams/schema.drawio");
+    assert_consistent(&text);
+    let cells = cell_texts(&text);
+    let table = &cells["dbkit:table:public.contract_document"];
+    assert!(
+        table.contains("value=\"contract_document (dropped)\""),
+        "{table}"
+    );
+    assert!(table.contains("dbkitDropped=1;"), "{table}");
+    assert!(!cells
+        .keys()
+        .any(|id| id.starts_with("dbkit:fk:public.contract_document.")));
+    let again = er(&project, &["--update", file, "--keep-dropped"]).success();
+    assert!(again.stderr.contains("is up to date"), "{}", again.stderr);
+
+    // The table comes back: its shape is restored where it stood, its edges return.
+    project.remove("migrations/013_drop.sql");
+    er(&project, &["--update", file]).success();
+    let back = project.read("diagrams/schema.drawio");
+    assert_consistent(&back);
+    let cells = cell_texts(&back);
+    assert!(!cells["dbkit:table:public.contract_document"].contains("dropped"));
+    assert_eq!(
+        geometry(&back, "dbkit:table:public.contract_document"),
+        geometry(&original, "dbkit:table:public.contract_document")
+    );
+    assert_eq!(
+        cells
+            .keys()
+            .filter(|id| id.starts_with("dbkit:fk:"))
+            .count(),
+        15
+    );
+}
+
+#[test]
+fn drawio_bad_input_is_refused_and_the_file_left_alone() {
+    let project = Project::example();
+    let file = "database/diagrams/schema.drawio";
+    // `-o` never overwrites a draw.io file: that is what `--update` is for.
+    let refused = er(&project, &["--format", "drawio", "-o", file]).expect_code(1);
+    assert!(refused.stderr.contains("--update"), "{}", refused.stderr);
+
+    let compressed = "<mxfile host=\"app.diagrams.net\">\n  <diagram id=\"a\" name=\"Page-1\">7VxRc5s4EP41nrl7aAeBjfFjnTjt3Vxn7ibt9fpIQLa5YuQTcuz011dCEiAJ25A4tkl4SczyaRG73367Elix5cdv8h1hVHdAlTKJNtFPSxmjIngmD03t8IRcXfp4qsfPMEn5PYgaOz1YhD0sxdbx9ctT+cDoQMI1Z8hTdpc</diagram>\n</mxfile>\n";
+    project.write("diagrams/compressed.drawio", compressed);
+    let run = er(
+        &project,
+        &["--update", "database/diagrams/compressed.drawio"],
+    )
+    .expect_code(1);
+    assert!(
+        run.stderr.contains("compressed.drawio:2:") && run.stderr.contains("untick Compressed"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(project.read("diagrams/compressed.drawio"), compressed);
+
+    project.write(
+        "diagrams/broken.drawio",
+        "<mxfile>\n  <diagram>\n    <mxGraphModel>\n",
+    );
+    let run = er(&project, &["--update", "database/diagrams/broken.drawio"]).expect_code(1);
+    assert!(run.stderr.contains("broken.drawio:"), "{}", run.stderr);
+
+    let run = er(&project, &["--format", "dot", "--update", file]).expect_code(2);
+    assert!(run.stderr.contains("--update"), "{}", run.stderr);
+
+    // A file that does not exist yet is drawn new.
+    let made = er(&project, &["--update", "new.drawio"]).success();
+    assert!(made.stderr.contains("did not exist"), "{}", made.stderr);
+    assert_consistent(
+        &std::fs::read_to_string(project.dir.path().join("new.drawio")).expect("reads"),
+    );
+}
+
+#[test]
+fn the_examples_committed_drawio_is_up_to_date() {
+    let project = Project::example();
+    let committed = project.read("diagrams/schema.drawio");
+    assert_consistent(&committed);
+    let run = er(&project, &["--update", "database/diagrams/schema.drawio"]).success();
+    assert!(
+        run.stderr.contains("is up to date"),
+        "database/diagrams/schema.drawio is out of date: run `er-diagram --update database/diagrams/schema.drawio`\n{}",
+        run.stderr
+    );
+    assert_eq!(project.read("diagrams/schema.drawio"), committed);
+}
+
+#[test]
+fn views_are_drawn_with_their_columns_and_what_they_read() {
+    let project = Project::example();
+    let mermaid = er(&project, &["--views"]).success().stdout;
+    for line in [
+        "contract_overview[\"contract_overview (view)\"] {",
+        "bigint id",
+        "text organization_name",
+        "bigint party_count",
+        "boolean has_pii_mapping",
+        "contract_overview }o..o{ contract : \"reads\"",
+        "contract_overview }o..o{ contract_pii_mapping : \"reads\"",
+    ] {
+        assert!(mermaid.contains(line), "{line}\n{mermaid}");
+    }
+    assert!(!er(&project, &[])
+        .success()
+        .stdout
+        .contains("contract_overview"));
+    let drawio = er(&project, &["--views", "--format", "drawio"])
+        .success()
+        .stdout;
+    assert_consistent(&drawio);
+    let cells = cell_texts(&drawio);
+    assert!(cells.contains_key("dbkit:view:public.contract_overview"));
+    assert!(cells.contains_key("dbkit:uses:public.contract_overview:public.contract"));
+    let dot = er(&project, &["--views", "--format", "dot"])
+        .success()
+        .stdout;
+    assert!(
+        dot.contains("\"contract_overview\" -> \"contract\" [dir=forward, style=dashed"),
+        "{dot}"
+    );
+}
+
+#[test]
+fn views_from_the_database_match_the_files() {
+    let server = require_pg!();
+    let db = util::TestDb::new(server, "er_views");
+    let project = Project::example();
+    project.apply(&db, &[]).success();
+    let files = er(&project, &["--views"]).success().stdout;
+    let live = er(&project, &["--views", "--from-database", "-D", &db.url])
+        .success()
+        .stdout;
+    assert_eq!(live, files);
+    // The live database updates a draw.io file drawn from the files with no change.
+    let run = er(
+        &project,
+        &[
+            "--update",
+            "database/diagrams/schema.drawio",
+            "--from-database",
+            "-D",
+            &db.url,
+        ],
+    )
+    .success();
+    assert!(run.stderr.contains("is up to date"), "{}", run.stderr);
+}
+
+#[test]
+fn a_schema_too_big_for_github_is_split_into_diagrams_github_renders() {
+    let project = Project::empty();
+    // 300 tables of 12 columns in 30 groups of 10 chained by foreign keys.
+    let mut sql = String::new();
+    for group in 0..30 {
+        for i in 0..10 {
+            sql.push_str(&format!(
+                "CREATE TABLE g{group:02}_t{i} (\n    id bigint PRIMARY KEY"
+            ));
+            if i > 0 {
+                sql.push_str(&format!(
+                    ",\n    parent_id bigint NOT NULL REFERENCES g{group:02}_t{} (id)",
+                    i - 1
+                ));
+            }
+            for c in 0..10 {
+                sql.push_str(&format!(",\n    column_number_{c} varchar(100)"));
+            }
+            sql.push_str("\n);\n");
+        }
+    }
+    project.write("migrations/001_big.sql", &sql);
+    let whole = er(&project, &["--no-split"]).success();
+    assert!(whole.stdout.len() > 50_000, "{}", whole.stdout.len());
+    assert!(whole.stdout.starts_with("erDiagram"));
+    let split = er(&project, &[]).success();
+    assert!(
+        split.stderr.contains("more than GitHub renders"),
+        "{}",
+        split.stderr
+    );
+    assert!(split.stdout.starts_with("# Entity-relationship diagram"));
+    let blocks: Vec<&str> = split
+        .stdout
+        .split("```mermaid\n")
+        .skip(1)
+        .map(|b| b.split("```").next().expect("closed"))
+        .collect();
+    assert!(blocks.len() >= 2, "{}", blocks.len());
+    let mut tables = 0;
+    for block in &blocks {
+        assert!(block.len() <= 50_000, "{}", block.len());
+        assert!(block.starts_with("erDiagram"));
+        tables += block.lines().filter(|l| l.ends_with(" {")).count();
+    }
+    assert_eq!(tables, 300, "every table in exactly one diagram");
+    // Groups are never cut: every relationship is inside a diagram.
+    let relationships: usize = blocks
+        .iter()
+        .map(|b| b.lines().filter(|l| l.contains("||--o{")).count())
+        .sum();
+    assert_eq!(relationships, 270);
+}

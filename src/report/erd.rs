@@ -88,21 +88,26 @@ pub fn views(schema: &Schema, focus: &Focus, tables: &[&Table]) -> Vec<View> {
     let names: BTreeSet<&str> = chosen.iter().map(|(v, _)| v.as_str()).collect();
     chosen
         .iter()
-        .map(|(name, shape)| View {
-            name: name.to_string(),
-            columns: shape
-                .columns
-                .iter()
-                .map(|c| (c.name.clone(), schema.view_column_type(c)))
-                .collect(),
-            reads: shape
+        .map(|(name, shape)| {
+            let mut reads: Vec<String> = shape
                 .reads
                 .iter()
                 .filter(|r| {
                     *r != *name && (drawn.contains(r.as_str()) || names.contains(r.as_str()))
                 })
                 .cloned()
-                .collect(),
+                .collect();
+            // Name order, the same from the files and from the catalog.
+            reads.sort();
+            View {
+                name: name.to_string(),
+                columns: shape
+                    .columns
+                    .iter()
+                    .map(|c| (c.name.clone(), schema.view_column_type(c)))
+                    .collect(),
+                reads,
+            }
         })
         .collect()
 }

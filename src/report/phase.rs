@@ -64,14 +64,12 @@ pub fn cut(w: &mut dyn Write, cut: &Cut, diagrams: Option<&Path>) -> io::Result<
         ),
     )?;
     if !cut.tables_changed.is_empty() {
-        let place = diagrams.map_or("the ER diagram".to_string(), |d| {
-            format!("the ER diagram in `{}`", d.display())
-        });
         next(
             w,
             format!(
-                "Update {place} for the tables changed{since}: {} (`document-migration --mermaid FILES` draws them).",
-                cut.tables_changed.join(", ")
+                "Update the ER diagram for the tables changed{since}: {}: {}.",
+                cut.tables_changed.join(", "),
+                diagram_commands(diagrams)
             ),
         )?;
     }
@@ -100,4 +98,34 @@ fn size(bytes: usize) -> String {
     } else {
         format!("{:.1} MB", bytes as f64 / (1024.0 * 1024.0))
     }
+}
+
+/// The commands that bring the diagrams in `diagrams` up to date: `--update` for each
+/// draw.io file there, `-o` for a Graphviz or Mermaid file dbkit draws whole, else the
+/// command that draws a first draw.io file.
+fn diagram_commands(diagrams: Option<&Path>) -> String {
+    let dir = diagrams.map_or_else(
+        || Path::new("database/diagrams").to_path_buf(),
+        Path::to_path_buf,
+    );
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(&dir)
+        .map(|entries| entries.filter_map(|e| Some(e.ok()?.path())).collect())
+        .unwrap_or_default();
+    files.sort();
+    let mut commands: Vec<String> = Vec::new();
+    for file in &files {
+        let shown = file.display();
+        match file.extension().and_then(|e| e.to_str()) {
+            Some("drawio") => commands.push(format!("`er-diagram --update {shown}`")),
+            Some("dot") => commands.push(format!("`er-diagram --format dot > {shown}`")),
+            _ => {}
+        }
+    }
+    if commands.is_empty() {
+        commands.push(format!(
+            "`er-diagram --format drawio -o {}`",
+            dir.join("schema.drawio").display()
+        ));
+    }
+    commands.join(" and ")
 }

@@ -13,7 +13,7 @@ use colored::Colorize;
 use crate::ddl::summary::{At, Direction, DownRef, FileSummary, NewColumnRef};
 
 /// The closing hint, for a file that changes tables or relationships.
-const DIAGRAM_HINT: &str = "Update the ER diagram with these changes";
+const DIAGRAM_HINT: &str = "Update the ER diagram with these changes: `er-diagram --update database/diagrams/schema.drawio` (it keeps the layout)";
 
 /// Writes the summaries as text, one after another, with a blank line between them.
 pub fn text(w: &mut dyn Write, summaries: &[FileSummary]) -> io::Result<()> {
