@@ -432,7 +432,13 @@ pub fn mermaid(
             )?;
         }
         if !fits(&text) {
-            too_big.push(format!("{} {}", part.schema, i + 1));
+            too_big.push(format!(
+                "{} {}/{} ({} tables)",
+                part.schema,
+                i + 1,
+                parts.len(),
+                part.tables.len()
+            ));
         }
     }
     let mut note = format!(
@@ -442,7 +448,7 @@ pub fn mermaid(
     );
     if !too_big.is_empty() {
         note.push_str(&format!(
-            "; still too big for GitHub: {} (draw those with `--around TABLE` or `--format dot`)",
+            "; still too big for GitHub: {} (draw it with `--around TABLE`, `--schema`, or `--format dot`)",
             too_big.join(", ")
         ));
     }
