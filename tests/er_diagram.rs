@@ -654,3 +654,102 @@ fn a_schema_too_big_for_github_is_split_into_diagrams_github_renders() {
         .sum();
     assert_eq!(relationships, 270);
 }
+
+#[test]
+fn a_table_statement_the_reader_cannot_read_is_named_and_its_shape_kept() {
+    let project = Project::example();
+    let file = "database/diagrams/schema.drawio";
+    // Valid enough to look like a CREATE TABLE, not SQL sqlparser reads: the diagram
+    // would lose the table without a word.
+    project.write(
+        "migrations/013_review.sql",
+        "CREATE TABLE contract_review (id bigint PRIMARY KEY, contract_id bigint NOT NULL REFERENCES contract (id));\n",
+    );
+    er(&project, &["--update", file]).success();
+    let drawn = project.read("diagrams/schema.drawio");
+    assert!(drawn.contains("dbkit:table:public.contract_review"));
+    project.write(
+        "migrations/013_review.sql",
+        "CREATE TABLE contract_review (id bigint PRIMARY KEY, contract_id bigint NOT NUL REFERENCES contract (id));\n",
+    );
+    let run = er(&project, &[]).success();
+    assert!(
+        run.stderr.contains(
+            "database/migrations/013_review.sql:1: CREATE TABLE (not parsed by sqlparser: "
+        ) && run.stderr.contains("--from-database"),
+        "{}",
+        run.stderr
+    );
+    // --update greys the table instead of removing the shape someone placed.
+    let run = er(&project, &["--update", file]).success();
+    assert!(run.stderr.contains("greyed"), "{}", run.stderr);
+    let text = project.read("diagrams/schema.drawio");
+    assert_consistent(&text);
+    let cells = cell_texts(&text);
+    assert!(cells["dbkit:table:public.contract_review"].contains("dbkitDropped=1;"));
+    assert_eq!(
+        geometry(&text, "dbkit:table:public.contract_review"),
+        geometry(&drawn, "dbkit:table:public.contract_review")
+    );
+}
+
+#[test]
+fn output_into_a_folder_that_does_not_exist_yet() {
+    let project = Project::example();
+    let run = er(
+        &project,
+        &["--format", "drawio", "-o", "docs/er/schema.drawio"],
+    )
+    .success();
+    assert!(
+        run.stderr.contains("wrote docs/er/schema.drawio"),
+        "{}",
+        run.stderr
+    );
+    assert_consistent(
+        &std::fs::read_to_string(project.dir.path().join("docs/er/schema.drawio")).expect("reads"),
+    );
+}
+
+#[test]
+fn aliases_are_drawn_as_the_catalog_names_them() {
+    let project = Project::empty();
+    project.write(
+        "migrations/001_init.sql",
+        "CREATE TABLE t (id serial PRIMARY KEY, a int4 NOT NULL, b bool, c float8, d decimal(10,2), e char(3), f varchar(20), g int[], h timestamptz);\n",
+    );
+    let run = er(&project, &["--format", "dot"]).success();
+    for shown in [
+        "integer PK",
+        "integer NN",
+        "boolean",
+        "double precision",
+        "numeric(10,2)",
+        "character(3)",
+        "varchar(20)",
+        "integer[]",
+        "timestamptz",
+    ] {
+        assert!(run.stdout.contains(shown), "{shown}:\n{}", run.stdout);
+    }
+    let mermaid = er(&project, &[]).success();
+    assert!(
+        mermaid.stdout.contains("integer a \"not null\""),
+        "{}",
+        mermaid.stdout
+    );
+    // The database names them the same way, so both sources draw the same diagram.
+    let server = require_pg!();
+    let db = util::TestDb::new(server, "er_aliases");
+    project.apply(&db, &[]).success();
+    for format in ["mermaid", "dot", "drawio"] {
+        let files = er(&project, &["--format", format]).success().stdout;
+        let live = er(
+            &project,
+            &["--from-database", "-D", &db.url, "--format", format],
+        )
+        .success()
+        .stdout;
+        assert_eq!(live, files, "{format}");
+    }
+}

@@ -92,6 +92,7 @@ fn main() -> ExitCode {
 
 fn run(args: &Args) -> Result<ExitCode> {
     let layout = Layout::new(&args.dir.dir);
+    let mut unread = 0;
     let (schema, source) = if args.from_database {
         let mut target = args.connection.open(&layout)?;
         let database = target.settings.masked().to_string();
@@ -107,6 +108,7 @@ fn run(args: &Args) -> Result<ExitCode> {
         if let Some(error) = documented.syntax_error() {
             return Err(error);
         }
+        unread = warn_unread(&documented);
         let source = format!("the files in `{}`", args.dir.dir.display());
         (documented.schema, source)
     };
@@ -163,7 +165,18 @@ fn run(args: &Args) -> Result<ExitCode> {
         // the file, left alone, and still be pointed at.
         let everything = shown(&mut schema.tables.keys().cloned());
         let edges = drawio::edges(&tables, &views, &everything);
-        return update(path, schema, &entities, &edges, args.keep_dropped);
+        // A table missing because its statement could not be read is greyed, not
+        // removed with its hand layout.
+        if unread > 0 && !args.keep_dropped {
+            eprintln!("  (with statements unread, tables the files no longer build are greyed, as with `--keep-dropped`, not removed)");
+        }
+        return update(
+            path,
+            schema,
+            &entities,
+            &edges,
+            args.keep_dropped || unread > 0,
+        );
     }
     let mut text = Vec::new();
     let mut note = None;
@@ -285,6 +298,52 @@ fn update(
     Ok(ExitCode::from(exit::OK))
 }
 
+/// Says on standard error which statements that may shape the diagram (tables, views,
+/// DO blocks with DDL) the reader could not read, so a table missing from the diagram is
+/// never a surprise.
+fn warn_unread(documented: &ddl::Documented) -> usize {
+    let unread: Vec<String> = documented
+        .summaries
+        .iter()
+        .flat_map(|s| s.not_analysed.iter())
+        .filter(|n| {
+            let shapes = |text: &str| text.contains("TABLE") || text.contains("VIEW");
+            shapes(&n.kind)
+                || n.note
+                    .as_deref()
+                    .is_some_and(|note| note.starts_with("contains DDL") && shapes(note))
+        })
+        .map(|n| {
+            format!(
+                "{}:{}: {}{}",
+                n.at.file,
+                n.at.line,
+                n.kind,
+                n.note
+                    .as_deref()
+                    .map_or_else(String::new, |note| format!(" ({note})"))
+            )
+        })
+        .collect();
+    if unread.is_empty() {
+        return 0;
+    }
+    eprintln!(
+        "warning: {} statement{} that may change tables or views could not be read, so the diagram may miss what {}:",
+        unread.len(),
+        if unread.len() == 1 { "" } else { "s" },
+        if unread.len() == 1 { "it does" } else { "they do" }
+    );
+    for line in unread.iter().take(10) {
+        eprintln!("  {line}");
+    }
+    if unread.len() > 10 {
+        eprintln!("  ... and {} more", unread.len() - 10);
+    }
+    eprintln!("  (`er-diagram --from-database` draws what the server built)");
+    unread.len()
+}
+
 /// Writes `text` to `path` through a temporary file beside it, so an interrupt leaves
 /// the old file or the new one, never half of one.
 fn write_file(path: &Path, text: &[u8]) -> Result<()> {
@@ -296,6 +355,10 @@ fn write_file(path: &Path, text: &[u8]) -> Result<()> {
         .file_name()
         .map_or_else(|| "diagram".into(), |n| n.to_string_lossy().into_owned());
     let temporary = path.with_file_name(format!(".{name}.dbkit-tmp"));
+    // `-o database/diagrams/schema.drawio` in a project that has no diagrams folder yet.
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(io)?;
+    }
     std::fs::write(&temporary, text).map_err(io)?;
     std::fs::rename(&temporary, path).map_err(|e| {
         let _ = std::fs::remove_file(&temporary);

@@ -151,7 +151,12 @@ pub fn classify(ctx: &mut Ctx<'_>, statement: &Statement<'_>, message: &str) {
         });
         return;
     }
-    let note = ddl_in_bodies(statement).or_else(|| Some("not parsed by sqlparser".to_string()));
+    let note = ddl_in_bodies(statement).or_else(|| {
+        let (message, line, column) = position(statement, message);
+        Some(format!(
+            "not parsed by sqlparser: {message} (line {line}, column {column})"
+        ))
+    });
     push(ctx, statement, note);
 }
 

@@ -309,10 +309,14 @@ fn edge(w: &mut dyn Write, child: &Table, fk: &Relationship) -> io::Result<()> {
     )
 }
 
-/// A column type as people write it: `timestamptz`, `varchar(50)`, `public.` dropped.
+/// A column type as people write it: `timestamptz`, `varchar(50)`, `public.` dropped,
+/// and an alias the files may use in the catalog's own name (`int` → `integer`,
+/// `bigserial` → `bigint`, `bool` → `boolean`), so a diagram from the files and one from
+/// the database say the same.
 pub fn display_type(data_type: &str) -> String {
     let t = data_type.trim().to_lowercase();
     let t = t.strip_prefix("public.").unwrap_or(&t);
+    let t = canonical_alias(t);
     let t = t.replace("character varying", "varchar");
     match t.split_once(" with time zone") {
         Some((time, rest)) => match time.split_once('(') {
@@ -321,6 +325,33 @@ pub fn display_type(data_type: &str) -> String {
         },
         None => t.replace(" without time zone", ""),
     }
+}
+
+/// `t` with a leading type alias (`int4`, `serial`, `float8`, `decimal(10,2)`, `char(3)`,
+/// `int[]`) spelled as `format_type` spells it; other types as they are.
+fn canonical_alias(t: &str) -> String {
+    let end = t.find(['(', '[', ' ']).unwrap_or(t.len());
+    let (base, rest) = t.split_at(end);
+    let canonical = match base {
+        "int" | "int4" | "serial" | "serial4" => "integer",
+        "int8" | "bigserial" | "serial8" => "bigint",
+        "int2" | "smallserial" | "serial2" => "smallint",
+        "bool" => "boolean",
+        "float8" => "double precision",
+        "float4" => "real",
+        "decimal" => "numeric",
+        "char" | "bpchar" => "character",
+        "varchar" => "character varying",
+        "timestamptz" => "timestamp with time zone",
+        "timetz" => "time with time zone",
+        "varbit" => "bit varying",
+        _ => return t.to_string(),
+    };
+    // `char` alone is `character(1)`, as the catalog has it.
+    if canonical == "character" && !rest.starts_with('(') {
+        return format!("character(1){rest}");
+    }
+    format!("{canonical}{rest}")
 }
 
 /// A Graphviz ID in double quotes.

@@ -176,8 +176,15 @@ fn entity(w: &mut dyn Write, table: &Table) -> io::Result<()> {
         } else {
             format!(" {}", keys.join(", "))
         };
+        // Mermaid's keys are PK, FK and UK; NOT NULL goes in the comment column.
+        let primary = column.primary_key || table.primary_key.contains(&column.name);
+        let comment = if !column.nullable && !primary {
+            " \"not null\""
+        } else {
+            ""
+        };
         let (data_type, column) = (type_token(&column.data_type), word(&column.name));
-        writeln!(w, "        {data_type} {column}{keys}")?;
+        writeln!(w, "        {data_type} {column}{keys}{comment}")?;
     }
     writeln!(w, "    }}")
 }
@@ -217,8 +224,7 @@ fn entity_name(name: &str) -> String {
 /// `timestamp with time zone` → `timestamptz`, `character(3)` → `char_3`, `public.x` → `x`,
 /// `text[]` → `text_array`.
 fn type_token(data_type: &str) -> String {
-    let t = data_type.trim().to_lowercase();
-    let t = t.strip_prefix("public.").unwrap_or(&t);
+    let t = crate::report::erd::display_type(data_type);
     let t = t
         .replace("character varying", "varchar")
         .replace("character", "char")
