@@ -38,23 +38,9 @@ fi
 bin="$root/target/release"
 command -v dot >/dev/null || { echo "bench-erd: Graphviz's dot not found (apt-get install graphviz)" >&2; exit 1; }
 
-initdb=$(command -v initdb || ls -d /usr/lib/postgresql/*/bin/initdb 2>/dev/null | sort -V | tail -n 1)
-[ -x "$initdb" ] || { echo "bench-erd: initdb not found" >&2; exit 1; }
-pgbin=$(dirname "$(readlink -f "$initdb")")
-as_pg=()
-if [ "$(id -u)" = 0 ]; then as_pg=(runuser -u postgres --); fi
-
-work=$(mktemp -d /tmp/dbkit-erd-XXXXXX)
-chmod 755 "$work"
-cleanup() {
-    "${as_pg[@]}" "$pgbin/pg_ctl" -D "$work/data" stop -m immediate >/dev/null 2>&1 || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-[ "${#as_pg[@]}" = 0 ] || chown postgres "$work"
-"${as_pg[@]}" "$pgbin/initdb" -D "$work/data" -U postgres --auth=trust --no-locale -E UTF8 >/dev/null
-"${as_pg[@]}" "$pgbin/pg_ctl" -D "$work/data" -l "$work/log" -w \
-    -o "-k $work -c listen_addresses='' -p 5432" start >/dev/null
+# shellcheck source=lib/bench-cluster.sh
+. "$root/scripts/lib/bench-cluster.sh"
+bench_cluster erd
 db_url() { echo "host=$work port=5432 user=postgres dbname=$1"; }
 
 # The two projects, each applied to its own database.
