@@ -33,23 +33,9 @@ if [ "$build" = 1 ]; then
 fi
 bin="$root/target/release"
 
-initdb=$(command -v initdb || ls -d /usr/lib/postgresql/*/bin/initdb 2>/dev/null | sort -V | tail -n 1)
-[ -x "$initdb" ] || { echo "bench-devloop: initdb not found" >&2; exit 1; }
-pgbin=$(dirname "$(readlink -f "$initdb")")
-as_pg=()
-if [ "$(id -u)" = 0 ]; then as_pg=(runuser -u postgres --); fi
-
-work=$(mktemp -d /tmp/dbkit-devloop-XXXXXX)
-chmod 755 "$work"
-cleanup() {
-    "${as_pg[@]}" "$pgbin/pg_ctl" -D "$work/data" stop -m immediate >/dev/null 2>&1 || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-[ "${#as_pg[@]}" = 0 ] || chown postgres "$work"
-"${as_pg[@]}" "$pgbin/initdb" -D "$work/data" -U postgres --auth=trust --no-locale -E UTF8 >/dev/null
-"${as_pg[@]}" "$pgbin/pg_ctl" -D "$work/data" -l "$work/log" -w \
-    -o "-k $work -c listen_addresses='' -p 5432" start >/dev/null
+# shellcheck source=lib/bench-cluster.sh
+. "$root/scripts/lib/bench-cluster.sh"
+bench_cluster devloop
 
 cp -r "$root/database" "$work/project-database"
 db_url() { echo "host=$work port=5432 user=postgres dbname=$1"; }
@@ -65,6 +51,8 @@ run_psql() {
     local f
     for f in "$dir"/versions/*.sql "$dir"/migrations/*.sql \
         "$dir"/seed/reference/*.sql "$dir"/seed/fixtures/*.sql; do
+        # A rollback file is not a step of the loop.
+        case "$f" in *.down.sql) continue ;; esac
         psql_q loop_psql -f "$f"
     done
 }
@@ -100,7 +88,7 @@ for ((i = 0; i < rounds; i++)); do
     fi
 done
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
-files=$(ls "$dir"/versions/*.sql "$dir"/migrations/*.sql "$dir"/seed/reference/*.sql "$dir"/seed/fixtures/*.sql | wc -l)
+files=$(ls "$dir"/versions/*.sql "$dir"/migrations/*.sql "$dir"/seed/reference/*.sql "$dir"/seed/fixtures/*.sql | grep -vc "\.down\.sql$")
 d=$(median "${dbkit_times[@]}")
 p=$(median "${psql_times[@]}")
 echo "dev loop on the example database/ ($files SQL files), median of $rounds rounds:"
