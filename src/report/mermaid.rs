@@ -160,11 +160,9 @@ fn entity(w: &mut dyn Write, table: &Table) -> io::Result<()> {
         .flat_map(|fk| fk.columns.iter().map(String::as_str))
         .collect();
     for column in &table.columns {
+        let primary = column.primary_key || table.primary_key.contains(&column.name);
         let keys: Vec<&str> = [
-            (
-                column.primary_key || table.primary_key.contains(&column.name),
-                "PK",
-            ),
+            (primary, "PK"),
             (foreign.contains(column.name.as_str()), "FK"),
             (column.unique, "UK"),
         ]
@@ -177,7 +175,6 @@ fn entity(w: &mut dyn Write, table: &Table) -> io::Result<()> {
             format!(" {}", keys.join(", "))
         };
         // Mermaid's keys are PK, FK and UK; NOT NULL goes in the comment column.
-        let primary = column.primary_key || table.primary_key.contains(&column.name);
         let comment = if !column.nullable && !primary {
             " \"not null\""
         } else {
