@@ -446,6 +446,19 @@ pub enum Error {
         reason: String,
     },
 
+    /// check-drift cannot compare: the files cannot say what the database should hold.
+    #[error("{reason}")]
+    DriftRefused { reason: String },
+
+    /// The SQL check-drift wrote does not do what it should: replayed, it leaves these
+    /// differences. Nothing was written or changed.
+    #[error("{what} does not close the drift{}: {}", if *rolled_back { " (rolled back: nothing was changed)" } else { "; nothing was written" }, differences.iter().map(|d| format!("\n  {d}")).collect::<String>())]
+    DriftUnclosed {
+        what: String,
+        differences: Vec<String>,
+        rolled_back: bool,
+    },
+
     /// Several problems found in one pass over a folder (duplicate versions, files
     /// without a version, ...), one line each, so all of them can be fixed at once.
     #[error("{} problems in `{}`:{}", problems.len(), dir.display(), problems.iter().map(|p| format!("\n  {p}")).collect::<String>())]
@@ -535,6 +548,12 @@ impl Error {
     pub fn hint(&self) -> Option<String> {
         const OUT_OF_LOCKS: &str = "\"out of shared memory\" here means the server's lock table is full: one transaction (or one statement, such as a foreign key on a table with thousands of partitions) needs more locks than `max_locks_per_transaction` × `max_connections` hold; raise `max_locks_per_transaction` (it takes a server restart) and run again";
         let hint = match self {
+            Error::DriftRefused { .. } => {
+                "`check-drift --against URL` compares two databases without the files".into()
+            }
+            Error::DriftUnclosed { .. } => {
+                "the differences above are what dbkit cannot write yet; write those statements by hand (the report shows both definitions)".into()
+            }
             Error::Diagram { path, .. } => format!(
                 "the file was left as it was; to draw a new one instead, move it away and run `er-diagram --format drawio -o {}`",
                 path.display()

@@ -14,6 +14,7 @@
 pub mod apply;
 pub mod cli;
 pub mod ddl;
+pub mod drift;
 pub mod error;
 pub mod meter;
 pub mod ops;

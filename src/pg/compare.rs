@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use postgres::Client;
+use postgres::GenericClient;
 
 use crate::error::Result;
 use crate::pg::connect::query_error;
@@ -21,6 +21,8 @@ pub struct Scope {
     /// Only these; empty for every schema but the system's and dbkit's.
     pub schemas: Vec<String>,
     pub exclude_schemas: Vec<String>,
+    /// Owners and privileges too (`check-drift --privileges`).
+    pub privileges: bool,
 }
 
 /// Every item, as `(kind, name, definition)`. `pg_get_*def` qualify names that are not
@@ -40,7 +42,7 @@ WITH ns AS (
     FROM pg_class c JOIN ns n ON n.oid = c.relnamespace
    WHERE NOT EXISTS (SELECT 1 FROM member m WHERE m.classid = 'pg_class'::regclass AND m.objid = c.oid)
 )
-SELECT 'schema', format('%I', nspname), coalesce(obj_description(oid, 'pg_namespace'), '') FROM ns
+SELECT 'schema', format('%I', nspname), '' FROM ns
 UNION ALL
 SELECT 'extension', format('%I', e.extname), format('schema %I', n.nspname)
   FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname <> 'plpgsql'
@@ -57,15 +59,13 @@ SELECT CASE relkind WHEN 'r' THEN 'table' WHEN 'p' THEN 'table' WHEN 'v' THEN 'v
                  'inherits ' || (SELECT string_agg(i.inhparent::regclass::text, ', ' ORDER BY i.inhseqno)
                                    FROM pg_inherits i WHERE i.inhrelid = rel.oid),
                  'options ' || array_to_string(reloptions, ','),
-                 CASE WHEN relkind IN ('v', 'm') THEN pg_get_viewdef(oid) END,
-                 'comment ' || obj_description(oid, 'pg_class'))
+                 CASE WHEN relkind IN ('v', 'm') THEN pg_get_viewdef(oid) END)
   FROM rel WHERE relkind IN ('r', 'p', 'v', 'm', 'S', 'f', 'c')
 UNION ALL
 SELECT 'column', qname || '.' || format('%I', attname),
        concat_ws(' | ', 'position ' || position, type, CASE WHEN attnotnull THEN 'not null' END,
                  'default ' || def, 'identity ' || nullif(attidentity::text, ''),
-                 'generated ' || nullif(attgenerated::text, ''), 'collate ' || coll,
-                 'comment ' || comment)
+                 'generated ' || nullif(attgenerated::text, ''), 'collate ' || coll)
   FROM (SELECT rel.qname, a.attname, a.attnotnull, a.attidentity, a.attgenerated,
                -- a child's column order is not kept by a dump when its parent gained
                -- columns later: compare positions of tables without parents only
@@ -73,8 +73,7 @@ SELECT 'column', qname || '.' || format('%I', attname),
                     THEN row_number() OVER (PARTITION BY a.attrelid ORDER BY a.attnum) END AS position,
                format_type(a.atttypid, a.atttypmod) AS type,
                pg_get_expr(d.adbin, d.adrelid) AS def,
-               CASE WHEN a.attcollation <> t.typcollation THEN co.collname END AS coll,
-               col_description(a.attrelid, a.attnum) AS comment
+               CASE WHEN a.attcollation <> t.typcollation THEN co.collname END AS coll
           FROM rel JOIN pg_attribute a ON a.attrelid = rel.oid
           JOIN pg_type t ON t.oid = a.atttypid
           LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
@@ -114,46 +113,114 @@ SELECT 'policy', rel.qname || '.' || format('%I', p.polname),
 UNION ALL
 SELECT CASE p.prokind WHEN 'a' THEN 'aggregate' WHEN 'p' THEN 'procedure' ELSE 'function' END,
        format('%I.%I(%s)', n.nspname, p.proname, pg_get_function_identity_arguments(p.oid)),
-       concat_ws(' | ',
-                 CASE WHEN p.prokind = 'a'
-                      THEN (SELECT concat_ws(' ', 'transition', a.aggtransfn::regproc::text,
-                                             'state', format_type(a.aggtranstype, NULL),
-                                             'final', nullif(a.aggfinalfn::oid, 0)::regproc::text,
-                                             'initial', a.agginitval)
-                              FROM pg_aggregate a WHERE a.aggfnoid = p.oid)
-                      ELSE pg_get_functiondef(p.oid) END,
-                 'comment ' || obj_description(p.oid, 'pg_proc'))
+       CASE WHEN p.prokind = 'a'
+            THEN (SELECT concat_ws(' ', 'transition', a.aggtransfn::regproc::text,
+                                   'state', format_type(a.aggtranstype, NULL),
+                                   'final', nullif(a.aggfinalfn::oid, 0)::regproc::text,
+                                   'initial', a.agginitval)
+                    FROM pg_aggregate a WHERE a.aggfnoid = p.oid)
+            ELSE pg_get_functiondef(p.oid) END
   FROM pg_proc p JOIN ns n ON n.oid = p.pronamespace
  WHERE NOT EXISTS (SELECT 1 FROM member m WHERE m.classid = 'pg_proc'::regclass AND m.objid = p.oid)
 UNION ALL
 SELECT CASE t.typtype WHEN 'e' THEN 'enum' WHEN 'd' THEN 'domain' WHEN 'r' THEN 'range' ELSE 'type' END,
        format('%I.%I', n.nspname, t.typname),
-       concat_ws(' | ',
-                 CASE t.typtype
-                   WHEN 'e' THEN (SELECT string_agg(quote_literal(e.enumlabel), ', ' ORDER BY e.enumsortorder)
-                                    FROM pg_enum e WHERE e.enumtypid = t.oid)
-                   WHEN 'd' THEN concat_ws(' ', format_type(t.typbasetype, t.typtypmod),
-                                           CASE WHEN t.typnotnull THEN 'not null' END,
-                                           'default ' || t.typdefault)
-                   WHEN 'r' THEN (SELECT format_type(r.rngsubtype, NULL) FROM pg_range r WHERE r.rngtypid = t.oid)
-                 END,
-                 'comment ' || obj_description(t.oid, 'pg_type'))
+       coalesce(CASE t.typtype
+                  WHEN 'e' THEN (SELECT string_agg(quote_literal(e.enumlabel), ', ' ORDER BY e.enumsortorder)
+                                   FROM pg_enum e WHERE e.enumtypid = t.oid)
+                  WHEN 'd' THEN concat_ws(' ', format_type(t.typbasetype, t.typtypmod),
+                                          CASE WHEN t.typnotnull THEN 'not null' END,
+                                          'default ' || t.typdefault)
+                  WHEN 'r' THEN (SELECT format_type(r.rngsubtype, NULL) FROM pg_range r WHERE r.rngtypid = t.oid)
+                END, '')
   FROM pg_type t JOIN ns n ON n.oid = t.typnamespace
  WHERE t.typtype IN ('e', 'd', 'r', 'b')
    AND (t.typtype <> 'b' OR t.typelem = 0 OR NOT EXISTS (SELECT 1 FROM pg_type el WHERE el.oid = t.typelem AND el.typarray = t.oid))
    AND NOT EXISTS (SELECT 1 FROM member m WHERE m.classid = 'pg_type'::regclass AND m.objid = t.oid)
+UNION ALL
+-- Comments are items of their own, named by what they are on: `table column public.t.c`.
+-- Objects of the system have OIDs below 16384 and are left out before being named.
+SELECT 'comment', o.type || ' ' || o.identity, d.description
+  FROM pg_description d
+ CROSS JOIN LATERAL pg_identify_object(d.classoid, d.objoid, d.objsubid) o
+ WHERE d.objoid >= 16384
+   AND NOT EXISTS (SELECT 1 FROM member m WHERE m.classid = d.classoid AND m.objid = d.objoid)
+   AND (o.schema IN (SELECT nspname FROM ns)
+        OR (d.classoid = 'pg_namespace'::regclass AND d.objoid IN (SELECT oid FROM ns))
+        OR (d.classoid = 'pg_extension'::regclass AND o.identity <> 'plpgsql'))
+"#;
+
+/// Owners and privileges, named like comments (`table public.t`, `table column
+/// public.t.c to app`): what `--privileges` adds. A default ACL (none granted or
+/// revoked) is spelled out, so "never granted" and "granted what the default grants"
+/// compare equal.
+const PRIVILEGES: &str = r#"
+WITH ns AS (
+  SELECT oid, nspname FROM pg_namespace
+   WHERE nspname NOT IN ('pg_catalog', 'information_schema', 'dbkit')
+     AND nspname !~ '^pg_(toast|temp_|toast_temp_)'
+     AND (cardinality($1::text[]) = 0 OR nspname = ANY ($1))
+     AND nspname <> ALL ($2::text[])
+), member AS (
+  SELECT classid, objid FROM pg_depend WHERE deptype = 'e'
+), object AS (
+  SELECT 'pg_class'::regclass AS classid, c.oid, c.relowner AS owner,
+         coalesce(c.relacl, acldefault(CASE c.relkind WHEN 'S' THEN 's' ELSE 'r' END, c.relowner)) AS acl
+    FROM pg_class c JOIN ns ON ns.oid = c.relnamespace WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
+  UNION ALL
+  SELECT 'pg_proc'::regclass, p.oid, p.proowner, coalesce(p.proacl, acldefault('f', p.proowner))
+    FROM pg_proc p JOIN ns ON ns.oid = p.pronamespace
+  UNION ALL
+  SELECT 'pg_type'::regclass, t.oid, t.typowner, coalesce(t.typacl, acldefault('T', t.typowner))
+    FROM pg_type t JOIN ns ON ns.oid = t.typnamespace
+   WHERE t.typtype IN ('e', 'd', 'r') OR (t.typtype = 'c' AND (SELECT relkind FROM pg_class WHERE oid = t.typrelid) = 'c')
+  UNION ALL
+  SELECT 'pg_namespace'::regclass, ns.oid, n.nspowner, coalesce(n.nspacl, acldefault('n', n.nspowner))
+    FROM ns JOIN pg_namespace n ON n.oid = ns.oid
+), named AS (
+  SELECT o.*, i.type || ' ' || i.identity AS name
+    FROM object o CROSS JOIN LATERAL pg_identify_object(o.classid, o.oid, 0) i
+   WHERE NOT EXISTS (SELECT 1 FROM member m WHERE m.classid = o.classid AND m.objid = o.oid)
+)
+SELECT 'owner', name, pg_get_userbyid(owner)::text FROM named
+UNION ALL
+SELECT 'privilege', name || ' to ' || grantee, string_agg(privilege, ', ' ORDER BY privilege)
+  FROM (SELECT n.name, CASE a.grantee WHEN 0 THEN 'PUBLIC' ELSE a.grantee::regrole::text END AS grantee,
+               a.privilege_type || CASE WHEN a.is_grantable THEN ' with grant option' ELSE '' END AS privilege
+          FROM named n CROSS JOIN LATERAL aclexplode(n.acl) a) g
+ GROUP BY name, grantee
+UNION ALL
+SELECT 'privilege', i.type || ' ' || i.identity || ' to ' || grantee, string_agg(privilege, ', ' ORDER BY privilege)
+  FROM (SELECT c.oid, at.attnum, CASE a.grantee WHEN 0 THEN 'PUBLIC' ELSE a.grantee::regrole::text END AS grantee,
+               a.privilege_type || CASE WHEN a.is_grantable THEN ' with grant option' ELSE '' END AS privilege
+          FROM pg_attribute at JOIN pg_class c ON c.oid = at.attrelid JOIN ns ON ns.oid = c.relnamespace
+         CROSS JOIN LATERAL aclexplode(at.attacl) a
+         WHERE at.attacl IS NOT NULL AND at.attnum > 0 AND NOT at.attisdropped) g
+ CROSS JOIN LATERAL pg_identify_object('pg_class'::regclass, g.oid, g.attnum) i
+ GROUP BY i.type, i.identity, grantee
 "#;
 
 /// Reads the schema of the database `client` is connected to. `database` is for errors.
-pub fn describe(client: &mut Client, scope: &Scope, database: &str) -> Result<Description> {
+pub fn describe(
+    client: &mut impl GenericClient,
+    scope: &Scope,
+    database: &str,
+) -> Result<Description> {
     let what = "reading the schema from the catalogs";
     let mut transaction = client.transaction().map_err(query_error(what, database))?;
     transaction
         .batch_execute("SET LOCAL search_path = pg_catalog")
         .map_err(query_error(what, database))?;
-    let rows = transaction
+    let mut rows = transaction
         .query(ITEMS, &[&scope.schemas, &scope.exclude_schemas])
         .map_err(query_error(what, database))?;
+    if scope.privileges {
+        rows.extend(
+            transaction
+                .query(PRIVILEGES, &[&scope.schemas, &scope.exclude_schemas])
+                .map_err(query_error(what, database))?,
+        );
+    }
     transaction.commit().map_err(query_error(what, database))?;
     Ok(rows
         .into_iter()
@@ -183,8 +250,14 @@ pub struct Difference {
 }
 
 /// The items that differ between a source and its copy, in a stable order: the
-/// source's items by kind and name, then the copy's extra ones.
+/// source's items by kind and name, then the copy's extra ones; the parts of a table
+/// that is missing or extra as a whole are left out (see [`every_difference`]).
 pub fn diff(source: &Description, copy: &Description) -> Vec<Difference> {
+    fold_into_tables(every_difference(source, copy))
+}
+
+/// Every item that differs, a missing or extra table's columns and constraints too.
+pub fn every_difference(source: &Description, copy: &Description) -> Vec<Difference> {
     let mut found = Vec::new();
     let item = |kind: &str, name: &str, change| Difference {
         kind: kind.to_string(),
@@ -222,7 +295,7 @@ pub fn diff(source: &Description, copy: &Description) -> Vec<Difference> {
             ));
         }
     }
-    fold_into_tables(found)
+    found
 }
 
 /// Leaves out the columns and constraints of a table that is itself missing or extra:

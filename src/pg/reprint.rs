@@ -28,6 +28,19 @@ pub fn settle(
     copy: &mut Description,
     database: &str,
 ) -> Result<()> {
+    settle_with(client, source, copy, database, true)
+}
+
+/// [`settle`], probing index definitions only when `indexes` (a probe builds the index,
+/// in a transaction that is rolled back: fine in a throwaway database, not in a live
+/// one, where only expressions are probed, in `pg_temp`).
+pub fn settle_with(
+    client: &mut Client,
+    source: &Description,
+    copy: &mut Description,
+    database: &str,
+    indexes: bool,
+) -> Result<()> {
     let differing: Vec<_> = copy
         .iter()
         .filter_map(|(key, theirs)| {
@@ -44,6 +57,9 @@ pub fn settle(
         .batch_execute("SET LOCAL search_path = pg_catalog")
         .map_err(query_error(what, database))?;
     for ((kind, name), ours, theirs) in differing {
+        if kind == "index" && !indexes {
+            continue;
+        }
         if same_in(&mut transaction, &kind, &name, &ours, &theirs) {
             copy.insert((kind, name), ours);
         }
@@ -183,7 +199,7 @@ fn probe(transaction: &mut Transaction<'_>, create: &str, print: &str) -> Option
 }
 
 /// `public."my table".col` as its identifiers, each kept as written (quoted or not).
-fn split_name(name: &str) -> Vec<String> {
+pub(crate) fn split_name(name: &str) -> Vec<String> {
     let mut parts = vec![String::new()];
     let mut quoted = false;
     for c in name.chars() {

@@ -212,6 +212,7 @@ fn cut_locked(
     let scope = Scope {
         schemas: options.dump.schemas.clone(),
         exclude_schemas: options.dump.exclude_schemas.clone(),
+        privileges: false,
     };
     let (items_compared, verified_on) = verify(request, &text, source, settings, &scope, fallback)?;
     // Version 0 is a migration like any other: "none included" is `None`, not 0.

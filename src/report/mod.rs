@@ -31,6 +31,8 @@ pub mod exit {
     /// `verify-migrations`: a down does not undo its up (or fails, or, with
     /// `--require-down`, is missing).
     pub const NOT_REVERSIBLE: u8 = 8;
+    /// `check-drift`: the database differs from the files (or the other database).
+    pub const DRIFT: u8 = 7;
 }
 
 /// Milliseconds as people read them: `850 ms`, `1.24 s`, `2 min 5 s`.
@@ -414,6 +416,7 @@ pub fn json(w: &mut dyn Write, value: &impl serde::Serialize) -> io::Result<()> 
 pub mod backup;
 pub mod comment;
 pub mod drawio;
+pub mod drift;
 pub mod erd;
 pub mod error;
 pub mod github;
