@@ -320,7 +320,7 @@ fn capture(
         "The database already has this change: record it there with".to_string(),
         format!("`apply-schema --mark-applied {version}`; other databases apply it as usual."),
     ];
-    let up_text = with_risks(layout, files, &up_name, &up.text(&header));
+    let up_text = with_risks(layout, files, &up_name, &up.text(&header, false));
 
     // The down: the other direction, destructive steps included.
     let down = down_name.as_ref().map(|name| {
@@ -328,7 +328,7 @@ fn capture(
         let header = vec![format!(
             "{name}: undoes {up_name} (written by check-drift --capture)"
         )];
-        (name.clone(), script.text(&header), script.unwritten)
+        (name.clone(), script.text(&header, false), script.unwritten)
     });
 
     // Proof: the files' replay plus the new file is the database.
@@ -533,7 +533,7 @@ fn repair(
             chrono::Utc::now().format("%Y-%m-%d %H:%M UTC")
         ),
     ];
-    let mut sql = script.text(&header);
+    let mut sql = script.text(&header, true);
     for step in &left_out {
         sql.push_str(&format!(
             "-- left out (destructive; --allow-destructive): {}\n",

@@ -112,6 +112,44 @@ fn entry(header: &str) -> Option<(String, String)> {
     Some((kind.to_lowercase(), name))
 }
 
+/// The statement that drops an unmodelled object, for the kinds whose pg_dump name says
+/// enough (`public.t r` for a rule on `public.t`); `None` for the others.
+pub fn drop_statement(kind: &str, name: &str) -> Option<String> {
+    let quoted = |n: &str| {
+        n.split_once('.')
+            .map(|(s, o)| format!("{}.{}", quote_ident(s), quote_ident(o)))
+            .unwrap_or_else(|| quote_ident(n))
+    };
+    let word = match kind {
+        "rule" => {
+            let (table, rule) = name.rsplit_once(' ')?;
+            return Some(format!(
+                "DROP RULE IF EXISTS {} ON {}",
+                quote_ident(rule),
+                quoted(table)
+            ));
+        }
+        "event trigger" => {
+            return Some(format!(
+                "DROP EVENT TRIGGER IF EXISTS {}",
+                quote_ident(name)
+            ))
+        }
+        "publication" => return Some(format!("DROP PUBLICATION IF EXISTS {}", quote_ident(name))),
+        "statistics" => "STATISTICS",
+        "collation" => "COLLATION",
+        "conversion" => "CONVERSION",
+        "text search configuration" => "TEXT SEARCH CONFIGURATION",
+        "text search dictionary" => "TEXT SEARCH DICTIONARY",
+        _ => return None,
+    };
+    Some(format!("DROP {word} IF EXISTS {}", quoted(name)))
+}
+
+fn quote_ident(name: &str) -> String {
+    crate::sql::quote_ident(name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -268,13 +268,15 @@ fn differences(live: &Description, expected: &Description, modelled: bool) -> Ve
             found.push(finding(kind, name, Change::Missing, None, Some(definition)));
         }
     }
-    // A view's columns follow its query: the view's finding says it.
-    let views: BTreeSet<String> = found
-        .iter()
-        .filter(|f| matches!(f.kind.as_str(), "view" | "materialized view"))
-        .map(|f| f.name.clone())
-        .collect();
-    found.retain(|f| f.kind != "column" || !views.contains(&script::split_last(&f.name).0));
+    // A view's columns follow from its query and the columns it reads, which are
+    // compared themselves.
+    let is_view = |table: &str| {
+        ["view", "materialized view"].iter().any(|kind| {
+            let key = (kind.to_string(), table.to_string());
+            live.contains_key(&key) || expected.contains_key(&key)
+        })
+    };
+    found.retain(|f| f.kind != "column" || !is_view(&script::split_last(&f.name).0));
     let whole: BTreeSet<(String, Change)> = found
         .iter()
         .filter(|f| f.kind == "table" && f.change != Change::Different)
@@ -410,20 +412,31 @@ pub fn script(
         .collect();
     let mut written = script::write(from, to, &made);
     for ((kind, name), definition) in from_other {
-        match to_other.get(&(kind.clone(), name.clone())) {
-            Some(other) if other == definition => {}
-            Some(_) => written.unwritten.push(script::Unwritten {
+        let same = to_other.get(&(kind.clone(), name.clone())) == Some(definition);
+        if same {
+            continue;
+        }
+        let remade = to_other.get(&(kind.clone(), name.clone()));
+        match (dump::drop_statement(kind, name), remade) {
+            (Some(drop), remade) => {
+                written.steps.push(script::Step::new(drop, kind, name, remade.is_none(), 8));
+                if let Some(sql) = remade {
+                    written.steps.push(script::Step::new(sql.clone(), kind, name, false, 49));
+                }
+            }
+            (None, Some(_)) => written.unwritten.push(script::Unwritten {
                 kind: kind.clone(),
                 name: name.clone(),
                 reason: "dbkit does not model this kind; change it by hand (both definitions are in the report)".into(),
             }),
-            None => written.unwritten.push(script::Unwritten {
+            (None, None) => written.unwritten.push(script::Unwritten {
                 kind: kind.clone(),
                 name: name.clone(),
                 reason: "dbkit does not model this kind; drop it by hand".into(),
             }),
         }
     }
+    written.steps.sort_by_key(script::Step::phase);
     written
 }
 

@@ -35,6 +35,24 @@ pub struct Step {
     phase: u8,
 }
 
+impl Step {
+    /// A step in `phase` (see the module header for the order).
+    pub fn new(sql: String, kind: &str, name: &str, destructive: bool, phase: u8) -> Step {
+        Step {
+            sql: if sql.ends_with(';') { sql } else { sql + ";" },
+            kind: kind.to_string(),
+            name: name.to_string(),
+            destructive,
+            phase,
+        }
+    }
+
+    /// Where it goes in the script: lower first.
+    pub fn phase(&self) -> u8 {
+        self.phase
+    }
+}
+
 /// A difference the script does not close, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Unwritten {
@@ -52,14 +70,18 @@ pub struct Script {
 
 impl Script {
     /// The script as SQL text: a header, the statements (a comment line before each
-    /// destructive one), and what it leaves open as comments.
-    pub fn text(&self, header: &[String]) -> String {
+    /// destructive one; between `BEGIN` and `COMMIT` with `transaction`, for running it
+    /// with psql), and what it leaves open as comments.
+    pub fn text(&self, header: &[String], transaction: bool) -> String {
         let mut out = String::new();
         for line in header {
             out.push_str(&format!("-- {line}\n"));
         }
         if !header.is_empty() {
             out.push('\n');
+        }
+        if transaction {
+            out.push_str("BEGIN;\n\n");
         }
         if self
             .steps
@@ -78,6 +100,9 @@ impl Script {
             }
             out.push_str(&step.sql);
             out.push_str("\n\n");
+        }
+        if transaction {
+            out.push_str("COMMIT;\n\n");
         }
         for open in &self.unwritten {
             out.push_str(&format!(
@@ -139,7 +164,8 @@ pub fn write(
         let _ = kind;
         w.column_changes.insert(name.clone());
     }
-    w.views_to_drop(&gone, &changed);
+    let retyped = w.enum_swaps(&changed);
+    w.views_to_drop(&gone, &changed, &retyped);
     for (kind, name) in gone {
         w.gone(kind, name);
     }
@@ -187,13 +213,9 @@ struct Writer<'a> {
 
 impl Writer<'_> {
     fn step(&mut self, phase: u8, kind: &str, name: &str, sql: String, destructive: bool) {
-        self.script.steps.push(Step {
-            sql: if sql.ends_with(';') { sql } else { sql + ";" },
-            kind: kind.to_string(),
-            name: name.to_string(),
-            destructive,
-            phase,
-        });
+        self.script
+            .steps
+            .push(Step::new(sql, kind, name, destructive, phase));
     }
 
     fn unwritten(&mut self, kind: &str, name: &str, reason: impl Into<String>) {
@@ -653,19 +675,110 @@ impl Writer<'_> {
         self.step(32, kind, name, sql, false);
     }
 
+    /// Whether a column both sides have changes type (so what uses it is in the way).
+    fn retypes(&self, name: &str) -> bool {
+        let (table, column) = split_last(name);
+        let find = |facts: &Facts| {
+            facts
+                .relations
+                .get(&table)
+                .and_then(|r| r.columns.iter().find(|(c, _)| *c == column))
+                .map(|(_, c)| (c.data_type.clone(), c.collation.clone()))
+        };
+        find(self.from) != find(self.to)
+    }
+
+    /// Enums whose labels were removed or reordered cannot be altered: each is swapped
+    /// for a new type (the old one renamed, the new one made, every column moved over
+    /// through `text`, the old one dropped). Returns the columns moved, so the views
+    /// that use them are out of the way first.
+    fn enum_swaps(&mut self, changed: &[&(String, String)]) -> Vec<String> {
+        let mut moved = Vec::new();
+        for (kind, name) in changed {
+            if kind != "enum" {
+                continue;
+            }
+            let (Some(Type::Enum(old)), Some(Type::Enum(new))) =
+                (self.from.types.get(name), self.to.types.get(name))
+            else {
+                continue;
+            };
+            if in_order(old, new) {
+                continue; // labels only added: ALTER TYPE ... ADD VALUE
+            }
+            let (schema, ident) = split_last(name);
+            let bare = ident.trim_matches('"').replace("\"\"", "\"");
+            let old_ident = crate::sql::quote_ident(&format!("{bare}_dbkit_old"));
+            let old_name = format!("{schema}.{old_ident}");
+            self.step(
+                32,
+                kind,
+                name,
+                format!("ALTER TYPE {name} RENAME TO {old_ident}"),
+                true,
+            );
+            let labels: Vec<String> = new.iter().map(|l| quote_literal(l)).collect();
+            self.step(
+                32,
+                kind,
+                name,
+                format!("CREATE TYPE {name} AS ENUM ({})", labels.join(", ")),
+                true,
+            );
+            for (table, relation) in &self.from.relations {
+                if !matches!(relation.kind, 'r' | 'p') {
+                    continue;
+                }
+                for (column, col) in &relation.columns {
+                    let array = col.data_type == format!("{name}[]");
+                    if col.data_type != **name && !array {
+                        continue;
+                    }
+                    if self.parent_has(self.from, relation, column) {
+                        continue; // moved with its parent
+                    }
+                    let on = format!("ALTER TABLE {table} ALTER COLUMN {column}");
+                    let full = format!("{table}.{column}");
+                    if col.default.is_some() {
+                        self.step(36, "column", &full, format!("{on} DROP DEFAULT"), false);
+                    }
+                    let via = if array { "text[]" } else { "text" };
+                    let sql = format!(
+                        "{on} TYPE {} USING {column}::{via}::{}",
+                        col.data_type, col.data_type
+                    );
+                    self.step(36, "column", &full, sql, true);
+                    let default = self
+                        .to
+                        .relations
+                        .get(table)
+                        .and_then(|r| r.columns.iter().find(|(c, _)| c == column))
+                        .and_then(|(_, c)| c.default.clone());
+                    if let Some(default) = default {
+                        self.step(
+                            36,
+                            "column",
+                            &full,
+                            format!("{on} SET DEFAULT {default}"),
+                            false,
+                        );
+                    }
+                    moved.push(full);
+                }
+            }
+            self.step(38, kind, name, format!("DROP TYPE {old_name}"), true);
+        }
+        moved
+    }
+
     fn alter_enum(&mut self, name: &str) {
         let (Some(Type::Enum(old)), Some(Type::Enum(new))) =
             (self.from.types.get(name), self.to.types.get(name))
         else {
             return;
         };
-        let kept: Vec<&String> = new.iter().filter(|l| old.contains(l)).collect();
-        if kept.len() != old.len() || !kept.iter().zip(old).all(|(a, b)| *a == b) {
-            return self.unwritten(
-                "enum",
-                name,
-                "labels were removed or reordered, which PostgreSQL cannot do in place: make a new type, move the columns to it and drop the old one",
-            );
+        if !in_order(old, new) {
+            return; // swapped for a new type (enum_swaps)
         }
         for (i, label) in new.iter().enumerate() {
             if old.contains(label) {
@@ -1090,10 +1203,25 @@ impl Writer<'_> {
     /// Views in the way: replaced or gone ones (already marked), views that use a
     /// column being dropped or changed or read a table being dropped, and then every
     /// view that reads one of those, all in the source.
-    fn views_to_drop(&mut self, gone: &[&(String, String)], changed: &[&(String, String)]) {
+    fn views_to_drop(
+        &mut self,
+        gone: &[&(String, String)],
+        changed: &[&(String, String)],
+        retyped: &[String],
+    ) {
         let from = self.from;
         let mut hit: BTreeSet<String> = BTreeSet::new();
-        for (kind, name) in gone.iter().chain(changed) {
+        let retyped: Vec<(String, String)> = retyped
+            .iter()
+            .map(|c| ("column".to_string(), c.clone()))
+            .collect();
+        let changed: Vec<&(String, String)> = changed
+            .iter()
+            .copied()
+            .filter(|(kind, name)| kind != "column" || self.retypes(name))
+            .chain(retyped.iter())
+            .collect();
+        for (kind, name) in gone.iter().chain(&changed) {
             match kind.as_str() {
                 "view" | "materialized view" => {
                     hit.insert(name.clone());
@@ -1177,6 +1305,13 @@ impl Writer<'_> {
                 .extend([format!("{kind} {view}"), format!("{kind} column {view}.")]);
         }
     }
+}
+
+/// Whether `new` holds every label of `old`, in the same order (new ones may be
+/// anywhere between).
+fn in_order(old: &[String], new: &[String]) -> bool {
+    let kept: Vec<&String> = new.iter().filter(|l| old.contains(l)).collect();
+    kept.len() == old.len() && kept.iter().zip(old).all(|(a, b)| *a == b)
 }
 
 /// `views` ordered so that each comes after the views (of the set) it reads.
