@@ -106,6 +106,11 @@ pub struct SnapshotStatus {
     pub last_migration: Option<u64>,
     pub loaded_at: Option<DateTime<Utc>>,
     pub duration_ms: Option<f64>,
+    /// For a snapshot that includes migrations: whether `check-drift --snapshots`
+    /// proved its body matches them (`versions/verified.json`). Nothing is refused
+    /// either way; the status says so.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verified: Option<bool>,
 }
 
 /// Where a database stands.
@@ -314,6 +319,7 @@ pub fn status(catalog: &Catalog, facts: &Facts<'_>, database: &str) -> Status {
     let initialized = !history.is_empty();
     let would_load = (!initialized).then(|| catalog.newest_snapshot()).flatten();
     let would_include = would_load.and_then(|s| s.header.last_migration);
+    let proven = crate::project::snapshot::verified(&catalog.root.join("versions"));
     let snapshots = catalog
         .snapshots
         .iter()
@@ -332,6 +338,10 @@ pub fn status(catalog: &Catalog, facts: &Facts<'_>, database: &str) -> Status {
                 last_migration: file.header.last_migration,
                 loaded_at: load.map(|l| l.loaded_at),
                 duration_ms: load.map(|l| l.duration_ms),
+                verified: file
+                    .header
+                    .last_migration
+                    .map(|_| crate::project::snapshot::is_verified(&proven, file)),
             }
         })
         .collect();

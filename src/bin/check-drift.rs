@@ -181,6 +181,7 @@ fn run(args: &Args) -> Result<ExitCode> {
         database: database.clone(),
         compared_with,
         expected_label,
+        database_label: "the database".into(),
         objects_compared: compared.items,
         findings: compared.findings.clone(),
         notes,
@@ -647,9 +648,179 @@ fn first_line(sql: &str) -> String {
     }
 }
 
-/// `--snapshots`: each snapshot with a header loaded into one throwaway database and the
-/// migrations it claims replayed into another, compared.
+/// `--snapshots`: each snapshot that includes migrations is loaded into one throwaway
+/// database, and the snapshot before it (or nothing) plus the migrations it claims are
+/// replayed into another; the two are compared. A proven snapshot is recorded in
+/// `versions/verified.json` (apply-schema --status names the ones never proven).
 fn snapshots(args: &Args, layout: &Layout, scope: &Scope, started: Instant) -> Result<ExitCode> {
-    let _ = (args, layout, scope, started);
-    Err(Error::Usage("--snapshots is not available yet".into()))
+    let text = args.output.format == Format::Text;
+    let catalog = layout.catalog()?;
+    if catalog.snapshots.is_empty() {
+        return Err(Error::DriftRefused {
+            reason: format!(
+                "`{}` holds no snapshots to check",
+                layout.versions().display()
+            ),
+        });
+    }
+    let mut checked = Vec::new();
+    let mut record = Vec::new();
+    let mut differs = false;
+    let mut base: Option<&dbkit::project::snapshot::SnapshotFile> = None;
+    for snapshot in &catalog.snapshots {
+        let last = snapshot.header.last_migration;
+        let since = base.and_then(|b| b.header.last_migration);
+        let mut result = SnapshotCheck {
+            file: snapshot.file.clone(),
+            status: "baseline",
+            compared_with: String::new(),
+            findings: Vec::new(),
+            notes: Vec::new(),
+        };
+        if let Some(warning) = std::fs::read_to_string(&snapshot.path)
+            .ok()
+            .and_then(|t| dbkit::apply::plan::body_warning(snapshot, &t))
+        {
+            result.notes.push(warning);
+        }
+        let Some(last) = last else {
+            result.compared_with = "nothing: it includes no migrations (a baseline)".into();
+            checked.push(result);
+            base = Some(snapshot);
+            continue;
+        };
+        let claimed: Vec<Migration> = catalog
+            .migrations
+            .iter()
+            .filter(|m| m.version() <= last && since.is_none_or(|s| m.version() > s))
+            .cloned()
+            .collect();
+        let mut replayed = catalog.clone();
+        replayed.snapshots = base.into_iter().cloned().collect();
+        replayed.migrations = claimed;
+        replayed.downs.clear();
+        replayed.validation.clear();
+        result.compared_with =
+            replay::describe_files(base.map(|b| b.file.as_str()), &replayed.migrations);
+        if replayed.migrations.is_empty() && catalog.migrations.iter().all(|m| m.version() > last) {
+            result.status = "cannot_verify";
+            result.notes.push(format!(
+                "it includes migrations up to {last}, and none of them is in the migrations folder"
+            ));
+            checked.push(result);
+            base = Some(snapshot);
+            continue;
+        }
+        let mut loaded = catalog.clone();
+        loaded.snapshots = vec![snapshot.clone()];
+        loaded.migrations.clear();
+        loaded.downs.clear();
+        loaded.validation.clear();
+        let one = show::scratch_database(&args.connection, layout, "snapshot")?;
+        let two = show::scratch_database(&args.connection, layout, "replay")?;
+        let (one_shown, two_shown) = (
+            one.settings.masked().to_string(),
+            two.settings.masked().to_string(),
+        );
+        let mut a = connect(&one.settings, ConnectOptions::default())?;
+        let mut b = connect(&two.settings, ConnectOptions::default())?;
+        replay::build(&mut a, &loaded, &one_shown)?;
+        replay::build(&mut b, &replayed, &two_shown)?;
+        let options = Options {
+            scope: scope.clone(),
+            pg_dump: Some(pg_dump(&mut a, &one_shown)?),
+            expected_is_throwaway: true,
+        };
+        let compared = drift::compare(
+            Db {
+                client: &mut a,
+                settings: &one.settings,
+                shown: snapshot.file.clone(),
+            },
+            Db {
+                client: &mut b,
+                settings: &two.settings,
+                shown: "the replay".into(),
+            },
+            &options,
+        )?;
+        result.notes.extend(compared.notes.iter().cloned());
+        let checksum = std::fs::read_to_string(&snapshot.path)
+            .ok()
+            .map(|t| dbkit::project::migrations::checksum(&t));
+        if compared.is_clean() {
+            result.status = "verified";
+            record.push((snapshot.file.clone(), checksum));
+        } else {
+            result.status = "differs";
+            differs = true;
+            result.findings = compared.findings;
+            record.push((snapshot.file.clone(), None));
+        }
+        checked.push(result);
+        base = Some(snapshot);
+    }
+    dbkit::project::snapshot::record_verified(&layout.versions(), &record)?;
+    let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+    if text {
+        cli::print(|w| {
+            for c in &checked {
+                let (mark, words) = match c.status {
+                    "verified" => ("✓".green(), format!("matches {}", c.compared_with)),
+                    "differs" => (
+                        "✗".red().bold(),
+                        format!("differs from {}", c.compared_with),
+                    ),
+                    "cannot_verify" => ("?".yellow(), "cannot be checked".to_string()),
+                    _ => ("·".dimmed(), format!("compared with {}", c.compared_with)),
+                };
+                writeln!(w, "  {mark} {}  {words}", c.file.bold())?;
+                if !c.findings.is_empty() {
+                    let report = Report {
+                        database: c.file.clone(),
+                        compared_with: c.compared_with.clone(),
+                        expected_label: "the migrations".into(),
+                        database_label: "the snapshot".into(),
+                        objects_compared: 0,
+                        findings: c.findings.clone(),
+                        notes: Vec::new(),
+                        duration_ms: 0.0,
+                        repair: None,
+                        captured: Vec::new(),
+                    };
+                    report::drift::findings(w, &report)?;
+                }
+                for note in &c.notes {
+                    writeln!(w, "      {} {note}", "·".dimmed())?;
+                }
+            }
+            writeln!(
+                w,
+                "\n{} snapshot(s) checked in {}; proven ones are recorded in {} (commit it)",
+                checked.len(),
+                report::duration(duration_ms),
+                cli::relative_to_cwd(layout.versions().join(dbkit::project::snapshot::VERIFIED))
+                    .display()
+            )
+        });
+    } else {
+        cli::print(|w| {
+            report::json(
+                w,
+                &serde_json::json!({ "snapshots": checked, "duration_ms": duration_ms }),
+            )
+        });
+    }
+    Ok(ExitCode::from(if differs { exit::DRIFT } else { exit::OK }))
+}
+
+/// One snapshot's check.
+#[derive(Debug, serde::Serialize)]
+struct SnapshotCheck {
+    file: String,
+    /// `verified`, `differs`, `baseline` (includes no migrations), `cannot_verify`.
+    status: &'static str,
+    compared_with: String,
+    findings: Vec<drift::Finding>,
+    notes: Vec<String>,
 }

@@ -451,6 +451,10 @@ pub struct Report {
     /// How the other side is named in a finding: `the files`, or the other database.
     #[serde(skip)]
     pub expected_label: String,
+    /// How this side is named in a finding: `the database` (`the snapshot` for
+    /// `--snapshots`).
+    #[serde(skip)]
+    pub database_label: String,
     pub objects_compared: usize,
     pub findings: Vec<Finding>,
     pub notes: Vec<String>,

@@ -344,6 +344,56 @@ pub fn normalize_dump(dump: &str) -> String {
     out
 }
 
+/// The record of snapshots `check-drift --snapshots` proved: `versions/verified.json`,
+/// one entry per snapshot file with the checksum of the text it proved, kept in the
+/// repository so every clone knows (an edit of the snapshot makes it unproven again).
+pub const VERIFIED: &str = "verified.json";
+
+/// The proven snapshots of a `versions/` folder: file name to checksum. A folder
+/// without the record, or a record that does not read, proves nothing.
+pub fn verified(versions: &Path) -> BTreeMap<String, String> {
+    std::fs::read_to_string(versions.join(VERIFIED))
+        .ok()
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or_default()
+}
+
+/// Whether a snapshot file is proven as it is now.
+pub fn is_verified(record: &BTreeMap<String, String>, snapshot: &SnapshotFile) -> bool {
+    record.get(&snapshot.file).is_some_and(|recorded| {
+        crate::project::migrations::read_sql(&snapshot.path)
+            .is_ok_and(|text| crate::project::migrations::checksum(&text) == *recorded)
+    })
+}
+
+/// Records snapshot files as proven (or no longer, for `None`), written atomically with
+/// the entries in name order, so a run that proves nothing new changes no byte.
+pub fn record_verified(versions: &Path, results: &[(String, Option<String>)]) -> Result<()> {
+    let mut record = verified(versions);
+    for (file, checksum) in results {
+        match checksum {
+            Some(sum) => record.insert(file.clone(), sum.clone()),
+            None => record.remove(file),
+        };
+    }
+    let path = versions.join(VERIFIED);
+    if record.is_empty() && !path.exists() {
+        return Ok(());
+    }
+    let text = serde_json::to_string_pretty(&record).unwrap_or_default() + "\n";
+    if std::fs::read_to_string(&path).ok().as_deref() == Some(text.as_str()) {
+        return Ok(());
+    }
+    let io = |source| Error::Io {
+        path: path.clone(),
+        source,
+    };
+    let mut temporary = tempfile::NamedTempFile::new_in(versions).map_err(io)?;
+    std::io::Write::write_all(&mut temporary, text.as_bytes()).map_err(io)?;
+    temporary.persist(&path).map_err(|e| io(e.error))?;
+    Ok(())
+}
+
 /// A file-name slug of a description: `Phase 2 - Contract Parsing` gives
 /// `phase_2_contract_parsing`.
 pub fn slug(description: &str) -> String {

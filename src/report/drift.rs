@@ -29,7 +29,7 @@ pub fn report(w: &mut dyn Write, report: &Report) -> io::Result<()> {
         }
         writeln!(w, "\n{}", group.bold())?;
         for finding in found {
-            one(w, finding, &report.expected_label)?;
+            one(w, finding, &report.database_label, &report.expected_label)?;
         }
     }
     if !report.notes.is_empty() {
@@ -49,11 +49,31 @@ pub fn report(w: &mut dyn Write, report: &Report) -> io::Result<()> {
     );
     writeln!(
         w,
-        "{} {} difference(s): {extra} only in the database, {missing} only in {}, {different} different",
+        "{} {} difference(s): {extra} only in {}, {missing} only in {}, {different} different",
         "✗".red().bold(),
         report.findings.len(),
+        report.database_label,
         report.expected_label
     )
+}
+
+/// The findings, grouped by kind.
+pub fn findings(w: &mut dyn Write, report: &Report) -> io::Result<()> {
+    for group in GROUPS {
+        let found: Vec<&Finding> = report
+            .findings
+            .iter()
+            .filter(|f| f.group == *group)
+            .collect();
+        if found.is_empty() {
+            continue;
+        }
+        writeln!(w, "\n{}", group.bold())?;
+        for finding in found {
+            one(w, finding, &report.database_label, &report.expected_label)?;
+        }
+    }
+    Ok(())
 }
 
 /// The next steps after a report with drift.
@@ -71,9 +91,14 @@ pub fn next_steps(w: &mut dyn Write, files: bool) -> io::Result<()> {
     }
 }
 
-fn one(w: &mut dyn Write, f: &Finding, expected_label: &str) -> io::Result<()> {
+fn one(
+    w: &mut dyn Write,
+    f: &Finding,
+    database_label: &str,
+    expected_label: &str,
+) -> io::Result<()> {
     let (mark, words) = match f.change {
-        Change::Extra => ("+".green(), "only in the database".to_string()),
+        Change::Extra => ("+".green(), format!("only in {database_label}")),
         Change::Missing => ("-".red(), format!("only in {expected_label}")),
         Change::Different => ("~".yellow(), "different".to_string()),
     };
@@ -94,7 +119,7 @@ fn one(w: &mut dyn Write, f: &Finding, expected_label: &str) -> io::Result<()> {
     match (&f.database, &f.expected) {
         (Some(one), None) | (None, Some(one)) => definition(w, one),
         (Some(database), Some(expected)) if f.detail.is_none() => {
-            side_by_side(w, database, expected, expected_label)
+            side_by_side(w, database, expected, database_label, expected_label)
         }
         _ => Ok(()),
     }
@@ -117,16 +142,23 @@ fn definition(w: &mut dyn Write, text: &str) -> io::Result<()> {
 }
 
 /// Both definitions: one line each when they are short, else the lines that differ.
-fn side_by_side(w: &mut dyn Write, database: &str, expected: &str, label: &str) -> io::Result<()> {
+fn side_by_side(
+    w: &mut dyn Write,
+    database: &str,
+    expected: &str,
+    database_label: &str,
+    label: &str,
+) -> io::Result<()> {
     let short = |s: &str| !s.contains('\n') && s.len() <= 160;
     if short(database) && short(expected) {
-        let label = if label == "the files" {
-            "files"
-        } else {
-            "other"
+        let ours = database_label.trim_start_matches("the ");
+        let theirs = match label.strip_prefix("the ") {
+            Some(word) => word,
+            None => "other",
         };
-        writeln!(w, "      database: {}", database.green())?;
-        return writeln!(w, "      {label:<8}: {}", expected.red());
+        let width = ours.len().max(theirs.len());
+        writeln!(w, "      {ours:<width$}: {}", database.green())?;
+        return writeln!(w, "      {theirs:<width$}: {}", expected.red());
     }
     let diff = similar::TextDiff::from_lines(expected, database);
     for group in diff.grouped_ops(1) {

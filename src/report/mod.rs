@@ -324,7 +324,14 @@ pub fn status(w: &mut dyn Write, status: &Status) -> io::Result<()> {
             SnapshotState::WouldLoad => "would load".yellow(),
             SnapshotState::NotUsed => "not used".dimmed(),
         };
-        writeln!(w, "  {:<8} {:<44} {state}", s.version, s.file)?;
+        let proof = match s.verified {
+            Some(false) => format!(
+                "  {}",
+                "never verified against its migrations (check-drift --snapshots)".yellow()
+            ),
+            _ => String::new(),
+        };
+        writeln!(w, "  {:<8} {:<44} {state}{proof}", s.version, s.file)?;
     }
     if !status.migrations.is_empty() {
         writeln!(w, "Migrations:")?;
