@@ -152,10 +152,7 @@ fn side_by_side(
     let short = |s: &str| !s.contains('\n') && s.len() <= 160;
     if short(database) && short(expected) {
         let ours = database_label.trim_start_matches("the ");
-        let theirs = match label.strip_prefix("the ") {
-            Some(word) => word,
-            None => "other",
-        };
+        let theirs = label.strip_prefix("the ").unwrap_or("other");
         let width = ours.len().max(theirs.len());
         writeln!(w, "      {ours:<width$}: {}", database.green())?;
         return writeln!(w, "      {theirs:<width$}: {}", expected.red());
