@@ -253,3 +253,369 @@ cases! {
         [("rule", "public.contract_type contract_type_keep", "extra")],
         "SELECT rulename FROM pg_rules WHERE schemaname = 'public'", true;
 }
+
+/// An example database, applied, with its project.
+fn example(test: &str) -> (Project, TestDb) {
+    let server = util::server().expect("checked by require_pg");
+    let project = Project::example();
+    let db = TestDb::new(server, test);
+    project.apply(&db, &[]).success();
+    (project, db)
+}
+
+fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
+    let started = std::time::Instant::now();
+    while !check() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "{what}: not within 20 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// Throwaway databases for `purpose` made by process `pid` (other tests make theirs at
+/// the same time).
+fn throwaways(db: &TestDb, purpose: &str, pid: i32) -> String {
+    db.value(&format!(
+        "SELECT count(*) FROM pg_database WHERE datname LIKE 'dbkit\\_{purpose}\\_%\\_{pid}\\_%'"
+    ))
+}
+
+#[test]
+fn a_database_without_history_is_refused_with_the_next_step() {
+    let server = require_pg!();
+    let project = Project::example();
+    let db = TestDb::new(server, "drift_no_history");
+    db.client()
+        .batch_execute("CREATE TABLE t (id int)")
+        .expect("a table");
+    let run = drift(&project, &db, &[]).expect_code(1);
+    assert!(
+        run.stderr.contains("has no dbkit history"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("--baseline"), "{}", run.stderr);
+    assert!(run.stderr.contains("--against"), "{}", run.stderr);
+}
+
+#[test]
+fn an_applied_migration_whose_file_is_gone_is_named_and_nothing_changes() {
+    require_pg!();
+    let (project, db) = example("drift_missing_file");
+    let before = db.fingerprint();
+    project.remove("migrations/005_add_contract_reference_and_date_check.sql");
+    let run = drift(&project, &db, &[]).expect_code(1);
+    assert!(
+        run.stderr
+            .contains("005_add_contract_reference_and_date_check.sql"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("file is not in the migrations folder"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(db.fingerprint(), before);
+    // An edited applied file is said, and the files' side is the file as it is now.
+    let (project, db) = example("drift_edited_file");
+    let file = "migrations/012_add_concurrent_search_indexes.sql";
+    let text = project.read(file);
+    project.write(file, &format!("{text}\n-- a comment added later\n"));
+    let run = drift(&project, &db, &[]).success();
+    assert!(
+        run.stdout.contains("was edited after it was applied"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn capture_and_repair_without_drift_write_and_change_nothing() {
+    require_pg!();
+    let (project, db) = example("drift_clean");
+    let before = db.fingerprint();
+    let run = drift(&project, &db, &["--capture", "nothing"]).success();
+    assert!(run.stdout.contains("no drift"), "{}", run.stdout);
+    assert!(!project
+        .database()
+        .join("migrations/013_nothing.sql")
+        .exists());
+    drift(&project, &db, &["--repair", "--apply", "--yes"]).success();
+    assert_eq!(db.fingerprint(), before);
+    // Usage mistakes are refused by the parser.
+    drift(&project, &db, &["--apply"]).expect_code(2);
+    drift(&project, &db, &["--capture", "x", "--repair"]).expect_code(2);
+}
+
+#[test]
+fn a_production_database_is_repaired_only_when_named() {
+    require_pg!();
+    let (project, db) = example("drift_production");
+    db.client()
+        .batch_execute(&format!(
+            "ALTER DATABASE \"{}\" SET dbkit.environment = 'production'; DROP INDEX contract_owner_id_idx",
+            db.name
+        ))
+        .expect("marked and drifted");
+    let refused = drift(&project, &db, &["--repair", "--apply", "--yes"]);
+    assert_ne!(refused.code, 0);
+    assert!(refused.stderr.contains("production"), "{}", refused.stderr);
+    drift(&project, &db, &["--format", "json"]).expect_code(7);
+    drift(
+        &project,
+        &db,
+        &[
+            "--repair",
+            "--apply",
+            "--yes",
+            "--confirm-database",
+            &db.name,
+        ],
+    )
+    .success();
+    no_drift(&project, &db, &[]);
+}
+
+#[test]
+fn a_dump_and_reload_shows_no_drift() {
+    require_pg!();
+    let (project, db) = example("drift_reload_source");
+    let server = util::server().expect("server");
+    let copy = TestDb::new(server, "drift_reload_copy");
+    let dump = std::process::Command::new(server.cluster.bindir.join("pg_dump"))
+        .args(["--schema-only", "--no-owner", "-d", &db.url])
+        .output()
+        .expect("pg_dump runs");
+    assert!(
+        dump.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dump.stderr)
+    );
+    let mut psql = std::process::Command::new(server.cluster.bindir.join("psql"));
+    psql.args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", &copy.url])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null());
+    let mut child = psql.spawn().expect("psql runs");
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(&dump.stdout)
+        .expect("dump sent");
+    assert!(child.wait().expect("psql ends").success());
+    no_drift(&project, &db, &["--against", &copy.url]);
+    no_drift(&project, &copy, &["--against", &db.url]);
+}
+
+#[test]
+fn every_corpus_shows_no_drift_against_its_own_replay() {
+    let server = require_pg!();
+    for (name, options) in [
+        (
+            "supabase-storage",
+            " options='-c search_path=storage,public'",
+        ),
+        ("authelia", ""),
+    ] {
+        let Some(source) = util::corpus(name) else {
+            continue;
+        };
+        let db = TestDb::new(server, &format!("drift_{name}"));
+        let project = Project::empty();
+        util::copy_tree(&source, &project.database().join("migrations"));
+        let url = format!("{}{options}", db.url);
+        let mut apply = project.command("apply-schema");
+        apply.args(["-D", &url]);
+        Run::of(apply).success();
+        let mut check = project.command("check-drift");
+        check.args(["-D", &url, "--format", "json"]);
+        let run = Run::of(check);
+        let json = run.json();
+        assert_eq!(
+            findings(&json),
+            [] as [(String, String, String); 0],
+            "{name}: {json:#}"
+        );
+        assert_eq!(run.code, 0, "{name}: {}", run.stderr);
+        assert!(
+            json["objects_compared"].as_u64().expect("count") > 50,
+            "{name}: {json:#}"
+        );
+    }
+}
+
+#[test]
+fn privileges_are_compared_only_with_the_flag() {
+    require_pg!();
+    let (project, db) = example("drift_privileges");
+    let role = format!("{}_reader", db.name);
+    db.client()
+        .batch_execute(&format!(
+            "CREATE ROLE \"{role}\"; GRANT SELECT ON contract TO \"{role}\""
+        ))
+        .expect("a grant by hand");
+    no_drift(&project, &db, &[]);
+    let json = drift(&project, &db, &["--privileges", "--format", "json"])
+        .expect_code(7)
+        .json();
+    assert_eq!(
+        findings(&json),
+        [(
+            "privilege".to_string(),
+            format!("table public.contract to {role}"),
+            "extra".to_string()
+        )],
+        "{json:#}"
+    );
+    drift(
+        &project,
+        &db,
+        &[
+            "--privileges",
+            "--repair",
+            "--apply",
+            "--yes",
+            "--allow-destructive",
+            "--backup-first",
+        ],
+    )
+    .success();
+    no_drift(&project, &db, &["--privileges"]);
+    assert_eq!(
+        db.value(&format!(
+            "SELECT has_table_privilege('{role}', 'contract', 'SELECT')"
+        )),
+        "f"
+    );
+    db.client()
+        .batch_execute(&format!("DROP ROLE \"{role}\""))
+        .expect("role dropped");
+}
+
+#[test]
+fn snapshots_are_proven_against_the_migrations_they_claim() {
+    require_pg!();
+    let (project, db) = example("drift_snapshots");
+    let mut cut = project.command("create-phase-snapshot");
+    cut.args(["-D", &db.url, "v2.0", "Phase 2"]);
+    Run::of(cut).success();
+    let status = project.apply(&db, &["--status"]);
+    assert!(
+        status.stdout.contains("never verified"),
+        "{}",
+        status.stdout
+    );
+    let json = drift(&project, &db, &["--snapshots", "--format", "json"])
+        .success()
+        .json();
+    let statuses: Vec<&str> = json["snapshots"]
+        .as_array()
+        .expect("snapshots")
+        .iter()
+        .map(|s| s["status"].as_str().expect("status"))
+        .collect();
+    assert_eq!(statuses, ["baseline", "verified"], "{json:#}");
+    assert!(project
+        .read("versions/verified.json")
+        .contains("v2.0_phase_2.sql"));
+    let status = project.apply(&db, &["--status"]);
+    assert!(
+        !status.stdout.contains("never verified"),
+        "{}",
+        status.stdout
+    );
+    // A body edited by hand (or a header that claims migrations it does not hold).
+    let file = "versions/v2.0_phase_2.sql";
+    let text = project.read(file);
+    project.write(
+        file,
+        &text.replace(
+            "CREATE TABLE public.currency (",
+            "CREATE TABLE public.currency (\n    extra integer,",
+        ),
+    );
+    let run = drift(&project, &db, &["--snapshots"]).expect_code(7);
+    assert!(
+        run.stdout.contains("public.currency.extra"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("edited after it was generated"),
+        "{}",
+        run.stdout
+    );
+    assert!(!project
+        .read("versions/verified.json")
+        .contains("v2.0_phase_2.sql"));
+    let status = project.apply(&db, &["--status"]);
+    assert!(
+        status.stdout.contains("never verified"),
+        "{}",
+        status.stdout
+    );
+}
+
+#[test]
+fn sigint_while_a_repair_waits_for_the_lock_changes_nothing_and_leaves_no_throwaway() {
+    require_pg!();
+    let (project, db) = example("drift_sigint_lock");
+    db.client()
+        .batch_execute("DROP INDEX contract_owner_id_idx")
+        .expect("drifted");
+    let mut holder = db.client();
+    holder
+        .execute(
+            "SELECT pg_advisory_lock($1)",
+            &[&i64::from_be_bytes(*b"dbkitmig")],
+        )
+        .expect("lock held");
+    let mut command = project.command("check-drift");
+    command
+        .args(["-D", &db.url, "--repair", "--apply", "--yes"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = command.spawn().expect("starts");
+    let waiting = "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_try_advisory_lock%' AND pid <> pg_backend_pid()";
+    wait_until("the repair waits for the lock", || db.value(waiting) != "0");
+    let pid = libc::pid_t::try_from(child.id()).expect("pid fits");
+    // SAFETY: sending a signal to our own child process.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    let (run, _) = Run::finish_within(child, std::time::Duration::from_secs(20));
+    assert_eq!(run.code, 130, "{}", run.stderr);
+    drop(holder);
+    assert_eq!(
+        db.value("SELECT count(*) FROM pg_indexes WHERE indexname = 'contract_owner_id_idx'"),
+        "0",
+        "nothing was changed"
+    );
+    assert_eq!(throwaways(&db, "drift", pid), "0", "{}", run.stderr);
+}
+
+#[test]
+fn sigint_during_the_replay_drops_the_throwaway_and_exits_130() {
+    require_pg!();
+    let (project, db) = example("drift_sigint_replay");
+    let file = "migrations/012_add_concurrent_search_indexes.sql";
+    let text = project.read(file);
+    project.write(file, &format!("{text}\nSELECT pg_sleep(60);\n"));
+    let mut command = project.command("check-drift");
+    command
+        .args(["-D", &db.url])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = command.spawn().expect("starts");
+    let sleeping = "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(60)%' AND pid <> pg_backend_pid()";
+    wait_until("the replay reaches pg_sleep", || db.value(sleeping) == "1");
+    let pid = libc::pid_t::try_from(child.id()).expect("pid fits");
+    // SAFETY: sending a signal to our own child process.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    let (run, _) = Run::finish_within(child, std::time::Duration::from_secs(20));
+    assert_eq!(run.code, 130, "{}", run.stderr);
+    wait_until("the replay's session ends", || db.value(sleeping) == "0");
+    assert_eq!(throwaways(&db, "drift", pid), "0", "{}", run.stderr);
+}

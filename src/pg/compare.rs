@@ -165,17 +165,17 @@ WITH ns AS (
   SELECT classid, objid FROM pg_depend WHERE deptype = 'e'
 ), object AS (
   SELECT 'pg_class'::regclass AS classid, c.oid, c.relowner AS owner,
-         coalesce(c.relacl, acldefault(CASE c.relkind WHEN 'S' THEN 's' ELSE 'r' END, c.relowner)) AS acl
+         coalesce(c.relacl, acldefault((CASE c.relkind WHEN 'S' THEN 's' ELSE 'r' END)::"char", c.relowner)) AS acl
     FROM pg_class c JOIN ns ON ns.oid = c.relnamespace WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
   UNION ALL
-  SELECT 'pg_proc'::regclass, p.oid, p.proowner, coalesce(p.proacl, acldefault('f', p.proowner))
+  SELECT 'pg_proc'::regclass, p.oid, p.proowner, coalesce(p.proacl, acldefault('f'::"char", p.proowner))
     FROM pg_proc p JOIN ns ON ns.oid = p.pronamespace
   UNION ALL
-  SELECT 'pg_type'::regclass, t.oid, t.typowner, coalesce(t.typacl, acldefault('T', t.typowner))
+  SELECT 'pg_type'::regclass, t.oid, t.typowner, coalesce(t.typacl, acldefault('T'::"char", t.typowner))
     FROM pg_type t JOIN ns ON ns.oid = t.typnamespace
    WHERE t.typtype IN ('e', 'd', 'r') OR (t.typtype = 'c' AND (SELECT relkind FROM pg_class WHERE oid = t.typrelid) = 'c')
   UNION ALL
-  SELECT 'pg_namespace'::regclass, ns.oid, n.nspowner, coalesce(n.nspacl, acldefault('n', n.nspowner))
+  SELECT 'pg_namespace'::regclass, ns.oid, n.nspowner, coalesce(n.nspacl, acldefault('n'::"char", n.nspowner))
     FROM ns JOIN pg_namespace n ON n.oid = ns.oid
 ), named AS (
   SELECT o.*, i.type || ' ' || i.identity AS name
