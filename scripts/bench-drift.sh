@@ -8,7 +8,7 @@
 # Each is applied to a database of a throwaway cluster (fsync on); then, in the same
 # run, the median of N runs of:
 #   * check-drift (no drift): the whole check, replay included
-#   * check-drift with drift: one index added and one column default changed by hand
+#   * check-drift with drift: one index added and one table comment changed by hand
 #   * check-drift --repair: the same, plus the repair SQL
 #   * baseline: a fresh `apply-schema` of the same files into an empty database (the
 #     replay check-drift must do) plus two `pg_dump --schema-only` (what comparing two
@@ -52,10 +52,10 @@ for name in example gen500; do
         (cd "$work/$name" && DATABASE_URL=$(db_url "$db") "$bin/apply-schema" --no-validate >"$work/apply-$db.log" 2>&1) ||
             { echo "bench-drift: applying $name failed:" >&2; tail -n 20 "$work/apply-$db.log" >&2; exit 1; }
     done
-    # The drifted copy: an index and a default changed by hand, on the first table.
-    table=$(psql -X -At -d "$(db_url "${name}_drift")" -c "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND c.relkind = 'r' ORDER BY c.relname LIMIT 1")
-    column=$(psql -X -At -d "$(db_url "${name}_drift")" -c "SELECT attname FROM pg_attribute WHERE attrelid = '$table'::regclass AND attnum > 0 AND NOT attisdropped AND NOT attnotnull ORDER BY attnum LIMIT 1")
-    psql -X -q -d "$(db_url "${name}_drift")" -c "CREATE INDEX bench_drift_idx ON $table ($column); ALTER TABLE $table ALTER COLUMN $column SET DEFAULT NULL" >/dev/null
+    # The drifted copy: an index added and a comment changed by hand, on the first table.
+    table=$(psql -X -At -d "$(db_url "${name}_drift")" -c "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND c.relkind = 'r' AND NOT c.relispartition ORDER BY c.relname LIMIT 1")
+    column=$(psql -X -At -d "$(db_url "${name}_drift")" -c "SELECT quote_ident(attname) FROM pg_attribute WHERE attrelid = '$table'::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum LIMIT 1")
+    psql -X -q -v ON_ERROR_STOP=1 -d "$(db_url "${name}_drift")" -c "CREATE INDEX bench_drift_idx ON $table ($column); COMMENT ON TABLE $table IS 'changed by hand'" >/dev/null
 done
 
 # median_ms CMD...: the median wall time of $runs runs, in milliseconds (output dropped).

@@ -76,6 +76,13 @@ pub fn cut(w: &mut dyn Write, cut: &Cut, diagrams: Option<&Path>) -> io::Result<
     next(
         w,
         format!(
+            "Prove it holds what its migrations build (it was dumped from a database, which may have drifted): check-drift --snapshots, which records it in `{}`.",
+            cut.file.with_file_name(crate::project::snapshot::VERIFIED).display()
+        ),
+    )?;
+    next(
+        w,
+        format!(
             "Commit both: git add {} {}",
             cut.file.display(),
             cut.changelog.display()
