@@ -616,8 +616,15 @@ fn repair(
                     &database,
                 ))?;
             }
-            let now = drift::describe(&mut tx, &scope, &database)?;
-            let left = drift::recheck(&now, compared, expected_client, expected_shown, throwaway)?;
+            let left = drift::recheck(
+                &mut tx,
+                &scope,
+                &database,
+                compared,
+                expected_client,
+                expected_shown,
+                throwaway,
+            )?;
             let unexpected: Vec<String> = left
                 .iter()
                 .filter(|f| !allowed.contains(&(f.kind.clone(), f.name.clone())))

@@ -197,7 +197,8 @@ pub fn compare(live: Db<'_>, expected: Db<'_>, options: &Options) -> Result<Comp
         }
         None => Default::default(),
     };
-    let mut findings = differences(&live_items, &expected_items, true);
+    let family = Family::read(live.client, &live.shown)?.merge(Family::read(expected.client, &expected.shown)?);
+    let mut findings = family.fold(differences(&live_items, &expected_items, true));
     findings.extend(
         differences(&live_other, &expected_other, false)
             .into_iter()
@@ -218,6 +219,92 @@ pub fn compare(live: Db<'_>, expected: Db<'_>, options: &Options) -> Result<Comp
         notes,
         items,
     })
+}
+
+/// Which tables and indexes are partitions (or children) of which: a change made on a
+/// parent shows on every partition, and is one finding, the parent's.
+#[derive(Debug, Default)]
+struct Family {
+    /// Child table or index to its parent.
+    parent: BTreeMap<String, String>,
+    /// Index to its table.
+    table: BTreeMap<String, String>,
+}
+
+impl Family {
+    fn read(client: &mut impl postgres::GenericClient, shown: &str) -> Result<Family> {
+        let rows = client
+            .query(
+                "SELECT format('%I.%I', cn.nspname, c.relname), format('%I.%I', pn.nspname, p.relname), NULL
+                   FROM pg_inherits i
+                   JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_namespace cn ON cn.oid = c.relnamespace
+                   JOIN pg_class p ON p.oid = i.inhparent JOIN pg_namespace pn ON pn.oid = p.relnamespace
+                 UNION ALL
+                 SELECT format('%I.%I', n.nspname, ic.relname), NULL, format('%I.%I', tn.nspname, t.relname)
+                   FROM pg_index x
+                   JOIN pg_class ic ON ic.oid = x.indexrelid JOIN pg_namespace n ON n.oid = ic.relnamespace
+                   JOIN pg_class t ON t.oid = x.indrelid JOIN pg_namespace tn ON tn.oid = t.relnamespace
+                  WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_toast'",
+                &[],
+            )
+            .map_err(crate::pg::connect::query_error("reading partitions", shown))?;
+        let mut family = Family::default();
+        for row in rows {
+            let name: String = row.get(0);
+            if let Some(parent) = row.get::<_, Option<String>>(1) {
+                family.parent.insert(name.clone(), parent);
+            }
+            if let Some(table) = row.get::<_, Option<String>>(2) {
+                family.table.insert(name, table);
+            }
+        }
+        Ok(family)
+    }
+
+    fn merge(mut self, other: Family) -> Family {
+        for (k, v) in other.parent {
+            self.parent.entry(k).or_insert(v);
+        }
+        for (k, v) in other.table {
+            self.table.entry(k).or_insert(v);
+        }
+        self
+    }
+
+    /// Leaves out what a parent's finding already says: a partition's column, index or
+    /// cloned trigger when its parent has the same finding, and the indexes of a table
+    /// that is only on one side.
+    fn fold(&self, found: Vec<Finding>) -> Vec<Finding> {
+        let keys: BTreeSet<(String, String, Change)> = found
+            .iter()
+            .map(|f| (f.kind.clone(), f.name.clone(), f.change))
+            .collect();
+        let has = |kind: &str, name: &str, change: Change| {
+            keys.contains(&(kind.to_string(), name.to_string(), change))
+        };
+        let folded = |f: &Finding| -> bool {
+            match f.kind.as_str() {
+                "column" | "trigger" => {
+                    let (table, own) = script::split_last(&f.name);
+                    self.parent
+                        .get(&table)
+                        .is_some_and(|p| has(&f.kind, &format!("{p}.{own}"), f.change))
+                }
+                "index" => {
+                    self.parent
+                        .get(&f.name)
+                        .is_some_and(|p| has("index", p, f.change))
+                        || (f.change != Change::Different
+                            && self
+                                .table
+                                .get(&f.name)
+                                .is_some_and(|t| has("table", t, f.change)))
+                }
+                _ => false,
+            }
+        };
+        found.into_iter().filter(|f| !folded(f)).collect()
+    }
 }
 
 fn sort(findings: &mut [Finding]) {
@@ -500,19 +587,24 @@ pub fn describe(
     Ok(take_positions(compare::describe(client, scope, shown)?).0)
 }
 
-/// The findings between the database's items (read again, e.g. inside a repair's
-/// transaction) and the expected side of `compared`, after settling reprints on the
-/// expected side's connection.
+/// The findings between the database as it is now (read again through `live`, a
+/// repair's transaction) and the expected side of `compared`, after settling reprints
+/// on the expected side's connection.
 pub fn recheck(
-    live: &Description,
+    live: &mut impl postgres::GenericClient,
+    scope: &Scope,
+    live_shown: &str,
     compared: &Compared,
     expected: &mut Client,
-    shown: &str,
+    expected_shown: &str,
     throwaway: bool,
 ) -> Result<Vec<Finding>> {
+    let now = take_positions(compare::describe(live, scope, live_shown)?).0;
+    let family = Family::read(live, live_shown)?;
     let mut expected_items = compared.expected.clone();
-    crate::pg::reprint::settle_with(expected, live, &mut expected_items, shown, throwaway)?;
-    let mut findings = differences(live, &expected_items, true);
+    crate::pg::reprint::settle_with(expected, &now, &mut expected_items, expected_shown, throwaway)?;
+    let family = family.merge(Family::read(expected, expected_shown)?);
+    let mut findings = family.fold(differences(&now, &expected_items, true));
     sort(&mut findings);
     Ok(findings)
 }

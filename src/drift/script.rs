@@ -80,6 +80,7 @@ impl Script {
         if !header.is_empty() {
             out.push('\n');
         }
+        let transaction = transaction && !self.steps.is_empty();
         if transaction {
             out.push_str("BEGIN;\n\n");
         }
