@@ -178,9 +178,33 @@ fn sorted(mut rows: Vec<String>) -> Vec<String> {
     rows
 }
 
+/// A new schema with one of nearly every kind of object in it, and objects of it
+/// elsewhere (an extension, a sequence and a column in `public`).
+const MIX: &str = r#"CREATE EXTENSION IF NOT EXISTS pg_trgm;
+CREATE SCHEMA audit;
+CREATE DOMAIN audit.short_text AS text CHECK (length(VALUE) < 100) DEFAULT 'x';
+CREATE TABLE audit.event (id serial PRIMARY KEY, contract_id bigint NOT NULL REFERENCES public.contract(id) ON DELETE CASCADE, label audit.short_text, at timestamptz NOT NULL DEFAULT now(), UNIQUE (contract_id, at));
+CREATE INDEX event_label_trgm ON audit.event USING gin (label gin_trgm_ops);
+CREATE TABLE audit.ident (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, note text COLLATE "C");
+CREATE SEQUENCE public.ticket_seq START 1000 INCREMENT 5;
+ALTER TABLE public.contract ADD COLUMN ticket bigint DEFAULT nextval('public.ticket_seq');
+CREATE VIEW audit.recent AS SELECT e.id, e.label FROM audit.event e WHERE e.at > now() - interval '1 day';
+CREATE VIEW audit.recent_count AS SELECT count(*) AS n FROM audit.recent;
+CREATE FUNCTION audit.touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.at := now(); RETURN NEW; END $$;
+CREATE TRIGGER event_touch BEFORE UPDATE ON audit.event FOR EACH ROW EXECUTE FUNCTION audit.touch();
+ALTER TABLE audit.event ENABLE ROW LEVEL SECURITY;
+CREATE POLICY event_all ON audit.event USING (true) WITH CHECK (contract_id > 0);
+COMMENT ON COLUMN audit.event.label IS 'what happened';
+CREATE TYPE audit.mood AS ENUM ('ok', 'meh');
+CREATE TYPE audit.pair AS (a int, b text);
+CREATE STATISTICS audit.event_stats ON contract_id, at FROM audit.event;"#;
+
 /// A change that needs what the database holds: `{VIEW}` is the overview view's
-/// query, `{VIEW_COMMENT}` its comment.
+/// query, `{VIEW_COMMENT}` its comment; `MIX` is [`MIX`].
 fn resolve(db: &TestDb, change: &str) -> String {
+    if change == "MIX" {
+        return MIX.to_string();
+    }
     let view =
         db.value("SELECT trim(trailing ';' FROM pg_get_viewdef('contract_overview'::regclass))");
     let comment = db.value("SELECT obj_description('contract_overview'::regclass)");
@@ -249,6 +273,42 @@ cases! {
     comment_changed: "COMMENT ON TABLE contract IS 'changed by hand'",
         [("comment", "table public.contract", "different")],
         "SELECT obj_description('contract'::regclass)", false;
+    many_objects_added: "MIX",
+        [("schema", "audit", "extra"),
+        ("extension", "pg_trgm", "extra"),
+        ("enum", "audit.mood", "extra"),
+        ("composite type", "audit.pair", "extra"),
+        ("domain", "audit.short_text", "extra"),
+        ("table", "audit.event", "extra"),
+        ("table", "audit.ident", "extra"),
+        ("column", "public.contract.ticket", "extra"),
+        ("constraint", "audit.short_text.short_text_check", "extra"),
+        ("index", "audit.event_label_trgm", "extra"),
+        ("sequence", "audit.event_id_seq", "extra"),
+        ("sequence", "audit.ident_id_seq", "extra"),
+        ("sequence", "public.ticket_seq", "extra"),
+        ("view", "audit.recent", "extra"),
+        ("view", "audit.recent_count", "extra"),
+        ("function", "audit.touch()", "extra"),
+        ("trigger", "audit.event.event_touch", "extra"),
+        ("policy", "audit.event.event_all", "extra"),
+        ("comment", "table column audit.event.label", "extra"),
+        ("statistics", "audit.event_stats", "extra")],
+        "SELECT n.nspname || '.' || c.relname || ' ' || c.relkind::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+          WHERE n.nspname IN ('public', 'audit') ORDER BY 1", true;
+    many_objects_dropped: "DROP VIEW contract_overview; DROP TRIGGER contract_log_status_change ON contract;
+         DROP FUNCTION log_contract_status_change(); DROP TABLE contract_document",
+        [("table", "public.contract_document", "missing"),
+        ("index", "public.contract_document_contract_id_idx", "missing"),
+        ("index", "public.contract_document_sha256_idx", "missing"),
+        ("sequence", "public.contract_document_id_seq", "missing"),
+        ("view", "public.contract_overview", "missing"),
+        ("function", "public.log_contract_status_change()", "missing"),
+        ("trigger", "public.contract.contract_log_status_change", "missing"),
+        ("comment", "function public.log_contract_status_change()", "missing"),
+        ("comment", "view public.contract_overview", "missing")],
+        "SELECT c.relname || ' ' || c.relkind::text FROM pg_class c WHERE c.relnamespace = 'public'::regnamespace
+          UNION ALL SELECT proname FROM pg_proc WHERE pronamespace = 'public'::regnamespace ORDER BY 1", false;
     rule_added: "CREATE RULE contract_type_keep AS ON DELETE TO contract_type DO INSTEAD NOTHING",
         [("rule", "public.contract_type contract_type_keep", "extra")],
         "SELECT rulename FROM pg_rules WHERE schemaname = 'public'", true;

@@ -250,8 +250,16 @@ fn finish(args: &Args, report: &Report, files: bool, text: bool) -> ExitCode {
                 if let Some(backup) = &repair.backup {
                     writeln!(w, "Backup taken first: {backup}")?;
                 }
-                if !repair.left_out.is_empty() || !repair.unwritten.is_empty() {
-                    writeln!(w, "Still different: {} destructive statement(s) left out (--allow-destructive) and {} difference(s) dbkit does not write", repair.left_out.len(), repair.unwritten.len())?;
+                if !repair.remaining.is_empty() {
+                    writeln!(
+                        w,
+                        "Still different ({} left out as destructive: --allow-destructive; {} dbkit does not write):",
+                        repair.left_out.len(),
+                        repair.unwritten.len()
+                    )?;
+                    for finding in &repair.remaining {
+                        writeln!(w, "  {}", drift::phrase(finding, "the files"))?;
+                    }
                 }
             }
             for file in &report.captured {
@@ -548,6 +556,7 @@ fn repair(
         sql,
         applied: false,
         backup: None,
+        remaining: Vec::new(),
     };
     if !args.apply {
         return Ok(repair);
@@ -588,10 +597,21 @@ fn repair(
                 .map(|u| (u.kind.clone(), u.name.clone())),
         )
         .collect();
+    // What the repair claims to close, and what was there before it.
+    let claimed: BTreeSet<(String, String)> = script
+        .steps
+        .iter()
+        .map(|s| (s.kind.clone(), s.name.clone()))
+        .collect();
+    let before: BTreeSet<(String, String, drift::Change)> = compared
+        .findings
+        .iter()
+        .map(|f| (f.kind.clone(), f.name.clone(), f.change))
+        .collect();
     let steps = script.steps.clone();
     let scope = options.scope.clone();
     let throwaway = options.expected_is_throwaway;
-    dbkit::pg::lock::held(
+    let remaining = dbkit::pg::lock::held(
         &mut target.client,
         &database,
         args.lock.timeout(),
@@ -625,9 +645,16 @@ fn repair(
                 expected_shown,
                 throwaway,
             )?;
+            // A difference the repair made, or one it claims to close and did not, undoes
+            // it; one it left alone (left out, not written, or going with something
+            // left out, like a table's own sequence) stays and is reported.
             let unexpected: Vec<String> = left
                 .iter()
-                .filter(|f| !allowed.contains(&(f.kind.clone(), f.name.clone())))
+                .filter(|f| {
+                    let key = (f.kind.clone(), f.name.clone());
+                    !before.contains(&(f.kind.clone(), f.name.clone(), f.change))
+                        || (claimed.contains(&key) && !allowed.contains(&key))
+                })
                 .map(|f| drift::phrase(f, "the files"))
                 .collect();
             if !unexpected.is_empty() {
@@ -640,10 +667,12 @@ fn repair(
                 });
             }
             tx.commit()
-                .map_err(query_error("committing the repair", &database))
+                .map_err(query_error("committing the repair", &database))?;
+            Ok(left)
         },
     )?;
     repair.applied = true;
+    repair.remaining = remaining;
     Ok(repair)
 }
 

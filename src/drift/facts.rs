@@ -232,7 +232,8 @@ pub fn read(client: &mut Client, database: &str) -> Result<Facts> {
     }
 
     let constraints = format!(
-        "SELECT coalesce(format('%I.%I', rn.nspname, r.relname), format('%I.%I', tn.nspname, t.typname)),
+        "SELECT CASE WHEN r.oid IS NOT NULL THEN format('%I.%I', rn.nspname, r.relname)
+                     ELSE format('%I.%I', tn.nspname, t.typname) END,
                 format('%I', c.conname), c.conrelid = 0, c.contype::text, pg_get_constraintdef(c.oid),
                 (SELECT format('%I.%I', ins.nspname, ic.relname) FROM pg_class ic JOIN pg_namespace ins ON ins.oid = ic.relnamespace
                   WHERE ic.oid = c.conindid AND c.contype IN ('p', 'u', 'x'))

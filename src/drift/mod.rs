@@ -197,7 +197,8 @@ pub fn compare(live: Db<'_>, expected: Db<'_>, options: &Options) -> Result<Comp
         }
         None => Default::default(),
     };
-    let family = Family::read(live.client, &live.shown)?.merge(Family::read(expected.client, &expected.shown)?);
+    let family = Family::read(live.client, &live.shown)?
+        .merge(Family::read(expected.client, &expected.shown)?);
     let mut findings = family.fold(differences(&live_items, &expected_items, true));
     findings.extend(
         differences(&live_other, &expected_other, false)
@@ -229,6 +230,8 @@ struct Family {
     parent: BTreeMap<String, String>,
     /// Index to its table.
     table: BTreeMap<String, String>,
+    /// Indexes made with what owns them: a key's, or a partition's from its parent's.
+    implied: BTreeSet<String>,
 }
 
 impl Family {
@@ -240,7 +243,10 @@ impl Family {
                    JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_namespace cn ON cn.oid = c.relnamespace
                    JOIN pg_class p ON p.oid = i.inhparent JOIN pg_namespace pn ON pn.oid = p.relnamespace
                  UNION ALL
-                 SELECT format('%I.%I', n.nspname, ic.relname), NULL, format('%I.%I', tn.nspname, t.relname)
+                 SELECT format('%I.%I', n.nspname, ic.relname),
+                        CASE WHEN EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid AND c.contype IN ('p', 'u', 'x'))
+                             THEN '' END,
+                        format('%I.%I', tn.nspname, t.relname)
                    FROM pg_index x
                    JOIN pg_class ic ON ic.oid = x.indexrelid JOIN pg_namespace n ON n.oid = ic.relnamespace
                    JOIN pg_class t ON t.oid = x.indrelid JOIN pg_namespace tn ON tn.oid = t.relnamespace
@@ -251,8 +257,16 @@ impl Family {
         let mut family = Family::default();
         for row in rows {
             let name: String = row.get(0);
-            if let Some(parent) = row.get::<_, Option<String>>(1) {
-                family.parent.insert(name.clone(), parent);
+            match row.get::<_, Option<String>>(1) {
+                // A key's index.
+                Some(parent) if parent.is_empty() => {
+                    family.implied.insert(name.clone());
+                }
+                Some(parent) => {
+                    family.implied.insert(name.clone());
+                    family.parent.insert(name.clone(), parent);
+                }
+                None => {}
             }
             if let Some(table) = row.get::<_, Option<String>>(2) {
                 family.table.insert(name, table);
@@ -268,12 +282,14 @@ impl Family {
         for (k, v) in other.table {
             self.table.entry(k).or_insert(v);
         }
+        self.implied.extend(other.implied);
         self
     }
 
     /// Leaves out what a parent's finding already says: a partition's column, index or
     /// cloned trigger when its parent has the same finding, and the indexes of a table
-    /// that is only on one side.
+    /// that is only on one side that come with it (its keys', its partitions'), and an
+    /// extension's own comment.
     fn fold(&self, found: Vec<Finding>) -> Vec<Finding> {
         let keys: BTreeSet<(String, String, Change)> = found
             .iter()
@@ -295,11 +311,16 @@ impl Family {
                         .get(&f.name)
                         .is_some_and(|p| has("index", p, f.change))
                         || (f.change != Change::Different
+                            && self.implied.contains(&f.name)
                             && self
                                 .table
                                 .get(&f.name)
                                 .is_some_and(|t| has("table", t, f.change)))
                 }
+                "comment" => f
+                    .name
+                    .strip_prefix("extension ")
+                    .is_some_and(|e| has("extension", e, f.change)),
                 _ => false,
             }
         };
@@ -366,7 +387,9 @@ fn differences(live: &Description, expected: &Description, modelled: bool) -> Ve
     found.retain(|f| f.kind != "column" || !is_view(&script::split_last(&f.name).0));
     let whole: BTreeSet<(String, Change)> = found
         .iter()
-        .filter(|f| f.kind == "table" && f.change != Change::Different)
+        .filter(|f| {
+            matches!(f.kind.as_str(), "table" | "composite type") && f.change != Change::Different
+        })
         .map(|f| (f.name.clone(), f.change))
         .collect();
     let sequences: BTreeSet<(String, Change)> = found
@@ -575,6 +598,8 @@ pub struct Repair {
     /// The backup taken first (`--backup-first`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backup: Option<String>,
+    /// After it was run: what still differs (what was left out, and what goes with it).
+    pub remaining: Vec<Finding>,
 }
 
 /// Describes the database `client` (a transaction too) is connected to as `compare`
@@ -602,7 +627,13 @@ pub fn recheck(
     let now = take_positions(compare::describe(live, scope, live_shown)?).0;
     let family = Family::read(live, live_shown)?;
     let mut expected_items = compared.expected.clone();
-    crate::pg::reprint::settle_with(expected, &now, &mut expected_items, expected_shown, throwaway)?;
+    crate::pg::reprint::settle_with(
+        expected,
+        &now,
+        &mut expected_items,
+        expected_shown,
+        throwaway,
+    )?;
     let family = family.merge(Family::read(expected, expected_shown)?);
     let mut findings = family.fold(differences(&now, &expected_items, true));
     sort(&mut findings);

@@ -140,6 +140,7 @@ pub fn write(
         dropped_views: BTreeSet::new(),
         column_changes: BTreeSet::new(),
         remade: Vec::new(),
+        made: BTreeSet::new(),
     };
     let (before, after) = (from.0, to.0);
     let mut gone = Vec::new();
@@ -165,6 +166,11 @@ pub fn write(
         let _ = kind;
         w.column_changes.insert(name.clone());
     }
+    w.made = came
+        .iter()
+        .filter(|(kind, _)| matches!(kind.as_str(), "table" | "composite type" | "foreign table"))
+        .map(|(_, name)| name.clone())
+        .collect();
     let retyped = w.enum_swaps(&changed);
     w.views_to_drop(&gone, &changed, &retyped);
     for (kind, name) in gone {
@@ -207,6 +213,8 @@ struct Writer<'a> {
     dropped_views: BTreeSet<String>,
     /// Columns dropped or changed, by name.
     column_changes: BTreeSet<String>,
+    /// Tables and composite types this script makes (their columns are in the CREATE).
+    made: BTreeSet<String>,
     /// Objects dropped and made again, as their comments are named (`view public.v`,
     /// `table constraint c on public.t`): their comments are written again.
     remade: Vec<String>,
@@ -568,12 +576,9 @@ impl Writer<'_> {
         }
     }
 
-    /// Whether the target's table `table` is made by this script.
+    /// Whether the target's table (or composite type) `table` is made by this script.
     fn made_here(&self, table: &str) -> bool {
-        self.script
-            .steps
-            .iter()
-            .any(|s| s.kind == "table" && s.name == table && s.sql.starts_with("CREATE"))
+        self.made.contains(table)
     }
 
     /// Whether `relation` is a partition or child whose parent has `column` too, so a
