@@ -40,7 +40,16 @@ pub fn files_of(catalog: &Catalog, history: &History, database: &str) -> Result<
                 .iter()
                 .find(|s| s.file == load.file || s.version.to_string() == load.version);
             match found {
-                Some(file) => Some(file.clone()),
+                Some(file) => {
+                    let now = crate::project::migrations::read_sql(&file.path)?;
+                    if crate::project::migrations::checksum(&now) != load.checksum {
+                        notes.push(format!(
+                            "snapshot `{}` was edited after {database} was built from it; the files' side is the file as it is now",
+                            file.file
+                        ));
+                    }
+                    Some(file.clone())
+                }
                 None => {
                     return Err(refuse(format!(
                         "{database} was built from snapshot `{}`, which is not in `{}` any more, so the files cannot say what it should hold",
