@@ -47,6 +47,7 @@ fn lock_timeout_is_one_flag_and_yes_is_only_where_a_program_asks() {
         "reset",
         "create-phase-snapshot",
         "load-test-data",
+        "check-drift",
     ];
     let expected = help_of("apply-schema", "--lock-timeout");
     assert!(
@@ -58,7 +59,7 @@ fn lock_timeout_is_one_flag_and_yes_is_only_where_a_program_asks() {
     for program in programs {
         assert_eq!(help_of(program, "--lock-timeout"), expected, "{program}");
     }
-    for asks in ["reset", "restore"] {
+    for asks in ["reset", "restore", "check-drift"] {
         assert!(help_of(asks, "--yes").contains("Do not ask"), "{asks}");
     }
     let help = run(&Project::empty(), "load-test-data", &["--help"])
@@ -515,6 +516,7 @@ fn every_wrapper_runs_its_program_from_a_built_checkout() {
         ("verify_migrations.sh", "verify-migrations"),
         ("new_migration.sh", "new-migration"),
         ("er_diagram.sh", "er-diagram"),
+        ("check_drift.sh", "check-drift"),
     ];
     for (_, program) in wrappers {
         std::os::unix::fs::symlink(util::bin(program), release.join(program)).expect("links");

@@ -445,6 +445,13 @@ fn a_dump_and_reload_shows_no_drift() {
     let (project, db) = example("drift_reload_source");
     let server = util::server().expect("server");
     let copy = TestDb::new(server, "drift_reload_copy");
+    reload(server, &db, &copy);
+    no_drift(&project, &db, &["--against", &copy.url]);
+    no_drift(&project, &copy, &["--against", &db.url]);
+}
+
+/// `pg_dump --schema-only` of `db` loaded into the empty `copy` with psql.
+fn reload(server: &util::Server, db: &TestDb, copy: &TestDb) {
     let dump = std::process::Command::new(server.cluster.bindir.join("pg_dump"))
         .args(["--schema-only", "--no-owner", "-d", &db.url])
         .output()
@@ -467,8 +474,6 @@ fn a_dump_and_reload_shows_no_drift() {
         .write_all(&dump.stdout)
         .expect("dump sent");
     assert!(child.wait().expect("psql ends").success());
-    no_drift(&project, &db, &["--against", &copy.url]);
-    no_drift(&project, &copy, &["--against", &db.url]);
 }
 
 #[test]
@@ -678,4 +683,27 @@ fn sigint_during_the_replay_drops_the_throwaway_and_exits_130() {
     assert_eq!(run.code, 130, "{}", run.stderr);
     wait_until("the replay's session ends", || db.value(sleeping) == "0");
     assert_eq!(throwaways(&db, "drift", pid), "0", "{}", run.stderr);
+}
+
+#[test]
+fn dbkit_allow_destructive_in_the_environment_is_the_flag() {
+    require_pg!();
+    let (project, db) = example("drift_env_destructive");
+    db.client()
+        .batch_execute("CREATE INDEX by_hand ON contract (title)")
+        .expect("drifted");
+    let printed = |value: &str| {
+        let mut command = project.command("check-drift");
+        command
+            .args(["-D", &db.url, "--repair"])
+            .env("DBKIT_ALLOW_DESTRUCTIVE", value);
+        Run::of(command).expect_code(7).stdout
+    };
+    let statement = |sql: &str| {
+        sql.lines()
+            .any(|l| l == "DROP INDEX IF EXISTS public.by_hand;")
+    };
+    assert!(statement(&printed("1")), "{}", printed("1"));
+    assert!(!statement(&printed("0")), "{}", printed("0"));
+    assert!(printed("0").contains("-- left out (destructive; --allow-destructive): DROP INDEX"));
 }

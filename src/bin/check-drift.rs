@@ -73,8 +73,13 @@ struct Args {
     #[arg(long, requires = "repair")]
     apply: bool,
     /// With `--repair`: also drop what the files do not have and change column types
-    /// (data may be lost; `--apply` then needs `--backup-first`).
-    #[arg(long, env = "DBKIT_ALLOW_DESTRUCTIVE")]
+    /// (data may be lost; `--apply` then needs `--backup-first`). `DBKIT_ALLOW_DESTRUCTIVE=1`
+    /// says the same (`0`, `false`, `no`, `off` or empty do not).
+    #[arg(
+        long,
+        env = "DBKIT_ALLOW_DESTRUCTIVE",
+        value_parser = clap::builder::FalseyValueParser::new()
+    )]
     allow_destructive: bool,
     /// With `--repair --apply`: back up the database (plain SQL under `backups/`) first.
     #[arg(long, requires = "apply")]

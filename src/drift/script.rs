@@ -47,6 +47,24 @@ impl Step {
         }
     }
 
+    /// What running it loses, in words.
+    pub fn loses(&self) -> String {
+        let (kind, name) = (&self.kind, &self.name);
+        if self.sql.contains(" DROP COLUMN ") || self.sql.contains(" DROP ATTRIBUTE ") {
+            format!("drops column `{name}` and what it holds")
+        } else if self.sql.contains(" TYPE ") && kind == "column" {
+            format!("changes the type of column `{name}` (its values are converted, the table rewritten)")
+        } else if kind == "table" {
+            format!("drops table `{name}` and its rows")
+        } else if kind == "enum" {
+            format!("replaces enum `{name}` (columns are moved to the new type; a value no longer allowed fails it)")
+        } else if self.sql.starts_with("REVOKE") {
+            format!("revokes what `{name}` grants")
+        } else {
+            format!("drops {kind} `{name}`")
+        }
+    }
+
     /// Where it goes in the script: lower first.
     pub fn phase(&self) -> u8 {
         self.phase
@@ -94,10 +112,7 @@ impl Script {
         }
         for step in &self.steps {
             if step.destructive {
-                out.push_str(&format!(
-                    "-- destructive (what it holds may be lost): {} `{}`\n",
-                    step.kind, step.name
-                ));
+                out.push_str(&format!("-- destructive: {}\n", step.loses()));
             }
             out.push_str(&step.sql);
             out.push_str("\n\n");
