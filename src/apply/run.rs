@@ -18,6 +18,24 @@ use crate::project::layout::{Catalog, Migration};
 use crate::project::settings::ConnectionSettings;
 use crate::project::snapshot::SnapshotFile;
 
+/// Builds what `catalog` holds into the empty database `client` is connected to (a
+/// throwaway: verify-migrations' and check-drift's replays), quietly, as a fresh apply
+/// would; with nothing to build, just dbkit's history tables. Returns how many
+/// migrations ran. `database` names it in errors.
+pub fn build(client: &mut Client, catalog: &Catalog, database: &str) -> Result<usize> {
+    if catalog.snapshots.is_empty() && catalog.migrations.is_empty() {
+        client
+            .batch_execute(history::CREATE)
+            .map_err(query_error("creating the dbkit history schema", database))?;
+        return Ok(0);
+    }
+    let options = ApplyOptions {
+        lock_timeout: Duration::from_secs(5),
+        ..ApplyOptions::default()
+    };
+    Ok(apply(client, catalog, database, &options, &mut |_: &_| {})?.migrations_run())
+}
+
 /// Everything `apply` needs besides the connection and the files.
 #[derive(Debug, Clone, Default)]
 pub struct ApplyOptions {

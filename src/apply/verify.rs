@@ -14,7 +14,6 @@ use serde::Serialize;
 
 use crate::apply::history::{self, NewRow, Source};
 use crate::apply::rollback::{run_down, Planned};
-use crate::apply::run::{apply, ApplyOptions};
 use crate::apply::script::{self, Script};
 use crate::error::{Error, Result};
 use crate::meter::Silent;
@@ -195,21 +194,7 @@ fn build(client: &mut Client, catalog: &Catalog, database: &str, from: u64) -> R
     let mut before = catalog.clone();
     before.snapshots = base.into_iter().cloned().collect();
     before.migrations.retain(|m| m.version() < from);
-    let options = ApplyOptions {
-        lock_timeout: Duration::from_secs(5),
-        ..ApplyOptions::default()
-    };
-    let applied = if before.snapshots.is_empty() && before.migrations.is_empty() {
-        client
-            .batch_execute(history::CREATE)
-            .map_err(crate::pg::connect::query_error(
-                "creating the dbkit history schema",
-                database,
-            ))?;
-        0
-    } else {
-        apply(client, &before, database, &options, &mut |_: &_| {})?.migrations_run()
-    };
+    let applied = crate::apply::run::build(client, &before, database)?;
     let snapshot = base.map_or("an empty database".to_string(), |s| {
         format!("snapshot {}", s.file)
     });

@@ -5,12 +5,9 @@
 //! yet); a migration recorded as failed part-way, or whose file is gone, stops the
 //! check with the reason, since no replay could say what the database should hold.
 
-use std::time::Duration;
-
 use postgres::Client;
 
-use crate::apply::history::{self, History, RunState, Source};
-use crate::apply::run::{apply, ApplyOptions};
+use crate::apply::history::{History, RunState, Source};
 use crate::error::{Error, Result};
 use crate::project::layout::Catalog;
 
@@ -139,19 +136,5 @@ pub fn describe_files(
 /// Builds what `catalog` holds into the empty database `client` is connected to (a
 /// throwaway); `database` names it in errors.
 pub fn build(client: &mut Client, catalog: &Catalog, database: &str) -> Result<()> {
-    if catalog.snapshots.is_empty() && catalog.migrations.is_empty() {
-        client
-            .batch_execute(history::CREATE)
-            .map_err(crate::pg::connect::query_error(
-                "creating the dbkit history schema",
-                database,
-            ))?;
-        return Ok(());
-    }
-    let options = ApplyOptions {
-        lock_timeout: Duration::from_secs(5),
-        ..ApplyOptions::default()
-    };
-    apply(client, catalog, database, &options, &mut |_: &_| {})?;
-    Ok(())
+    crate::apply::run::build(client, catalog, database).map(|_| ())
 }

@@ -25,10 +25,11 @@ pub struct Scope {
     pub privileges: bool,
 }
 
-/// Every item, as `(kind, name, definition)`. `pg_get_*def` qualify names that are not
-/// visible on the search path, so the search path is emptied first to make every name
-/// qualified. Objects that belong to an extension are described by the extension.
-const ITEMS: &str = r#"
+/// The schemas described (`ns`: `$1` the chosen ones, `$2` the ones left out) and the
+/// objects that belong to an extension (`member`), which both queries start from.
+macro_rules! scope_cte {
+    () => {
+        "
 WITH ns AS (
   SELECT oid, nspname FROM pg_namespace
    WHERE nspname NOT IN ('pg_catalog', 'information_schema', 'dbkit')
@@ -37,7 +38,16 @@ WITH ns AS (
      AND nspname <> ALL ($2::text[])
 ), member AS (
   SELECT classid, objid FROM pg_depend WHERE deptype = 'e'
-), rel AS (
+)"
+    };
+}
+
+/// Every item, as `(kind, name, definition)`. `pg_get_*def` qualify names that are not
+/// visible on the search path, so the search path is emptied first to make every name
+/// qualified. Objects that belong to an extension are described by the extension.
+const ITEMS: &str = concat!(
+    scope_cte!(),
+    r#", rel AS (
   SELECT c.*, n.nspname, format('%I.%I', n.nspname, c.relname) AS qname
     FROM pg_class c JOIN ns n ON n.oid = c.relnamespace
    WHERE NOT EXISTS (SELECT 1 FROM member m WHERE m.classid = 'pg_class'::regclass AND m.objid = c.oid)
@@ -148,22 +158,16 @@ SELECT 'comment', o.type || ' ' || o.identity, d.description
    AND (o.schema IN (SELECT nspname FROM ns)
         OR (d.classoid = 'pg_namespace'::regclass AND d.objoid IN (SELECT oid FROM ns))
         OR (d.classoid = 'pg_extension'::regclass AND o.identity <> 'plpgsql'))
-"#;
+"#
+);
 
 /// Owners and privileges, named like comments (`table public.t`, `table column
 /// public.t.c to app`): what `--privileges` adds. A default ACL (none granted or
 /// revoked) is spelled out, so "never granted" and "granted what the default grants"
 /// compare equal.
-const PRIVILEGES: &str = r#"
-WITH ns AS (
-  SELECT oid, nspname FROM pg_namespace
-   WHERE nspname NOT IN ('pg_catalog', 'information_schema', 'dbkit')
-     AND nspname !~ '^pg_(toast|temp_|toast_temp_)'
-     AND (cardinality($1::text[]) = 0 OR nspname = ANY ($1))
-     AND nspname <> ALL ($2::text[])
-), member AS (
-  SELECT classid, objid FROM pg_depend WHERE deptype = 'e'
-), object AS (
+const PRIVILEGES: &str = concat!(
+    scope_cte!(),
+    r#", object AS (
   SELECT 'pg_class'::regclass AS classid, c.oid, c.relowner AS owner,
          coalesce(c.relacl, acldefault((CASE c.relkind WHEN 'S' THEN 's' ELSE 'r' END)::"char", c.relowner)) AS acl
     FROM pg_class c JOIN ns ON ns.oid = c.relnamespace WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
@@ -198,7 +202,8 @@ SELECT 'privilege', i.type || ' ' || i.identity || ' to ' || grantee, string_agg
          WHERE at.attacl IS NOT NULL AND at.attnum > 0 AND NOT at.attisdropped) g
  CROSS JOIN LATERAL pg_identify_object('pg_class'::regclass, g.oid, g.attnum) i
  GROUP BY i.type, i.identity, grantee
-"#;
+"#
+);
 
 /// Reads the schema of the database `client` is connected to. `database` is for errors.
 pub fn describe(

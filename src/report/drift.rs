@@ -18,20 +18,7 @@ pub fn report(w: &mut dyn Write, report: &Report) -> io::Result<()> {
         report.objects_compared,
         super::duration(report.duration_ms)
     )?;
-    for group in GROUPS {
-        let found: Vec<&Finding> = report
-            .findings
-            .iter()
-            .filter(|f| f.group == *group)
-            .collect();
-        if found.is_empty() {
-            continue;
-        }
-        writeln!(w, "\n{}", group.bold())?;
-        for finding in found {
-            one(w, finding, &report.database_label, &report.expected_label)?;
-        }
-    }
+    findings(w, report)?;
     if !report.notes.is_empty() {
         writeln!(w, "\n{}", "notes".bold())?;
         for note in &report.notes {
