@@ -3,7 +3,6 @@
 //! drift as the next migration, `--repair` prints (and with `--apply` runs) the SQL that
 //! takes the database back.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -11,13 +10,12 @@ use clap::Parser;
 use colored::Colorize;
 use dbkit::apply::history;
 use dbkit::cli::{self, show, ConnectionArgs, DirArgs, Format, GuardArgs, LockArgs, OutputArgs};
-use dbkit::drift::{self, replay, Compared, Db, Options, Report};
+use dbkit::drift::{self, capture, repair, replay, Compared, Db, Options, Report};
 use dbkit::ops::guard::Requirement;
 use dbkit::pg::compare::Scope;
-use dbkit::pg::connect::{connect, query_error, ConnectOptions};
+use dbkit::pg::connect::{connect, ConnectOptions};
 use dbkit::pg::dump::{PgDump, ServerVersion};
-use dbkit::project::layout::{Catalog, Layout, Migration};
-use dbkit::project::scaffold;
+use dbkit::project::layout::Layout;
 use dbkit::project::settings::ConnectionSettings;
 use dbkit::report::{self, exit};
 use dbkit::{Error, Result};
@@ -118,7 +116,7 @@ fn run(args: &Args) -> Result<ExitCode> {
     let mut target = args.connection.open(&layout)?;
     let database = target.settings.masked().to_string();
     let pg_dump = pg_dump(&mut target.client, &database)?;
-    let mut options = Options {
+    let options = Options {
         scope,
         pg_dump: Some(pg_dump),
         expected_is_throwaway: args.against.is_none(),
@@ -198,17 +196,38 @@ fn run(args: &Args) -> Result<ExitCode> {
     if let Some(description) = &args.capture {
         let (files, catalog, history) = files.as_ref().expect("capture compares with the files");
         if !compared.is_clean() {
-            options.expected_is_throwaway = true;
-            let captured = capture(
-                args,
-                &layout,
-                &mut target,
-                (&mut other, &other_shown),
-                (&compared, &options),
-                (files, catalog, history),
+            let request = capture::Request {
+                layout: &layout,
+                files,
+                recorded: history
+                    .migrations
+                    .iter()
+                    .map(|(v, r)| (*v, r.file.clone()))
+                    .collect(),
+                keeps_downs: !catalog.downs.is_empty(),
                 description,
+            };
+            let captured = capture::capture(
+                Db {
+                    client: &mut target.client,
+                    settings: &target.settings,
+                    shown: database.clone(),
+                },
+                Db {
+                    client: &mut other,
+                    settings: &other_settings,
+                    shown: other_shown.clone(),
+                },
+                (&compared, &options),
+                &request,
+                &mut |purpose| show::scratch_database(&args.connection, &layout, purpose),
             )?;
-            report.captured = captured;
+            captured.warnings.iter().for_each(|w| cli::warn(w));
+            report.captured = captured
+                .paths
+                .into_iter()
+                .map(|p| cli::relative_to_cwd(p).display().to_string())
+                .collect();
         }
     } else if args.repair && !compared.is_clean() {
         report.repair = Some(repair(
@@ -297,231 +316,8 @@ fn pg_dump(client: &mut postgres::Client, database: &str) -> Result<PgDump> {
     PgDump::for_server(&cli::finder(), &server)
 }
 
-/// `--capture`: the script from the replay to the database, named as the next
-/// migration, proven on a second replay (and its down, when the folder keeps downs,
-/// proven to undo it), then written. Nothing is written unless both proofs hold.
-fn capture(
-    args: &Args,
-    layout: &Layout,
-    target: &mut cli::Target,
-    replayed: (&mut postgres::Client, &str),
-    (compared, options): (&Compared, &Options),
-    (files, catalog, history): (&replay::Files, &Catalog, &history::History),
-    description: &str,
-) -> Result<Vec<String>> {
-    let database = target.settings.masked().to_string();
-    let (replay_client, replay_shown) = replayed;
-    let live_facts = drift::facts::read(&mut target.client, &database)?;
-    let replay_facts = drift::facts::read(replay_client, replay_shown)?;
-    let up = drift::script(compared, &live_facts, &replay_facts, true);
-    unclosed("the captured migration", &up.unwritten)?;
-    let folder = layout.migrations();
-    let named = scaffold::files(&folder)?;
-    let style = scaffold::style(&named)?;
-    let recorded: BTreeMap<u64, String> = history
-        .migrations
-        .iter()
-        .map(|(v, r)| (*v, r.file.clone()))
-        .collect();
-    let version = scaffold::next_version(&style, &named, &recorded);
-    let slug = scaffold::slug(description, style.word)?;
-    let keeps_downs = !catalog.downs.is_empty();
-    let (up_name, down_name) = scaffold::names(&style, version, &slug, keeps_downs);
-    let now = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC");
-    let header = vec![
-        format!("{}: {}", up_name, description.trim()),
-        format!("Captured by check-drift from {database} on {now}."),
-        "The database already has this change: record it there with".to_string(),
-        format!("`apply-schema --mark-applied {version}`; other databases apply it as usual."),
-    ];
-    let up_text = with_risks(layout, files, &up_name, &up.text(&header, false));
-
-    // The down: the other direction, destructive steps included.
-    let down = down_name.as_ref().map(|name| {
-        let script = drift::script(compared, &live_facts, &replay_facts, false);
-        let header = vec![format!(
-            "{name}: undoes {up_name} (written by check-drift --capture)"
-        )];
-        (name.clone(), script.text(&header, false), script.unwritten)
-    });
-
-    // Proof: the files' replay plus the new file is the database.
-    let scratch = show::scratch_database(&args.connection, layout, "capture")?;
-    let proof_shown = scratch.settings.masked().to_string();
-    let mut proof = connect(&scratch.settings, ConnectOptions::default())?;
-    let mut with_it = files.catalog.clone();
-    with_it.migrations.push(Migration {
-        file: dbkit::project::migrations::MigrationFile {
-            version,
-            file: up_name.clone(),
-            description: slug.clone(),
-            path: folder.join(&up_name),
-        },
-        checksum: dbkit::project::migrations::checksum(&up_text),
-        text: up_text.clone(),
-        down_section: None,
-    });
-    if let Err(e) = replay::build(&mut proof, &with_it, &proof_shown) {
-        let kept = keep_rejected(&up_name, &up_text);
-        return Err(Error::DriftUnclosed {
-            what: "the captured migration".into(),
-            differences: vec![format!(
-                "it fails on a replay of the files: {}{kept}",
-                cli::chain(&e)
-            )],
-            rolled_back: false,
-        });
-    }
-    let again = drift::compare(
-        Db {
-            client: &mut target.client,
-            settings: &target.settings,
-            shown: database.clone(),
-        },
-        Db {
-            client: &mut proof,
-            settings: &scratch.settings,
-            shown: proof_shown.clone(),
-        },
-        options,
-    )?;
-    let left: Vec<String> = again
-        .findings
-        .iter()
-        .map(|f| drift::phrase(f, "the replay"))
-        .collect();
-    if !left.is_empty() {
-        let mut left = left;
-        left.push(format!(
-            "(after a replay of the files and it){}",
-            keep_rejected(&up_name, &up_text)
-        ));
-        return Err(Error::DriftUnclosed {
-            what: "the captured migration".into(),
-            differences: left,
-            rolled_back: false,
-        });
-    }
-    // The down must take the proof back to the replay.
-    let down = match down {
-        Some((name, text, unwritten)) if unwritten.is_empty() => {
-            let undone = proof
-                .batch_execute(&format!("BEGIN;\n{text}\nCOMMIT;"))
-                .map_err(query_error(
-                    &format!("running the captured down {name}"),
-                    &proof_shown,
-                ));
-            let proven = undone.and_then(|()| {
-                let before = drift::describe(replay_client, &options.scope, replay_shown)?;
-                let after = drift::describe(&mut proof, &options.scope, &proof_shown)?;
-                Ok(before == after)
-            });
-            match proven {
-                Ok(true) => Some((name, text)),
-                Ok(false) => {
-                    cli::warn(&format!("the down check-drift wrote does not undo {up_name} exactly, so it was not written: write {name} by hand"));
-                    None
-                }
-                Err(e) => {
-                    cli::warn(&format!("the down check-drift wrote failed on a replay ({}), so it was not written: write {name} by hand", cli::chain(&e)));
-                    None
-                }
-            }
-        }
-        Some((name, _, unwritten)) => {
-            let what: Vec<String> = unwritten
-                .iter()
-                .map(|u| format!("{} `{}`: {}", u.kind, u.name, u.reason))
-                .collect();
-            cli::warn(&format!(
-                "part of the way back cannot be written by dbkit ({}), so {name} was not written: write it by hand",
-                what.join("; ")
-            ));
-            None
-        }
-        None => None,
-    };
-    drop(proof);
-    drop(scratch);
-    let mut written = Vec::new();
-    let up_path = folder.join(&up_name);
-    scaffold::create(&up_path, &up_text)?;
-    written.push(cli::relative_to_cwd(up_path).display().to_string());
-    if let Some((name, text)) = down {
-        let path = folder.join(&name);
-        scaffold::create(&path, &text)?;
-        written.push(cli::relative_to_cwd(path).display().to_string());
-    }
-    Ok(written)
-}
-
-/// Keeps a captured migration that failed its proof where the user can read it (the
-/// system's temporary folder, never the migrations folder); the words to say so.
-fn keep_rejected(name: &str, text: &str) -> String {
-    let path = std::env::temp_dir().join(format!("check-drift-rejected-{name}"));
-    match std::fs::write(&path, text) {
-        Ok(()) => format!("; the SQL it wrote is kept in {}", path.display()),
-        Err(_) => String::new(),
-    }
-}
-
-/// The script's text with document-migration's risks as comments above the statements
-/// they are about.
-fn with_risks(layout: &Layout, files: &replay::Files, name: &str, text: &str) -> String {
-    let paths: Vec<_> = files
-        .catalog
-        .migrations
-        .iter()
-        .map(|m| m.file.path.clone())
-        .collect();
-    let Ok(documented) = dbkit::ddl::document(layout, &paths) else {
-        return text.to_string();
-    };
-    let mut schema = documented.schema;
-    let Ok(summary) = dbkit::ddl::analyze_text(name, text, &mut schema) else {
-        return text.to_string();
-    };
-    let mut at: BTreeMap<usize, Vec<String>> = BTreeMap::new();
-    for risk in summary.risks.iter().filter(|r| !r.allowed) {
-        let kind = serde_json::to_value(risk.risk)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default();
-        at.entry(risk.at.line)
-            .or_default()
-            .push(format!("-- risk ({kind}): {}", risk.reason));
-    }
-    let mut out = String::new();
-    for (i, line) in text.lines().enumerate() {
-        if let Some(risks) = at.get(&(i + 1)) {
-            for risk in risks.iter().collect::<BTreeSet<_>>() {
-                out.push_str(risk);
-                out.push('\n');
-            }
-        }
-        out.push_str(line);
-        out.push('\n');
-    }
-    out
-}
-
-fn unclosed(what: &str, unwritten: &[drift::script::Unwritten]) -> Result<()> {
-    if unwritten.is_empty() {
-        return Ok(());
-    }
-    Err(Error::DriftUnclosed {
-        what: what.into(),
-        differences: unwritten
-            .iter()
-            .map(|u| format!("{} `{}`: {}", u.kind, u.name, u.reason))
-            .collect(),
-        rolled_back: false,
-    })
-}
-
 /// `--repair`: the script from the database to the expected side; with `--apply`, run
-/// under the guard, the migration lock and one transaction, which commits only when
-/// the database then differs by nothing but what was left out.
+/// behind the guard, the question and (with destructive steps) the backup.
 fn repair(
     args: &Args,
     layout: &Layout,
@@ -535,164 +331,60 @@ fn repair(
     let (expected_client, expected_shown) = expected;
     let live_facts = drift::facts::read(&mut target.client, &database)?;
     let expected_facts = drift::facts::read(expected_client, expected_shown)?;
-    let mut script = drift::script(compared, &live_facts, &expected_facts, false);
-    let left_out = match args.allow_destructive {
-        true => Vec::new(),
-        false => script.without_destructive(),
-    };
-    let header = vec![
-        format!("Repair of {database}: brings it back to what it is compared with."),
-        format!(
-            "Written by check-drift on {}.",
-            chrono::Utc::now().format("%Y-%m-%d %H:%M UTC")
-        ),
-    ];
-    let mut sql = script.text(&header, true);
-    for step in &left_out {
-        sql.push_str(&format!(
-            "-- left out (destructive; --allow-destructive): {}\n",
-            step.sql.replace('\n', " ")
-        ));
-    }
-    let mut repair = drift::Repair {
-        steps: script.steps.clone(),
-        left_out,
-        unwritten: script.unwritten.clone(),
-        sql,
-        applied: false,
-        backup: None,
-        remaining: Vec::new(),
-    };
+    let mut planned = repair::plan(
+        compared,
+        &live_facts,
+        &expected_facts,
+        args.allow_destructive,
+        &database,
+    );
     if !args.apply {
-        return Ok(repair);
+        return Ok(planned);
     }
-    let destructive = script.steps.iter().any(|s| s.destructive);
-    if destructive && !args.backup_first {
+    let destructive = repair::destructive(&planned);
+    if destructive > 0 && !args.backup_first {
         return Err(Error::Usage(format!(
-            "the repair of {database} drops or retypes {} object(s); with --allow-destructive, --apply needs --backup-first too, so what it drops can be restored",
-            script.steps.iter().filter(|s| s.destructive).count()
+            "the repair of {database} drops or retypes {destructive} object(s); with --allow-destructive, --apply needs --backup-first too, so what it drops can be restored"
         )));
     }
     args.guard
         .precheck("repair", &args.connection, None, Requirement::NotProduction)?;
     args.guard
         .check("repair", target, Requirement::NotProduction)?;
-    if script.steps.is_empty() {
-        return Ok(repair);
+    if planned.steps.is_empty() {
+        return Ok(planned);
     }
     let question = format!(
         "Repair {database}: run {} statement(s)?",
-        script.steps.len()
+        planned.steps.len()
     );
     if !args.guard.confirm(&question)? {
         return Err(Error::Usage("repair cancelled: nothing was changed".into()));
     }
     if args.backup_first {
         let made = show::backup_first(target, layout, text)?;
-        repair.backup = Some(made.path.display().to_string());
+        planned.backup = Some(made.path.display().to_string());
     }
-    let allowed: BTreeSet<(String, String)> = repair
-        .left_out
-        .iter()
-        .map(|s| (s.kind.clone(), s.name.clone()))
-        .chain(
-            repair
-                .unwritten
-                .iter()
-                .map(|u| (u.kind.clone(), u.name.clone())),
-        )
-        .collect();
-    // What the repair claims to close, and what was there before it.
-    let claimed: BTreeSet<(String, String)> = script
-        .steps
-        .iter()
-        .map(|s| (s.kind.clone(), s.name.clone()))
-        .collect();
-    let before: BTreeSet<(String, String, drift::Change)> = compared
-        .findings
-        .iter()
-        .map(|f| (f.kind.clone(), f.name.clone(), f.change))
-        .collect();
-    let steps = script.steps.clone();
-    let scope = options.scope.clone();
-    let throwaway = options.expected_is_throwaway;
-    let remaining = dbkit::pg::lock::held(
+    let remaining = repair::run(
         &mut target.client,
         &database,
-        args.lock.timeout(),
-        &cli::notice,
-        |client| {
-            let mut tx = client
-                .transaction()
-                .map_err(query_error("starting the repair", &database))?;
-            if steps
-                .iter()
-                .any(|s| s.kind == "function" || s.kind == "procedure")
-            {
-                tx.batch_execute("SET LOCAL check_function_bodies = off")
-                    .map_err(query_error("starting the repair", &database))?;
-            }
-            for step in &steps {
-                dbkit::pg::interrupt::check(|| {
-                    "stopped during the repair; it was rolled back, nothing was changed".to_string()
-                })?;
-                tx.batch_execute(&step.sql).map_err(query_error(
-                    &format!("the repair statement `{}`", first_line(&step.sql)),
-                    &database,
-                ))?;
-            }
-            let left = drift::recheck(
-                &mut tx,
-                &scope,
-                &database,
-                compared,
-                expected_client,
-                expected_shown,
-                throwaway,
-            )?;
-            // A difference the repair made, or one it claims to close and did not, undoes
-            // it; one it left alone (left out, not written, or going with something
-            // left out, like a table's own sequence) stays and is reported.
-            let unexpected: Vec<String> = left
-                .iter()
-                .filter(|f| {
-                    let key = (f.kind.clone(), f.name.clone());
-                    !before.contains(&(f.kind.clone(), f.name.clone(), f.change))
-                        || (claimed.contains(&key) && !allowed.contains(&key))
-                })
-                .map(|f| drift::phrase(f, "the files"))
-                .collect();
-            if !unexpected.is_empty() {
-                tx.rollback()
-                    .map_err(query_error("rolling back the repair", &database))?;
-                return Err(Error::DriftUnclosed {
-                    what: "the repair".into(),
-                    differences: unexpected,
-                    rolled_back: true,
-                });
-            }
-            tx.commit()
-                .map_err(query_error("committing the repair", &database))?;
-            Ok(left)
+        (args.lock.timeout(), &cli::notice),
+        &planned,
+        compared,
+        &options.scope,
+        repair::Expected {
+            client: expected_client,
+            shown: expected_shown,
+            throwaway: options.expected_is_throwaway,
         },
     )?;
-    repair.applied = true;
-    repair.remaining = remaining;
-    Ok(repair)
+    planned.applied = true;
+    planned.remaining = remaining;
+    Ok(planned)
 }
 
-fn first_line(sql: &str) -> String {
-    let line = sql.lines().next().unwrap_or_default();
-    match line.char_indices().nth(100) {
-        Some((i, _)) => format!("{}...", &line[..i]),
-        None => line.to_string(),
-    }
-}
-
-/// `--snapshots`: each snapshot that includes migrations is loaded into one throwaway
-/// database, and the snapshot before it (or nothing) plus the migrations it claims are
-/// replayed into another; the two are compared. A proven snapshot is recorded in
-/// `versions/verified.json` (apply-schema --status names the ones never proven).
+/// `--snapshots`: every snapshot proven against the migrations it claims (see
+/// `drift::snapshots`), shown.
 fn snapshots(args: &Args, layout: &Layout, scope: &Scope, started: Instant) -> Result<ExitCode> {
     let text = args.output.format == Format::Text;
     let catalog = layout.catalog()?;
@@ -704,146 +396,15 @@ fn snapshots(args: &Args, layout: &Layout, scope: &Scope, started: Instant) -> R
             ),
         });
     }
-    let mut checked = Vec::new();
-    let mut record = Vec::new();
-    let mut differs = false;
-    let mut base: Option<&dbkit::project::snapshot::SnapshotFile> = None;
-    for snapshot in &catalog.snapshots {
-        let last = snapshot.header.last_migration;
-        let since = base.and_then(|b| b.header.last_migration);
-        let mut result = SnapshotCheck {
-            file: snapshot.file.clone(),
-            status: "baseline",
-            compared_with: String::new(),
-            findings: Vec::new(),
-            notes: Vec::new(),
-        };
-        if let Some(warning) = std::fs::read_to_string(&snapshot.path)
-            .ok()
-            .and_then(|t| dbkit::apply::plan::body_warning(snapshot, &t))
-        {
-            result.notes.push(warning);
-        }
-        let Some(last) = last else {
-            result.compared_with = "nothing: it includes no migrations (a baseline)".into();
-            checked.push(result);
-            base = Some(snapshot);
-            continue;
-        };
-        let claimed: Vec<Migration> = catalog
-            .migrations
-            .iter()
-            .filter(|m| m.version() <= last && since.is_none_or(|s| m.version() > s))
-            .cloned()
-            .collect();
-        let mut replayed = catalog.clone();
-        replayed.snapshots = base.into_iter().cloned().collect();
-        replayed.migrations = claimed;
-        replayed.downs.clear();
-        replayed.validation.clear();
-        result.compared_with =
-            replay::describe_files(base.map(|b| b.file.as_str()), &replayed.migrations);
-        if replayed.migrations.is_empty() && catalog.migrations.iter().all(|m| m.version() > last) {
-            result.status = "cannot_verify";
-            result.notes.push(format!(
-                "it includes migrations up to {last}, and none of them is in the migrations folder"
-            ));
-            checked.push(result);
-            base = Some(snapshot);
-            continue;
-        }
-        let mut loaded = catalog.clone();
-        loaded.snapshots = vec![snapshot.clone()];
-        loaded.migrations.clear();
-        loaded.downs.clear();
-        loaded.validation.clear();
-        let one = show::scratch_database(&args.connection, layout, "snapshot")?;
-        let two = show::scratch_database(&args.connection, layout, "replay")?;
-        let (one_shown, two_shown) = (
-            one.settings.masked().to_string(),
-            two.settings.masked().to_string(),
-        );
-        let mut a = connect(&one.settings, ConnectOptions::default())?;
-        let mut b = connect(&two.settings, ConnectOptions::default())?;
-        replay::build(&mut a, &loaded, &one_shown)?;
-        replay::build(&mut b, &replayed, &two_shown)?;
-        let options = Options {
-            scope: scope.clone(),
-            pg_dump: Some(pg_dump(&mut a, &one_shown)?),
-            expected_is_throwaway: true,
-        };
-        let compared = drift::compare(
-            Db {
-                client: &mut a,
-                settings: &one.settings,
-                shown: snapshot.file.clone(),
-            },
-            Db {
-                client: &mut b,
-                settings: &two.settings,
-                shown: "the replay".into(),
-            },
-            &options,
-        )?;
-        result.notes.extend(compared.notes.iter().cloned());
-        let checksum = std::fs::read_to_string(&snapshot.path)
-            .ok()
-            .map(|t| dbkit::project::migrations::checksum(&t));
-        if compared.is_clean() {
-            result.status = "verified";
-            record.push((snapshot.file.clone(), checksum));
-        } else {
-            result.status = "differs";
-            differs = true;
-            result.findings = compared.findings;
-            record.push((snapshot.file.clone(), None));
-        }
-        checked.push(result);
-        base = Some(snapshot);
-    }
-    dbkit::project::snapshot::record_verified(&layout.versions(), &record)?;
+    let checked = drift::snapshots::check(&catalog, scope, &cli::finder(), &mut |purpose| {
+        show::scratch_database(&args.connection, layout, purpose)
+    })?;
+    let differs = checked.iter().any(|c| c.status == "differs");
     let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
     if text {
-        cli::print(|w| {
-            for c in &checked {
-                let (mark, words) = match c.status {
-                    "verified" => ("✓".green(), format!("matches {}", c.compared_with)),
-                    "differs" => (
-                        "✗".red().bold(),
-                        format!("differs from {}", c.compared_with),
-                    ),
-                    "cannot_verify" => ("?".yellow(), "cannot be checked".to_string()),
-                    _ => ("·".dimmed(), format!("compared with {}", c.compared_with)),
-                };
-                writeln!(w, "  {mark} {}  {words}", c.file.bold())?;
-                if !c.findings.is_empty() {
-                    let report = Report {
-                        database: c.file.clone(),
-                        compared_with: c.compared_with.clone(),
-                        expected_label: "the migrations".into(),
-                        database_label: "the snapshot".into(),
-                        objects_compared: 0,
-                        findings: c.findings.clone(),
-                        notes: Vec::new(),
-                        duration_ms: 0.0,
-                        repair: None,
-                        captured: Vec::new(),
-                    };
-                    report::drift::findings(w, &report)?;
-                }
-                for note in &c.notes {
-                    writeln!(w, "      {} {note}", "·".dimmed())?;
-                }
-            }
-            writeln!(
-                w,
-                "\n{} snapshot(s) checked in {}; proven ones are recorded in {} (commit it)",
-                checked.len(),
-                report::duration(duration_ms),
-                cli::relative_to_cwd(layout.versions().join(dbkit::project::snapshot::VERIFIED))
-                    .display()
-            )
-        });
+        let record =
+            cli::relative_to_cwd(layout.versions().join(dbkit::project::snapshot::VERIFIED));
+        cli::print(|w| report::drift::snapshots(w, &checked, duration_ms, &record));
     } else {
         cli::print(|w| {
             report::json(
@@ -853,15 +414,4 @@ fn snapshots(args: &Args, layout: &Layout, scope: &Scope, started: Instant) -> R
         });
     }
     Ok(ExitCode::from(if differs { exit::DRIFT } else { exit::OK }))
-}
-
-/// One snapshot's check.
-#[derive(Debug, serde::Serialize)]
-struct SnapshotCheck {
-    file: String,
-    /// `verified`, `differs`, `baseline` (includes no migrations), `cannot_verify`.
-    status: &'static str,
-    compared_with: String,
-    findings: Vec<drift::Finding>,
-    notes: Vec<String>,
 }

@@ -12,15 +12,20 @@
 //! from pg_dump's entries (`dump`). Which migration last touched a drifted object comes
 //! from document-migration's analysis of the applied files (`origin`).
 //!
-//! This module reads both databases and writes neither: capturing (a new migration file,
-//! proven by a replay) and repairing (run in the live database under the migration lock,
-//! proven before it commits) are done by the program with what this module returns.
+//! Comparing reads both databases and writes neither. `capture` writes the drift as the
+//! next migration, proven on a second replay; `repair` writes the way back and runs it
+//! under the migration lock, proven before it commits; `snapshots` proves each snapshot
+//! against the migrations it claims. The throwaway databases they need, and the guard,
+//! question and backup before a repair, are the program's.
 
+pub mod capture;
 pub mod dump;
 pub mod facts;
 mod origin;
+pub mod repair;
 pub mod replay;
 pub mod script;
+pub mod snapshots;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -40,6 +45,17 @@ pub struct Db<'a> {
     pub settings: &'a ConnectionSettings,
     /// How messages name it (password masked).
     pub shown: String,
+}
+
+impl Db<'_> {
+    /// The same database, borrowed again for one more call.
+    pub fn reborrow(&mut self) -> Db<'_> {
+        Db {
+            client: self.client,
+            settings: self.settings,
+            shown: self.shown.clone(),
+        }
+    }
 }
 
 /// What to compare.

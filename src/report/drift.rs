@@ -6,6 +6,7 @@ use std::io::{self, Write};
 
 use colored::Colorize;
 
+use crate::drift::snapshots::SnapshotCheck;
 use crate::drift::{Change, Finding, Report, GROUPS};
 
 /// The whole report.
@@ -173,4 +174,51 @@ fn cut(line: &str) -> String {
         Some((i, _)) => format!("{}...", &line[..i]),
         None => line.to_string(),
     }
+}
+
+/// `--snapshots`: a line per snapshot, its findings under it, and where the proven ones
+/// are recorded.
+pub fn snapshots(
+    w: &mut dyn Write,
+    checked: &[SnapshotCheck],
+    duration_ms: f64,
+    record: &std::path::Path,
+) -> io::Result<()> {
+    for c in checked {
+        let (mark, words) = match c.status {
+            "verified" => ("✓".green(), format!("matches {}", c.compared_with)),
+            "differs" => (
+                "✗".red().bold(),
+                format!("differs from {}", c.compared_with),
+            ),
+            "cannot_verify" => ("?".yellow(), "cannot be checked".to_string()),
+            _ => ("·".dimmed(), format!("compared with {}", c.compared_with)),
+        };
+        writeln!(w, "  {mark} {}  {words}", c.file.bold())?;
+        if !c.findings.is_empty() {
+            let report = Report {
+                database: c.file.clone(),
+                compared_with: c.compared_with.clone(),
+                expected_label: "the migrations".into(),
+                database_label: "the snapshot".into(),
+                objects_compared: 0,
+                findings: c.findings.clone(),
+                notes: Vec::new(),
+                duration_ms: 0.0,
+                repair: None,
+                captured: Vec::new(),
+            };
+            findings(w, &report)?;
+        }
+        for note in &c.notes {
+            writeln!(w, "      {} {note}", "·".dimmed())?;
+        }
+    }
+    writeln!(
+        w,
+        "\n{} snapshot(s) checked in {}; proven ones are recorded in {} (commit it)",
+        checked.len(),
+        super::duration(duration_ms),
+        record.display()
+    )
 }
