@@ -446,6 +446,10 @@ pub enum Error {
         reason: String,
     },
 
+    /// A template database was not made: what it would hold is not right.
+    #[error("{reason}")]
+    TemplateRefused { reason: String },
+
     /// check-drift cannot compare: the files cannot say what the database should hold.
     #[error("{reason}")]
     DriftRefused { reason: String },

@@ -3,7 +3,8 @@
 //! (`cluster`) and where it lives (`home`), finding and running its programs (`tools`,
 //! `dump`), the migration lock (`lock`), reading or comparing catalogs (`inspect`,
 //! `compare`, `model` for the tables an ER diagram draws, and `reprint`, which tells an expression printed differently from a changed
-//! one), and the throwaway databases dbkit makes and drops (`scratch`).
+//! one), the throwaway databases dbkit makes and drops (`scratch`), and the template
+//! databases fresh ones are cloned from (`template`).
 
 pub mod blocking;
 pub mod cluster;
@@ -18,4 +19,5 @@ pub mod lock;
 pub mod model;
 pub mod reprint;
 pub mod scratch;
+pub mod template;
 pub mod tools;

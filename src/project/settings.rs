@@ -203,6 +203,44 @@ impl ConnectionSettings {
     }
 }
 
+/// A connection string as the user wrote it (URL or conninfo), naming another database:
+/// what a program prints for a database it made, password and options kept, so it can
+/// be used as it is.
+pub fn url_with_dbname(url: &str, dbname: &str) -> String {
+    let url = url.trim();
+    if let Some((scheme, rest)) = url.split_once("://") {
+        let (before_query, query) = match rest.split_once('?') {
+            Some((b, q)) => (b, Some(q)),
+            None => (rest, None),
+        };
+        let authority = before_query.split('/').next().unwrap_or(before_query);
+        let encoded: String = dbname
+            .bytes()
+            .map(|b| match b {
+                b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'_' | b'-' | b'.' => {
+                    (b as char).to_string()
+                }
+                other => format!("%{other:02X}"),
+            })
+            .collect();
+        return match query {
+            Some(q) => format!("{scheme}://{authority}/{encoded}?{q}"),
+            None => format!("{scheme}://{authority}/{encoded}"),
+        };
+    }
+    let quoted = format!("'{}'", dbname.replace('\\', "\\\\").replace('\'', "\\'"));
+    let kept: Vec<&str> = url
+        .split_whitespace()
+        .filter(|part| !part.starts_with("dbname="))
+        .collect();
+    let mut out = kept.join(" ");
+    if !out.is_empty() {
+        out.push(' ');
+    }
+    out.push_str(&format!("dbname={quoted}"));
+    out
+}
+
 const TLS_KEYS: [&str; 4] = ["sslmode", "sslrootcert", "sslcert", "sslkey"];
 
 fn apply_tls_key(
@@ -430,6 +468,30 @@ fn mask_input(input: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn another_database_keeps_the_rest_of_the_connection_string() {
+        assert_eq!(
+            url_with_dbname(
+                "postgres://app:s3cret@db:5433/app?sslmode=require",
+                "dbkit_test_1"
+            ),
+            "postgres://app:s3cret@db:5433/dbkit_test_1?sslmode=require"
+        );
+        assert_eq!(
+            url_with_dbname("postgresql://localhost", "a b"),
+            "postgresql://localhost/a%20b"
+        );
+        assert_eq!(
+            url_with_dbname("host=/run/postgresql port=5432 dbname=app", "t_1"),
+            "host=/run/postgresql port=5432 dbname='t_1'"
+        );
+        assert_eq!(
+            url_with_dbname("host=/tmp", "it's"),
+            "host=/tmp dbname='it\\'s'"
+        );
+    }
+
     use super::*;
 
     #[test]

@@ -1,0 +1,189 @@
+//! Template databases: a database built once (`dbkit_tpl_<project>_<key>`), marked as a template
+//! that takes no connections, and cloned with `CREATE DATABASE ... TEMPLATE` in the
+//! time it takes the server to copy its files. The key says what it holds (see
+//! `ops::fresh`); this module only names, finds, marks, clones and drops them, and reads
+//! a database's catalog fingerprint, which tells a template changed by hand.
+//!
+//! A template is built in a throwaway database (`pg::scratch`) and renamed only when the
+//! build finished, so a failed or interrupted build never leaves a template behind. Its comment records its fingerprint and when it was built.
+
+use postgres::Client;
+
+use crate::error::Result;
+use crate::pg::connect::query_error;
+use crate::sql::{quote_ident, quote_literal};
+
+/// Every template's name starts with this.
+pub const PREFIX: &str = "dbkit_tpl_";
+
+/// The template of project `project` (8 hex digits) for `key`.
+pub fn name(project: &str, key: &str) -> String {
+    format!("{PREFIX}{project}_{key}")
+}
+
+/// A template found on the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Template {
+    pub name: String,
+    /// The catalog fingerprint recorded when it was built.
+    pub fingerprint: String,
+    /// When it was built (`YYYY-MM-DD HH:MM:SS` UTC), for keeping the newest.
+    pub built: String,
+}
+
+/// The templates of project `project` on the server `client` is connected to, newest
+/// first.
+pub fn list(client: &mut Client, project: &str, database: &str) -> Result<Vec<Template>> {
+    let rows = client
+        .query(
+            "SELECT datname::text, coalesce(shobj_description(oid, 'pg_database'), '')
+               FROM pg_database WHERE starts_with(datname::text, $1) AND datistemplate",
+            &[&format!("{PREFIX}{project}_")],
+        )
+        .map_err(query_error("listing template databases", database))?;
+    let mut found: Vec<Template> = rows
+        .iter()
+        .filter_map(|row| {
+            let name: String = row.get(0);
+            let comment: String = row.get(1);
+            let (fingerprint, built) = parse_comment(&comment)?;
+            Some(Template {
+                name,
+                fingerprint,
+                built,
+            })
+        })
+        .collect();
+    found.sort_by(|a, b| b.built.cmp(&a.built));
+    Ok(found)
+}
+
+/// `dbkit template fingerprint <hex> built <when>`.
+fn comment(fingerprint: &str, built: &str) -> String {
+    format!("dbkit template fingerprint {fingerprint} built {built}")
+}
+
+fn parse_comment(comment: &str) -> Option<(String, String)> {
+    let rest = comment.strip_prefix("dbkit template fingerprint ")?;
+    let (fingerprint, built) = rest.split_once(" built ")?;
+    Some((fingerprint.to_string(), built.to_string()))
+}
+
+/// Makes the built database `built` the template `name`: renamed, marked as a template
+/// that takes no connections, its fingerprint recorded. No session may be connected to
+/// `built`.
+pub fn promote(
+    client: &mut Client,
+    built: &str,
+    name: &str,
+    fingerprint: &str,
+    database: &str,
+) -> Result<()> {
+    let now = chrono::Utc::now().format("%Y-%m-%d %H:%M:%S").to_string();
+    client
+        .batch_execute(&format!(
+            "ALTER DATABASE {b} RENAME TO {n};
+             ALTER DATABASE {n} WITH ALLOW_CONNECTIONS false IS_TEMPLATE true;
+             COMMENT ON DATABASE {n} IS {c};",
+            b = quote_ident(built),
+            n = quote_ident(name),
+            c = quote_literal(&comment(fingerprint, &now)),
+        ))
+        .map_err(query_error(
+            &format!("making `{name}` a template"),
+            database,
+        ))
+}
+
+/// Drops a template (it must be unmarked first).
+pub fn drop(client: &mut Client, name: &str, database: &str) -> Result<()> {
+    client
+        .batch_execute(&format!(
+            "ALTER DATABASE {n} WITH IS_TEMPLATE false",
+            n = quote_ident(name)
+        ))
+        .map_err(query_error(
+            &format!("unmarking template `{name}`"),
+            database,
+        ))?;
+    crate::pg::scratch::drop_database(client, name, database)
+}
+
+/// How `CREATE DATABASE` copies a template (PostgreSQL 15 and later choose; older
+/// servers always copy files).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Strategy {
+    /// Block by block through the WAL: no checkpoint, cost grows with the size.
+    WalLog,
+    /// The files copied after a checkpoint: a fixed cost, cheap for any size.
+    FileCopy,
+}
+
+/// Creates database `target` as a copy of `template`.
+pub fn clone(
+    client: &mut Client,
+    template: &str,
+    target: &str,
+    strategy: Option<Strategy>,
+    database: &str,
+) -> Result<()> {
+    let strategy = match strategy {
+        Some(Strategy::WalLog) => " STRATEGY WAL_LOG",
+        Some(Strategy::FileCopy) => " STRATEGY FILE_COPY",
+        None => "",
+    };
+    client
+        .batch_execute(&format!(
+            "CREATE DATABASE {} TEMPLATE {}{strategy}",
+            quote_ident(target),
+            quote_ident(template)
+        ))
+        .map_err(query_error(
+            &format!("creating `{target}` from template `{template}`"),
+            database,
+        ))
+}
+
+/// A hash of the database's schema (relations, columns, constraints, functions), cheap
+/// enough to read on a clone: what tells a template (or its clone) changed by hand.
+pub fn fingerprint(client: &mut Client, database: &str) -> Result<String> {
+    let row = client
+        .query_one(
+            "SELECT md5(coalesce(string_agg(x, E'\\n' ORDER BY x), '')) FROM (
+               SELECT c.oid::regclass::text || ':' || c.relkind::text || ':' || c.relnatts AS x
+                 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_toast'
+               UNION ALL
+               SELECT a.attrelid::regclass::text || '.' || a.attname || ':' || format_type(a.atttypid, a.atttypmod)
+                 FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+                WHERE a.attnum > 0 AND NOT a.attisdropped
+                  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_toast'
+               UNION ALL
+               SELECT conrelid::regclass::text || ':' || conname || ':' || pg_get_constraintdef(oid)
+                 FROM pg_constraint WHERE connamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace)
+               UNION ALL
+               SELECT p.oid::regprocedure::text || ':' || md5(p.prosrc) FROM pg_proc p
+                WHERE p.pronamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace)
+             ) s",
+            &[],
+        )
+        .map_err(query_error("reading the catalog fingerprint", database))?;
+    Ok(row.get(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_comment_records_the_fingerprint_and_when() {
+        let c = comment("abc123", "2026-12-06 10:00:00");
+        assert_eq!(
+            parse_comment(&c),
+            Some(("abc123".to_string(), "2026-12-06 10:00:00".to_string()))
+        );
+        assert_eq!(parse_comment("made by hand"), None);
+        assert!(name("01234567", "0123456789abcdef").len() <= 63);
+    }
+}

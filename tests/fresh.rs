@@ -1,0 +1,299 @@
+//! test-database end to end against a real server: a template built once per content
+//! of the database folder and cloned; a clone holds what a replay holds (schema, data,
+//! dbkit history); a changed file gives a new template; a failing seed leaves none; a
+//! template changed by hand is built again; --drop-all; the guard.
+
+mod util;
+
+use serde_json::Value;
+use util::{Project, Run, TestDb};
+
+fn test_database(project: &Project, db: &TestDb, args: &[&str]) -> Run {
+    let mut command = project.command("test-database");
+    command.args(["-D", &db.url]).args(args);
+    Run::of(command)
+}
+
+fn json(project: &Project, db: &TestDb, args: &[&str]) -> Value {
+    let mut all = vec!["--format", "json"];
+    all.extend_from_slice(args);
+    test_database(project, db, &all).success().json()
+}
+
+fn names(made: &Value) -> Vec<String> {
+    made["databases"]
+        .as_array()
+        .expect("databases")
+        .iter()
+        .map(|d| d["name"].as_str().expect("name").to_string())
+        .collect()
+}
+
+/// A connection to database `name` on the test server.
+fn on(db: &TestDb, name: &str) -> TestDb {
+    TestDb {
+        name: name.to_string(),
+        url: db.server.cluster.conninfo(name),
+        server: db.server,
+    }
+}
+
+/// The templates of the project whose template is `one`.
+fn templates(db: &TestDb, one: &str) -> Vec<String> {
+    let project = one.rsplit_once('_').expect("dbkit_tpl_<project>_<key>").0;
+    db.column(&format!(
+        "SELECT datname FROM pg_database WHERE starts_with(datname::text, '{project}_') ORDER BY 1"
+    ))
+}
+
+/// Template builds whose process has ended (`dbkit_tplbuild_<host>_<pid>_...`): what a
+/// failed build must not leave (other tests' builds run now).
+fn orphan_builds(db: &TestDb) -> Vec<String> {
+    db.column("SELECT datname FROM pg_database WHERE datname LIKE 'dbkit\\_tplbuild\\_%'")
+        .into_iter()
+        .filter(|name| {
+            let pid = name.split('_').nth(3).unwrap_or_default();
+            !std::path::Path::new(&format!("/proc/{pid}")).exists()
+        })
+        .collect()
+}
+
+/// The example with one fixture of its own, so each test has its own template key.
+fn project(test: &str) -> Project {
+    let project = Project::example();
+    project.write(
+        "seed/fixtures/99_test.sql",
+        &format!("-- {test}\nSELECT 1;\n"),
+    );
+    project
+}
+
+/// `pg_dump --schema-only` of a database, without dbkit's history and the lines that
+/// change from run to run.
+fn dump(db: &TestDb) -> String {
+    let out = std::process::Command::new(db.server.cluster.bindir.join("pg_dump"))
+        .args([
+            "--schema-only",
+            "--no-owner",
+            "--exclude-schema=dbkit",
+            "-d",
+            &db.url,
+        ])
+        .output()
+        .expect("pg_dump runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| {
+            !l.starts_with("\\restrict")
+                && !l.starts_with("\\unrestrict")
+                && !l.starts_with("-- Dumped")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Every table's rows, hashed, without the columns that hold the time they were made
+/// (a fixture's `now()` differs between two builds).
+fn data(db: &TestDb) -> Vec<String> {
+    let tables = db.column(
+        "SELECT format('%I.%I', table_schema, table_name) FROM information_schema.tables
+          WHERE table_schema = 'public' AND table_type = 'BASE TABLE' ORDER BY 1",
+    );
+    tables
+        .iter()
+        .map(|table| {
+            let columns = db.column(&format!(
+                "SELECT quote_ident(attname) FROM pg_attribute WHERE attrelid = '{table}'::regclass
+                  AND attnum > 0 AND NOT attisdropped
+                  AND atttypid NOT IN ('timestamptz'::regtype, 'timestamp'::regtype, 'date'::regtype)
+                  ORDER BY attnum"
+            ));
+            let row = format!("concat_ws('|', {})", columns.join(", "));
+            let hash = db.value(&format!(
+                "SELECT count(*) || ' ' || coalesce(md5(string_agg({row}, E'\\n' ORDER BY {row})), '') FROM {table}"
+            ));
+            format!("{table} {hash}")
+        })
+        .collect()
+}
+
+fn history(db: &TestDb) -> Vec<String> {
+    db.column("SELECT version || ' ' || file || ' ' || checksum || ' ' || source FROM dbkit.schema_history ORDER BY version")
+}
+
+#[test]
+fn a_template_is_built_once_and_each_clone_is_a_replay() {
+    let server = require_pg!();
+    let project = project("once");
+    let db = TestDb::new(server, "fresh_once");
+    let first = json(&project, &db, &["--count", "2"]);
+    assert_eq!(first["template"]["built"], true, "{first:#}");
+    let made = names(&first);
+    assert_eq!(made.len(), 2);
+    let template = first["template"]["template"]
+        .as_str()
+        .expect("template")
+        .to_string();
+    assert!(templates(&db, &template).contains(&template));
+    assert_eq!(
+        db.value(&format!("SELECT datistemplate::text || datallowconn::text FROM pg_database WHERE datname = '{template}'")),
+        "truefalse",
+        "a template that takes no connections"
+    );
+    let second = json(&project, &db, &["--count", "3"]);
+    assert_eq!(second["template"]["built"], false, "{second:#}");
+    assert_eq!(
+        second["template"]["template"],
+        first["template"]["template"]
+    );
+
+    // A replay: reset's dev loop into an empty database.
+    let replay = TestDb::new(server, "fresh_once_replay");
+    project.apply(&replay, &[]).success();
+    let mut load = project.command("load-test-data");
+    load.args(["-D", &replay.url]);
+    Run::of(load).success();
+    let clone = on(&db, &made[0]);
+    assert!(
+        dump(&clone) == dump(&replay),
+        "the clone's schema dump is the replay's"
+    );
+    assert_eq!(data(&clone), data(&replay), "and its data");
+    assert_eq!(history(&clone), history(&replay), "dbkit history");
+    // Status and document-migration see no difference.
+    let status = project
+        .apply(&clone, &["--status", "--format", "json"])
+        .success()
+        .json();
+    assert_eq!(status["pending"], 0, "{status:#}");
+    assert!(
+        clone
+            .value("SELECT count(*) FROM app_user")
+            .parse::<u64>()
+            .expect("count")
+            > 0
+    );
+}
+
+#[test]
+fn a_changed_file_gives_a_new_template_and_a_failing_seed_none() {
+    let server = require_pg!();
+    let project = project("changed");
+    let db = TestDb::new(server, "fresh_changed");
+    let first = json(&project, &db, &[]);
+    let old = first["template"]["template"]
+        .as_str()
+        .expect("template")
+        .to_string();
+    project.write("seed/fixtures/99_test.sql", "-- changed\nSELECT 2;\n");
+    let second = json(&project, &db, &[]);
+    assert_eq!(second["template"]["built"], true);
+    assert_ne!(second["template"]["template"].as_str(), Some(old.as_str()));
+    assert!(
+        templates(&db, &old).contains(&old),
+        "older templates are kept (the newest few)"
+    );
+
+    project.write(
+        "seed/fixtures/99_test.sql",
+        "INSERT INTO no_such_table VALUES (1);\n",
+    );
+    let before = templates(&db, &old);
+    let failed = test_database(&project, &db, &[]).expect_code(1);
+    assert!(failed.stderr.contains("99_test.sql"), "{}", failed.stderr);
+    assert!(failed.stderr.contains("no_such_table"), "{}", failed.stderr);
+    assert_eq!(
+        templates(&db, &old),
+        before,
+        "a failed build leaves no template"
+    );
+    assert_eq!(orphan_builds(&db), [] as [String; 0], "nor its build");
+}
+
+#[test]
+fn a_template_changed_by_hand_is_built_again() {
+    let server = require_pg!();
+    let project = project("by_hand");
+    let db = TestDb::new(server, "fresh_by_hand");
+    let first = json(&project, &db, &[]);
+    let template = first["template"]["template"]
+        .as_str()
+        .expect("template")
+        .to_string();
+    db.client()
+        .batch_execute(&format!(
+            "ALTER DATABASE \"{template}\" WITH ALLOW_CONNECTIONS true"
+        ))
+        .expect("opened");
+    on(&db, &template)
+        .client()
+        .batch_execute("CREATE TABLE public.by_hand (id int)")
+        .expect("changed by hand");
+    db.client()
+        .batch_execute(&format!(
+            "ALTER DATABASE \"{template}\" WITH ALLOW_CONNECTIONS false"
+        ))
+        .expect("closed");
+    let run = test_database(&project, &db, &["--format", "json"]).success();
+    assert!(run.stderr.contains("changed by hand"), "{}", run.stderr);
+    let again = run.json();
+    let clone = on(&db, &names(&again)[0]);
+    assert_eq!(
+        clone.value("SELECT to_regclass('public.by_hand') IS NULL"),
+        "t",
+        "the clone is of the rebuilt template"
+    );
+}
+
+#[test]
+fn drop_all_drops_the_test_databases_and_nothing_else() {
+    let server = require_pg!();
+    let project = project("drop_all");
+    let db = TestDb::new(server, "fresh_drop_all");
+    let made = names(&json(&project, &db, &["--count", "2"]));
+    let other = TestDb::new(server, "fresh_not_a_test_database");
+    let dropped = json(&project, &db, &["--drop-all"]);
+    let dropped: Vec<&str> = dropped["dropped"]
+        .as_array()
+        .expect("dropped")
+        .iter()
+        .map(|d| d.as_str().expect("name"))
+        .collect();
+    for name in &made {
+        assert!(dropped.contains(&name.as_str()), "{dropped:?}");
+        assert_eq!(
+            db.value(&format!(
+                "SELECT count(*) FROM pg_database WHERE datname = '{name}'"
+            )),
+            "0"
+        );
+    }
+    assert_eq!(
+        db.value(&format!(
+            "SELECT count(*) FROM pg_database WHERE datname = '{}'",
+            other.name
+        )),
+        "1"
+    );
+}
+
+#[test]
+fn a_production_database_is_refused() {
+    let server = require_pg!();
+    let project = project("production");
+    let db = TestDb::new(server, "fresh_production");
+    db.client()
+        .batch_execute(&format!(
+            "ALTER DATABASE \"{}\" SET dbkit.environment = 'production'",
+            db.name
+        ))
+        .expect("marked");
+    let refused = test_database(&project, &db, &[]);
+    assert_ne!(refused.code, 0);
+    assert!(refused.stderr.contains("production"), "{}", refused.stderr);
+}
