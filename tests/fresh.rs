@@ -297,3 +297,160 @@ fn a_production_database_is_refused() {
     assert_ne!(refused.code, 0);
     assert!(refused.stderr.contains("production"), "{}", refused.stderr);
 }
+
+fn reset(project: &Project, db: &TestDb, args: &[&str]) -> Run {
+    let mut command = project.command("reset");
+    command
+        .args(["-D", &db.url, "--yes", "--reapply"])
+        .args(args);
+    Run::of(command)
+}
+
+#[test]
+fn reset_reapply_copies_the_template_and_keeps_what_the_database_had() {
+    let server = require_pg!();
+    let project = project("reset_copy");
+    let db = TestDb::new(server, "fresh_reset_copy");
+    let role = format!("{}_reader", db.name);
+    db.client()
+        .batch_execute(&format!(
+            "CREATE ROLE \"{role}\";
+             GRANT CONNECT ON DATABASE \"{0}\" TO \"{role}\";
+             ALTER DATABASE \"{0}\" SET statement_timeout = '7s';
+             ALTER DATABASE \"{0}\" SET search_path = public, \"$user\";
+             COMMENT ON DATABASE \"{0}\" IS 'my dev database';",
+            db.name
+        ))
+        .expect("the database's own settings");
+    let first = reset(&project, &db, &["--format", "json"]).success().json();
+    assert!(
+        first["template"]["build_ms"].is_number(),
+        "built the first time: {first:#}"
+    );
+    // A session of the user's own is closed, and said.
+    let mut open = db.client();
+    open.batch_execute("SELECT 1").expect("a session");
+    let second = reset(&project, &db, &[]).success();
+    assert!(
+        second.stdout.contains("(already built)"),
+        "{}",
+        second.stdout
+    );
+    assert!(
+        second.stdout.contains("closed your session on it: pid"),
+        "{}",
+        second.stdout
+    );
+    assert!(second.stdout.contains("checks passed"), "{}", second.stdout);
+    assert!(
+        open.batch_execute("SELECT 1").is_err(),
+        "the session was closed"
+    );
+    assert_eq!(history(&db).len(), 12);
+    assert!(
+        db.value("SELECT count(*) FROM app_user")
+            .parse::<u64>()
+            .expect("count")
+            > 0
+    );
+    let settings = db.value(&format!(
+        "SELECT array_to_string(setconfig, ';') FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase WHERE d.datname = '{}'",
+        db.name
+    ));
+    assert_eq!(
+        settings,
+        "statement_timeout=7s;search_path=public, \"$user\""
+    );
+    assert_eq!(
+        db.value(&format!(
+            "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = '{}'",
+            db.name
+        )),
+        "my dev database"
+    );
+    assert_eq!(
+        db.value(&format!(
+            "SELECT has_database_privilege('{role}', '{}', 'CONNECT')",
+            db.name
+        )),
+        "t"
+    );
+    // The same as a replay.
+    let replay = TestDb::new(server, "fresh_reset_copy_replay");
+    project.apply(&replay, &[]).success();
+    let mut load = project.command("load-test-data");
+    load.args(["-D", &replay.url]);
+    Run::of(load).success();
+    assert!(
+        dump(&db) == dump(&replay),
+        "the copy's schema is a replay's"
+    );
+    assert_eq!(data(&db), data(&replay));
+    // --no-template replays.
+    let replayed = reset(&project, &db, &["--no-template"]).success();
+    assert!(
+        replayed.stdout.contains("applied 12 migrations"),
+        "{}",
+        replayed.stdout
+    );
+}
+
+#[test]
+fn another_users_session_stops_the_copy_and_changes_nothing() {
+    let server = require_pg!();
+    let project = project("reset_other_user");
+    let db = TestDb::new(server, "fresh_reset_other");
+    reset(&project, &db, &[]).success();
+    let role = format!("{}_other", db.name);
+    db.client()
+        .batch_execute(&format!(
+            "CREATE ROLE \"{role}\" LOGIN; GRANT CONNECT ON DATABASE \"{}\" TO \"{role}\"",
+            db.name
+        ))
+        .expect("another user");
+    let mut theirs = util::connect_conninfo(&format!("{} user={role}", db.url));
+    theirs.batch_execute("SELECT 1").expect("their session");
+    let before = db.fingerprint();
+    let refused = reset(&project, &db, &[]).expect_code(1);
+    assert!(
+        refused.stderr.contains("not this user's own"),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        refused.stderr.contains("nothing was changed"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(db.fingerprint(), before);
+    theirs
+        .batch_execute("SELECT 1")
+        .expect("their session is still there");
+}
+
+#[test]
+fn a_database_holding_more_than_a_reset_drops_is_replayed_instead() {
+    let server = require_pg!();
+    let project = project("reset_more");
+    let db = TestDb::new(server, "fresh_reset_more");
+    project.apply(&db, &[]).success();
+    db.client()
+        .batch_execute(
+            "CREATE SCHEMA keep; CREATE TABLE keep.mine (id int); INSERT INTO keep.mine VALUES (1)",
+        )
+        .expect("something of the user's own");
+    let run = reset(&project, &db, &[]).success();
+    assert!(
+        run.stderr
+            .contains("replaying instead of copying the template"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("keep"), "{}", run.stderr);
+    assert_eq!(
+        db.value("SELECT count(*) FROM keep.mine"),
+        "1",
+        "what a reset does not drop stays"
+    );
+    assert_eq!(history(&db).len(), 12);
+}

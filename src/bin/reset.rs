@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use dbkit::cli::{self, show, ConnectionArgs, DirArgs, Format, GuardArgs, LockArgs, OutputArgs};
 use dbkit::ops::guard::{self, Requirement};
-use dbkit::ops::reset;
+use dbkit::ops::{fresh, reset};
 use dbkit::project::layout::Layout;
 use dbkit::report::{self, exit};
 use dbkit::Result;
@@ -49,9 +49,14 @@ struct Args {
     #[arg(long)]
     backup_first: bool,
     /// Then apply the schema, load the test data and run the validation checks: the
-    /// whole dev loop (exit 5 when a check fails).
+    /// whole dev loop (exit 5 when a check fails). Where it can, the database is
+    /// replaced by a copy of a template built once per content of the database folder
+    /// (see the README); the first run builds it.
     #[arg(long)]
     reapply: bool,
+    /// With `--reapply`: replay everything instead of copying the template.
+    #[arg(long, requires = "reapply")]
+    no_template: bool,
 }
 
 fn main() -> ExitCode {
@@ -98,6 +103,12 @@ fn run(args: &Args) -> Result<ExitCode> {
         true => Some(show::backup_first(&mut target, &layout, text)?),
         false => None,
     };
+    if let (Some(catalog), false) = (&catalog, args.no_template) {
+        match fresh::obstacle(&mut target.client, &args.schemas, &database)? {
+            None => return from_template(target, catalog, &plan, backup, text),
+            Some(why) => cli::notice(&format!("replaying instead of copying the template: {why}")),
+        }
+    }
     let done = reset::reset(&mut target.client, &database, &plan, args.lock.timeout())?;
     if text {
         cli::print(|w| report::operations::reset(w, &database, &plan, &done));
@@ -132,4 +143,38 @@ fn run(args: &Args) -> Result<ExitCode> {
         });
     }
     Ok(show::checked(rebuilt.as_ref().map(|r| &r.validation)))
+}
+
+/// `--reapply` by copying the template: the database dropped and a copy of the
+/// template (schema, reference data, fixtures, checks passed) put in its place.
+fn from_template(
+    target: cli::Target,
+    catalog: &dbkit::project::layout::Catalog,
+    plan: &reset::ResetPlan,
+    backup: Option<dbkit::ops::backup::Backup>,
+    text: bool,
+) -> Result<ExitCode> {
+    let database = target.settings.masked().to_string();
+    let dbname = target.settings.dbname().to_string();
+    let settings = target.settings.clone();
+    drop(target.client);
+    let (mut admin, via) = dbkit::pg::create::maintenance(&settings, Default::default())?;
+    let server = settings.with_dbname(&via);
+    let replaced = fresh::replace(&mut admin, &server, catalog, &dbname, cli::notice)?;
+    if text {
+        cli::print(|w| report::operations::from_template(w, &database, &replaced));
+    } else {
+        cli::print(|w| {
+            report::json(
+                w,
+                &serde_json::json!({
+                    "database": database,
+                    "reset": plan,
+                    "backup": backup,
+                    "template": replaced,
+                }),
+            )
+        });
+    }
+    Ok(ExitCode::from(exit::OK))
 }

@@ -38,6 +38,8 @@ pub struct Ready {
     pub build_ms: Option<f64>,
     /// Older templates dropped.
     pub dropped: Vec<String>,
+    /// Validation checks that passed on it when it was built.
+    pub checks: usize,
     #[serde(skip)]
     fingerprint: String,
 }
@@ -123,19 +125,20 @@ pub fn ensure(
             built: false,
             build_ms: None,
             dropped: Vec::new(),
+            checks: t.checks,
             fingerprint: t.fingerprint.clone(),
         });
     }
     let started = Instant::now();
-    let fingerprint = match build(admin, server, catalog, &name, notice) {
-        Ok(fingerprint) => fingerprint,
+    let (fingerprint, checks) = match build(admin, server, catalog, &name, notice) {
+        Ok(built) => built,
         // Another run built the same template meanwhile: theirs is as good.
         Err(e) if duplicate(&e) => {
             let theirs = template::list(admin, &project, &shown)?
                 .into_iter()
                 .find(|t| t.name == name);
             match theirs {
-                Some(t) => t.fingerprint,
+                Some(t) => (t.fingerprint, t.checks),
                 None => return Err(e),
             }
         }
@@ -154,6 +157,7 @@ pub fn ensure(
         built: true,
         build_ms: Some(started.elapsed().as_secs_f64() * 1000.0),
         dropped,
+        checks,
         fingerprint,
     })
 }
@@ -165,14 +169,15 @@ fn duplicate(error: &Error) -> bool {
 }
 
 /// Builds the template `name`: schema, seed data, validation, in a throwaway database
-/// that is renamed into place only when all of it succeeded. Returns its fingerprint.
+/// that is renamed into place only when all of it succeeded. Returns its fingerprint
+/// and how many checks passed.
 fn build(
     admin: &mut Client,
     server: &ConnectionSettings,
     catalog: &Catalog,
     name: &str,
     notice: fn(&str),
-) -> Result<String> {
+) -> Result<(String, usize)> {
     let shown = server.masked().to_string();
     let scratch = Scratch::create(admin, server, "tplbuild", None, notice)?;
     let database = scratch.settings.masked().to_string();
@@ -197,12 +202,17 @@ fn build(
                 ),
             });
         }
-        template::fingerprint(&mut client, &database)?
+        (
+            template::fingerprint(&mut client, &database)?,
+            checked.checks.len(),
+        )
     };
     let built = scratch.keep();
-    template::promote(admin, &built, name, &fingerprint, &shown).inspect_err(|_| {
-        let _ = crate::pg::scratch::drop_database(admin, &built, &shown);
-    })?;
+    template::promote(admin, &built, name, (&fingerprint.0, fingerprint.1), &shown).inspect_err(
+        |_| {
+            let _ = crate::pg::scratch::drop_database(admin, &built, &shown);
+        },
+    )?;
     Ok(fingerprint)
 }
 
@@ -238,8 +248,307 @@ pub fn clone(
     ));
     crate::pg::scratch::drop_database(admin, target, &shown)?;
     template::drop(admin, &ready.template, &shown)?;
-    ready.fingerprint = build(admin, server, catalog, &ready.template, notice)?;
+    (ready.fingerprint, ready.checks) = build(admin, server, catalog, &ready.template, notice)?;
     ready.built = true;
     template::clone(admin, &ready.template, target, None, &shown)?;
     Ok(true)
+}
+
+/// What replacing a database by a copy of the template did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Replaced {
+    pub template: String,
+    /// The template was built by this run (`None`: it was there).
+    pub build_ms: Option<f64>,
+    /// The database's own sessions that were closed (`pid user application`).
+    pub closed: Vec<String>,
+    pub clone_ms: f64,
+    /// Validation checks that passed on the template when it was built.
+    pub checks: usize,
+}
+
+/// Why a database cannot be replaced by a copy (the replay path is taken instead).
+pub fn obstacle(client: &mut Client, schemas: &[String], database: &str) -> Result<Option<String>> {
+    let row = client
+        .query_one(
+            "SELECT (SELECT rolcreatedb OR rolsuper FROM pg_roles WHERE rolname = current_user),
+                    (SELECT pg_has_role(current_user, datdba, 'MEMBER') FROM pg_database WHERE datname = current_database()),
+                    (SELECT string_agg(format('%I', n.nspname), ', ' ORDER BY n.nspname)
+                       FROM pg_namespace n
+                      WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'dbkit') AND n.nspname !~ '^pg_'
+                        AND n.nspname <> ALL ($1::text[])
+                        AND (EXISTS (SELECT 1 FROM pg_class c WHERE c.relnamespace = n.oid)
+                             OR EXISTS (SELECT 1 FROM pg_proc p WHERE p.pronamespace = n.oid)
+                             OR EXISTS (SELECT 1 FROM pg_type t WHERE t.typnamespace = n.oid AND t.typtype <> 'c'))),
+                    (SELECT string_agg(format('%I', e.extname), ', ' ORDER BY e.extname)
+                       FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+                      WHERE e.extname <> 'plpgsql' AND n.nspname <> ALL ($1::text[]))",
+            &[&schemas],
+        )
+        .map_err(crate::pg::connect::query_error("looking at what the database holds", database))?;
+    let (may_create, owns): (Option<bool>, Option<bool>) = (row.get(0), row.get(1));
+    let schemas_held: Option<String> = row.get(2);
+    let extensions: Option<String> = row.get(3);
+    Ok(if may_create != Some(true) {
+        Some("this role may not create databases".into())
+    } else if owns != Some(true) {
+        Some("this role does not own the database".into())
+    } else if let Some(held) = schemas_held {
+        Some(format!(
+            "it holds schemas a reset does not drop ({held}), which a copy would lose"
+        ))
+    } else {
+        extensions.map(|e| format!("it has extensions outside the schemas a reset drops ({e}), which a copy would lose"))
+    })
+}
+
+/// Replaces database `target` (on the server `admin` reaches through `server`, not
+/// connected to `target`) by a copy of the template: the copy is made beside it first,
+/// then the target's own local sessions are closed (any other session stops it, and
+/// nothing is changed), the target dropped and the copy renamed into its place, with
+/// the target's owner, connection limit, settings, grants and comment.
+pub fn replace(
+    admin: &mut Client,
+    server: &ConnectionSettings,
+    catalog: &Catalog,
+    target: &str,
+    notice: fn(&str),
+) -> Result<Replaced> {
+    let shown = server.masked().to_string();
+    let failed = |what: &str| crate::pg::connect::query_error(what, &shown);
+    let ready = ensure(admin, server, catalog, notice)?;
+    let kept = properties(admin, target, &shown)?;
+    let started = Instant::now();
+    let copy = Scratch::create_from(
+        admin,
+        server,
+        "swap",
+        Some(&kept.owner),
+        &ready.template,
+        notice,
+    )?;
+    // The copy holds what the template held when it was built.
+    let seen = {
+        let mut client = connect(&copy.settings, ConnectOptions::default())?;
+        template::fingerprint(&mut client, copy.settings.masked())?
+    };
+    if seen != ready.fingerprint {
+        drop(copy);
+        notice(&format!(
+            "template `{}` was changed by hand (its catalog no longer matches what was built); building it again",
+            ready.template
+        ));
+        template::drop(admin, &ready.template, &shown)?;
+        build(admin, server, catalog, &ready.template, notice)?;
+        return replace(admin, server, catalog, target, notice);
+    }
+    let closed = close_own_sessions(admin, target, &shown)?;
+    admin
+        .batch_execute(&format!(
+            "DROP DATABASE {}",
+            crate::sql::quote_ident(target)
+        ))
+        .map_err(failed(&format!(
+            "dropping `{target}` to put the fresh copy in its place (nothing was changed)"
+        )))?;
+    let copied = copy.keep();
+    admin
+        .batch_execute(&format!(
+            "ALTER DATABASE {} RENAME TO {}",
+            crate::sql::quote_ident(&copied),
+            crate::sql::quote_ident(target)
+        ))
+        .map_err(failed(&format!(
+            "renaming the fresh copy `{copied}` to `{target}` (the old database is gone; rename it by hand)"
+        )))?;
+    restore_properties(admin, target, &kept, &shown)?;
+    Ok(Replaced {
+        template: ready.template,
+        build_ms: ready.build_ms,
+        closed,
+        clone_ms: started.elapsed().as_secs_f64() * 1000.0,
+        checks: ready.checks,
+    })
+}
+
+/// A database's own properties, which a new database does not have.
+struct Properties {
+    owner: String,
+    connection_limit: i32,
+    grants: Vec<String>,
+    comment: Option<String>,
+    /// `(role or "", "name=value")`.
+    settings: Vec<(String, String)>,
+}
+
+fn properties(client: &mut Client, target: &str, shown: &str) -> Result<Properties> {
+    let failed = || crate::pg::connect::query_error("reading the database's settings", shown);
+    let row = client
+        .query_one(
+            "SELECT pg_get_userbyid(datdba)::text, datconnlimit,
+                    coalesce((SELECT array_agg(format('GRANT %s ON DATABASE %I TO %s%s', a.privilege_type, d.datname,
+                                   CASE a.grantee WHEN 0 THEN 'PUBLIC' ELSE a.grantee::regrole::text END,
+                                   CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END))
+                                FROM aclexplode(d.datacl) a WHERE a.grantee <> d.datdba), '{}'),
+                    shobj_description(d.oid, 'pg_database')
+               FROM pg_database d WHERE d.datname = $1",
+            &[&target],
+        )
+        .map_err(failed())?;
+    let settings = client
+        .query(
+            "SELECT coalesce(r.rolname::text, ''), c
+               FROM pg_db_role_setting s
+               JOIN pg_database d ON d.oid = s.setdatabase
+               LEFT JOIN pg_roles r ON r.oid = s.setrole
+              CROSS JOIN LATERAL unnest(s.setconfig) c
+              WHERE d.datname = $1",
+            &[&target],
+        )
+        .map_err(failed())?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    Ok(Properties {
+        owner: row.get(0),
+        connection_limit: row.get(1),
+        grants: row.get(2),
+        comment: row.get(3),
+        settings,
+    })
+}
+
+fn restore_properties(
+    client: &mut Client,
+    target: &str,
+    kept: &Properties,
+    shown: &str,
+) -> Result<()> {
+    let name = crate::sql::quote_ident(target);
+    let mut sql = Vec::new();
+    if kept.connection_limit != -1 {
+        sql.push(format!(
+            "ALTER DATABASE {name} CONNECTION LIMIT {}",
+            kept.connection_limit
+        ));
+    }
+    sql.extend(kept.grants.iter().cloned());
+    if let Some(comment) = &kept.comment {
+        sql.push(format!(
+            "COMMENT ON DATABASE {name} IS {}",
+            crate::sql::quote_literal(comment)
+        ));
+    }
+    for (role, setting) in &kept.settings {
+        let Some((key, value)) = setting.split_once('=') else {
+            continue;
+        };
+        // List settings are stored as their list; others as one value.
+        let value = match key {
+            "search_path"
+            | "temp_tablespaces"
+            | "session_preload_libraries"
+            | "local_preload_libraries" => value.to_string(),
+            _ => crate::sql::quote_literal(value),
+        };
+        let on = match role.is_empty() {
+            true => format!("ALTER DATABASE {name}"),
+            false => format!(
+                "ALTER ROLE {} IN DATABASE {name}",
+                crate::sql::quote_ident(role)
+            ),
+        };
+        sql.push(format!("{on} SET {key} = {value}"));
+    }
+    for statement in sql {
+        client
+            .batch_execute(&statement)
+            .map_err(crate::pg::connect::query_error(
+                &format!("giving the fresh database its settings back (`{statement}`)"),
+                shown,
+            ))?;
+    }
+    Ok(())
+}
+
+/// Closes the sessions on `target` that are this user's own, from this machine; any
+/// other session is an error that names it (nothing is closed then).
+fn close_own_sessions(client: &mut Client, target: &str, shown: &str) -> Result<Vec<String>> {
+    let rows = client
+        .query(
+            "SELECT pid, usename::text, coalesce(application_name, ''),
+                    usename = current_user AND (client_addr IS NULL OR host(client_addr) IN ('127.0.0.1', '::1'))
+               FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+            &[&target],
+        )
+        .map_err(crate::pg::connect::query_error("looking for sessions on the database", shown))?;
+    let describe = |r: &postgres::Row| {
+        format!(
+            "pid {} ({}, {})",
+            r.get::<_, i32>(0),
+            r.get::<_, String>(1),
+            {
+                let app: String = r.get(2);
+                if app.is_empty() {
+                    "no application name".to_string()
+                } else {
+                    app
+                }
+            }
+        )
+    };
+    let locked: i64 = client
+        .query_one(
+            "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database
+              WHERE l.locktype = 'advisory' AND d.datname = $1 AND l.granted",
+            &[&target],
+        )
+        .map_err(crate::pg::connect::query_error(
+            "looking for runs holding the migration lock",
+            shown,
+        ))?
+        .get(0);
+    if locked > 0 {
+        return Err(Error::TemplateRefused {
+            reason: format!(
+                "a dbkit run holds the migration lock on `{target}` (apply-schema or load-test-data): let it finish and run again (nothing was changed)"
+            ),
+        });
+    }
+    let others: Vec<String> = rows
+        .iter()
+        .filter(|r| !r.get::<_, bool>(3))
+        .map(describe)
+        .collect();
+    if !others.is_empty() {
+        return Err(Error::TemplateRefused {
+            reason: format!(
+                "`{target}` has sessions that are not this user's own on this machine: {}; close them and run again (nothing was changed)",
+                others.join(", ")
+            ),
+        });
+    }
+    let mut closed = Vec::new();
+    for row in &rows {
+        let pid: i32 = row.get(0);
+        client
+            .execute("SELECT pg_terminate_backend($1)", &[&pid])
+            .map_err(crate::pg::connect::query_error(
+                "closing a session on the database",
+                shown,
+            ))?;
+        closed.push(describe(row));
+    }
+    // Wait for the closed sessions to be gone (a terminated backend takes a moment).
+    for _ in 0..50 {
+        let left: i64 = client
+            .query_one("SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", &[&target])
+            .map_err(crate::pg::connect::query_error("looking for sessions on the database", shown))?
+            .get(0);
+        if left == 0 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    Ok(closed)
 }

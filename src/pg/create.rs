@@ -120,7 +120,7 @@ fn owner_clause(client: &mut Client, shown: &str, user: Option<&str>) -> Result<
 
 /// A connection to a maintenance database of the same server: `postgres`, else
 /// `template1`. When neither answers, the error of the first that exists.
-fn maintenance(
+pub fn maintenance(
     settings: &ConnectionSettings,
     connect_options: ConnectOptions,
 ) -> Result<(Client, String)> {

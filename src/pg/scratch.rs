@@ -144,6 +144,18 @@ impl Scratch {
         owner: Option<&str>,
         notice: fn(&str),
     ) -> Result<Scratch> {
+        Scratch::create_from(client, admin, purpose, owner, "template0", notice)
+    }
+
+    /// [`Scratch::create`], as a copy of database `template`.
+    pub fn create_from(
+        client: &mut Client,
+        admin: &ConnectionSettings,
+        purpose: &str,
+        owner: Option<&str>,
+        template: &str,
+        notice: fn(&str),
+    ) -> Result<Scratch> {
         sweep(client, admin.masked(), notice);
         static COUNTER: AtomicU32 = AtomicU32::new(0);
         let name = name(
@@ -156,8 +168,9 @@ impl Scratch {
             .unwrap_or_default();
         client
             .batch_execute(&format!(
-                "CREATE DATABASE {}{owner} TEMPLATE template0",
-                quote_ident(&name)
+                "CREATE DATABASE {}{owner} TEMPLATE {}",
+                quote_ident(&name),
+                quote_ident(template)
             ))
             .map_err(query_error(
                 &format!("creating the throwaway database `{name}`"),

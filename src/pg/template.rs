@@ -29,6 +29,8 @@ pub struct Template {
     pub fingerprint: String,
     /// When it was built (`YYYY-MM-DD HH:MM:SS` UTC), for keeping the newest.
     pub built: String,
+    /// How many validation checks passed on it when it was built.
+    pub checks: usize,
 }
 
 /// The templates of project `project` on the server `client` is connected to, newest
@@ -46,11 +48,12 @@ pub fn list(client: &mut Client, project: &str, database: &str) -> Result<Vec<Te
         .filter_map(|row| {
             let name: String = row.get(0);
             let comment: String = row.get(1);
-            let (fingerprint, built) = parse_comment(&comment)?;
+            let (fingerprint, built, checks) = parse_comment(&comment)?;
             Some(Template {
                 name,
                 fingerprint,
                 built,
+                checks,
             })
         })
         .collect();
@@ -58,15 +61,20 @@ pub fn list(client: &mut Client, project: &str, database: &str) -> Result<Vec<Te
     Ok(found)
 }
 
-/// `dbkit template fingerprint <hex> built <when>`.
-fn comment(fingerprint: &str, built: &str) -> String {
-    format!("dbkit template fingerprint {fingerprint} built {built}")
+/// `dbkit template fingerprint <hex> checks <n> built <when>`.
+fn comment(fingerprint: &str, checks: usize, built: &str) -> String {
+    format!("dbkit template fingerprint {fingerprint} checks {checks} built {built}")
 }
 
-fn parse_comment(comment: &str) -> Option<(String, String)> {
+fn parse_comment(comment: &str) -> Option<(String, String, usize)> {
     let rest = comment.strip_prefix("dbkit template fingerprint ")?;
-    let (fingerprint, built) = rest.split_once(" built ")?;
-    Some((fingerprint.to_string(), built.to_string()))
+    let (fingerprint, rest) = rest.split_once(" checks ")?;
+    let (checks, built) = rest.split_once(" built ")?;
+    Some((
+        fingerprint.to_string(),
+        built.to_string(),
+        checks.parse().ok()?,
+    ))
 }
 
 /// Makes the built database `built` the template `name`: renamed, marked as a template
@@ -76,7 +84,7 @@ pub fn promote(
     client: &mut Client,
     built: &str,
     name: &str,
-    fingerprint: &str,
+    (fingerprint, checks): (&str, usize),
     database: &str,
 ) -> Result<()> {
     let now = chrono::Utc::now().format("%Y-%m-%d %H:%M:%S").to_string();
@@ -87,7 +95,7 @@ pub fn promote(
              COMMENT ON DATABASE {n} IS {c};",
             b = quote_ident(built),
             n = quote_ident(name),
-            c = quote_literal(&comment(fingerprint, &now)),
+            c = quote_literal(&comment(fingerprint, checks, &now)),
         ))
         .map_err(query_error(
             &format!("making `{name}` a template"),
@@ -178,10 +186,10 @@ mod tests {
 
     #[test]
     fn a_comment_records_the_fingerprint_and_when() {
-        let c = comment("abc123", "2026-12-06 10:00:00");
+        let c = comment("abc123", 6, "2026-12-06 10:00:00");
         assert_eq!(
             parse_comment(&c),
-            Some(("abc123".to_string(), "2026-12-06 10:00:00".to_string()))
+            Some(("abc123".to_string(), "2026-12-06 10:00:00".to_string(), 6))
         );
         assert_eq!(parse_comment("made by hand"), None);
         assert!(name("01234567", "0123456789abcdef").len() <= 63);

@@ -96,3 +96,30 @@ pub fn size(bytes: u64) -> String {
         b => format!("{:.1} MB", b as f64 / (1024.0 * 1024.0)),
     }
 }
+
+/// `reset --reapply` by copying the template.
+pub fn from_template(
+    w: &mut dyn Write,
+    database: &str,
+    replaced: &crate::ops::fresh::Replaced,
+) -> io::Result<()> {
+    let how = match replaced.build_ms {
+        Some(ms) => format!("built now in {}", super::duration(ms)),
+        None => "already built".to_string(),
+    };
+    for session in &replaced.closed {
+        writeln!(w, "  closed your session on it: {session}")?;
+    }
+    writeln!(
+        w,
+        "  {} checks passed (on the template, when it was built)",
+        replaced.checks
+    )?;
+    writeln!(
+        w,
+        "{} Reset {database} from template `{}` ({how}) in {}: the schema, reference data and fixtures as a replay builds them",
+        "✓".green(),
+        replaced.template,
+        super::duration(replaced.clone_ms)
+    )
+}
