@@ -429,28 +429,34 @@ fn another_users_session_stops_the_copy_and_changes_nothing() {
 }
 
 #[test]
-fn a_database_holding_more_than_a_reset_drops_is_replayed_instead() {
+fn a_role_that_may_not_create_databases_is_replayed_instead() {
     let server = require_pg!();
-    let project = project("reset_more");
-    let db = TestDb::new(server, "fresh_reset_more");
-    project.apply(&db, &[]).success();
+    let project = project("reset_no_createdb");
+    let db = TestDb::new(server, "fresh_reset_nocreatedb");
+    let role = format!("{}_dev", db.name);
     db.client()
-        .batch_execute(
-            "CREATE SCHEMA keep; CREATE TABLE keep.mine (id int); INSERT INTO keep.mine VALUES (1)",
-        )
-        .expect("something of the user's own");
-    let run = reset(&project, &db, &[]).success();
+        .batch_execute(&format!(
+            "CREATE ROLE \"{role}\" LOGIN NOCREATEDB; ALTER DATABASE \"{}\" OWNER TO \"{role}\"",
+            db.name
+        ))
+        .expect("a role without CREATEDB owns it");
+    let theirs = TestDb {
+        url: format!("{} user={role}", db.url),
+        name: db.name.clone(),
+        server: db.server,
+    };
+    let run = reset(&project, &theirs, &[]).success();
     assert!(
-        run.stderr
-            .contains("replaying instead of copying the template"),
+        run.stderr.contains(
+            "replaying instead of copying the template: this role may not create databases"
+        ),
         "{}",
         run.stderr
     );
-    assert!(run.stderr.contains("keep"), "{}", run.stderr);
-    assert_eq!(
-        db.value("SELECT count(*) FROM keep.mine"),
-        "1",
-        "what a reset does not drop stays"
+    assert!(
+        run.stdout.contains("applied 12 migrations"),
+        "{}",
+        run.stdout
     );
     assert_eq!(history(&db).len(), 12);
 }
