@@ -23,5 +23,6 @@ pub mod phase;
 pub mod project;
 pub mod report;
 pub mod sql;
+pub mod testing;
 
 pub use error::{Error, Result};

@@ -460,3 +460,29 @@ fn a_role_that_may_not_create_databases_is_replayed_instead() {
     );
     assert_eq!(history(&db).len(), 12);
 }
+
+#[test]
+fn the_library_gives_each_test_a_database_of_its_own() {
+    let server = require_pg!();
+    let project = project("library");
+    let db = TestDb::new(server, "fresh_library");
+    let mut databases =
+        dbkit::testing::TestDatabases::with_url(project.database(), &db.url).expect("a source");
+    let (a, b) = (
+        databases.fresh().expect("a database"),
+        databases.fresh().expect("another"),
+    );
+    assert_ne!(a, b);
+    let mut first = util::connect_conninfo(&a);
+    first
+        .batch_execute("DELETE FROM contract_party")
+        .expect("a test changes its own database");
+    let count = |url: &str| -> i64 {
+        util::connect_conninfo(url)
+            .query_one("SELECT count(*) FROM contract_party", &[])
+            .expect("counts")
+            .get(0)
+    };
+    assert_eq!(count(&a), 0);
+    assert!(count(&b) > 0, "the other is untouched");
+}
