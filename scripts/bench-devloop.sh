@@ -2,15 +2,20 @@
 # bench-devloop.sh: the dev loop (reset, apply the schema, load the test data) on the
 # example database/, dbkit against the old scripts' way, in the same run.
 #
-#   dbkit:     `reset --yes --reapply` (one process: reset, snapshot + 12 migrations with
-#              history, reference data and fixtures, each file in a transaction, then
-#              the validation checks)
+#   dbkit warm: `reset --yes --reapply` with the template there (the database replaced
+#              by a copy of it)
+#   dbkit cold: the same with no template (the first run: it builds one, then copies it)
+#   dbkit replay: `reset --yes --reapply --no-template` (reset, snapshot + 12 migrations
+#              with history, reference data and fixtures, then the validation checks)
 #   baseline:  what the old shell scripts did: one `psql` process per step and per file
 #              (DROP/CREATE SCHEMA; the snapshot; each migration; each seed file)
-# Both run against databases of one throwaway local cluster (fsync on), alternating
-# order between rounds. Reports the median wall time of each and the ratio dbkit/psql.
-# After each dbkit round it checks the two databases hold the same tables and row
-# counts, and fails otherwise.
+#   test-database --count 8: the wall time, and the time per database
+#   gen500:    warm and cold `reset --reapply` on the apply benchmark's workload (a
+#              50-table snapshot + 500 migrations, scripts/bench/gen-workload.py)
+# All run against databases of one throwaway local cluster (fsync on), alternating
+# order between rounds. Reports the median wall time of each and the ratios. After the
+# warm-up it checks the dbkit and psql databases hold the same tables and row counts,
+# and fails otherwise.
 #
 # Usage: scripts/bench-devloop.sh [--rounds N] [--no-build]
 set -euo pipefail
@@ -29,7 +34,7 @@ done
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 if [ "$build" = 1 ]; then
     echo "bench-devloop: building reset, apply-schema and load-test-data (release; a first build takes a few minutes)" >&2
-    cargo build --quiet --release --manifest-path "$root/Cargo.toml" --bin reset --bin apply-schema --bin load-test-data
+    cargo build --quiet --release --manifest-path "$root/Cargo.toml" --bin reset --bin apply-schema --bin load-test-data --bin test-database
 fi
 bin="$root/target/release"
 
@@ -40,11 +45,24 @@ bench_cluster devloop
 cp -r "$root/database" "$work/project-database"
 db_url() { echo "host=$work port=5432 user=postgres dbname=$1"; }
 psql_q() { PGOPTIONS="-c client_min_messages=warning" psql -X -q -v ON_ERROR_STOP=1 -d "$(db_url "$1")" "${@:2}" >/dev/null; }
-psql_q postgres -c "CREATE DATABASE loop_dbkit" -c "CREATE DATABASE loop_psql"
+psql_q postgres -c "CREATE DATABASE loop_dbkit" -c "CREATE DATABASE loop_psql" -c "CREATE DATABASE loop_cold" -c "CREATE DATABASE loop_replay" -c "CREATE DATABASE loop_gen"
 
 dir="$work/project-database"
 run_dbkit() {
     DATABASE_URL=$(db_url loop_dbkit) "$bin/reset" --dir "$dir" --yes --reapply >/dev/null
+}
+drop_templates() {
+    local t
+    for t in $(psql -X -At -d "$(db_url postgres)" -c "SELECT datname FROM pg_database WHERE datname LIKE 'dbkit\_tpl\_%'"); do
+        psql_q postgres -c "ALTER DATABASE $t WITH IS_TEMPLATE false" -c "DROP DATABASE $t"
+    done
+}
+run_cold() {
+    drop_templates
+    DATABASE_URL=$(db_url loop_cold) "$bin/reset" --dir "$dir" --yes --reapply >/dev/null
+}
+run_replay() {
+    DATABASE_URL=$(db_url loop_replay) "$bin/reset" --dir "$dir" --yes --reapply --no-template >/dev/null
 }
 run_psql() {
     psql_q loop_psql -c "DROP SCHEMA IF EXISTS public CASCADE" -c "CREATE SCHEMA public"
@@ -76,22 +94,67 @@ if [ "$(exact_counts loop_dbkit)" != "$(exact_counts loop_psql)" ]; then
     exit 1
 fi
 
+# Cold drops the templates, so it goes before warm, which needs one (its own warm-up
+# builds it again).
+run_cold && run_replay && run_dbkit
 dbkit_times=()
 psql_times=()
+cold_times=()
+replay_times=()
 for ((i = 0; i < rounds; i++)); do
+    cold_times+=("$(time_ms run_cold)")
     if ((i % 2 == 0)); then
         dbkit_times+=("$(time_ms run_dbkit)")
+        replay_times+=("$(time_ms run_replay)")
         psql_times+=("$(time_ms run_psql)")
     else
         psql_times+=("$(time_ms run_psql)")
+        replay_times+=("$(time_ms run_replay)")
         dbkit_times+=("$(time_ms run_dbkit)")
     fi
+done
+# test-database --count 8, the template there.
+run_eight() {
+    DATABASE_URL=$(db_url loop_dbkit) "$bin/test-database" --dir "$dir" --count 8 --format json >"$work/eight.json"
+    DATABASE_URL=$(db_url loop_dbkit) "$bin/test-database" --dir "$dir" --drop-all >/dev/null
+}
+eight_times=()
+per_db=()
+for ((i = 0; i < rounds; i++)); do
+    eight_times+=("$(time_ms run_eight)")
+    per_db+=("$(python3 -c 'import json,sys; print("%.1f" % json.load(open(sys.argv[1]))["ms_per_database"])' "$work/eight.json")")
+done
+# The 500-migration workload, warm and cold.
+python3 "$root/scripts/bench/gen-workload.py" "$work/gen" --migrations 500 >/dev/null
+gen="$work/gen"
+gen_warm() { DATABASE_URL=$(db_url loop_gen) "$bin/reset" --dir "$gen" --yes --reapply >/dev/null; }
+gen_cold() { drop_templates; gen_warm; }
+gen_cold
+gen_warm_times=()
+gen_cold_times=()
+for ((i = 0; i < rounds; i++)); do
+    gen_cold_times+=("$(time_ms gen_cold)")
+    gen_warm_times+=("$(time_ms gen_warm)")
 done
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
 files=$(ls "$dir"/versions/*.sql "$dir"/migrations/*.sql "$dir"/seed/reference/*.sql "$dir"/seed/fixtures/*.sql | grep -vc "\.down\.sql$")
 d=$(median "${dbkit_times[@]}")
 p=$(median "${psql_times[@]}")
+c=$(median "${cold_times[@]}")
+r=$(median "${replay_times[@]}")
+e=$(median "${eight_times[@]}")
+pd=$(median "${per_db[@]}")
+gw=$(median "${gen_warm_times[@]}")
+gc=$(median "${gen_cold_times[@]}")
 echo "dev loop on the example database/ ($files SQL files), median of $rounds rounds:"
-printf '  dbkit  reset --reapply          %8.1f ms   (rounds: %s)\n' "$d" "${dbkit_times[*]}"
-printf '  psql   one process per file     %8.1f ms   (rounds: %s)\n' "$p" "${psql_times[*]}"
-awk -v d="$d" -v p="$p" 'BEGIN {printf "  ratio  dbkit / psql             %8.3fx\n", d / p}'
+printf '  reset --reapply, warm (template there)   %8.1f ms   (rounds: %s)\n' "$d" "${dbkit_times[*]}"
+printf '  reset --reapply, cold (builds it)        %8.1f ms   (rounds: %s)\n' "$c" "${cold_times[*]}"
+printf '  reset --reapply --no-template (replay)   %8.1f ms   (rounds: %s)\n' "$r" "${replay_times[*]}"
+printf '  psql, one process per file               %8.1f ms   (rounds: %s)\n' "$p" "${psql_times[*]}"
+awk -v d="$d" -v c="$c" -v r="$r" -v p="$p" 'BEGIN {
+    printf "  ratios: warm / psql %.3fx, warm / cold %.3fx, replay / psql %.3fx\n", d / p, d / c, r / p }'
+printf '  test-database --count 8                  %8.1f ms   (%s ms per database)\n' "$e" "$pd"
+echo "500-migration workload (gen-workload.py --migrations 500):"
+printf '  reset --reapply, warm                    %8.1f ms   (rounds: %s)\n' "$gw" "${gen_warm_times[*]}"
+printf '  reset --reapply, cold                    %8.1f ms   (rounds: %s)\n' "$gc" "${gen_cold_times[*]}"
+awk -v w="$gw" -v c="$gc" 'BEGIN {printf "  ratio warm / cold %.3fx\n", w / c}'

@@ -298,11 +298,14 @@ fn a_production_database_is_refused() {
     assert!(refused.stderr.contains("production"), "{}", refused.stderr);
 }
 
+/// `reset --yes --reapply`, copying the template whenever there is one (the example
+/// builds faster than the threshold at which a copy pays).
 fn reset(project: &Project, db: &TestDb, args: &[&str]) -> Run {
     let mut command = project.command("reset");
     command
         .args(["-D", &db.url, "--yes", "--reapply"])
-        .args(args);
+        .args(args)
+        .env("DBKIT_TEMPLATE_MIN_MS", "0");
     Run::of(command)
 }
 
@@ -485,4 +488,34 @@ fn the_library_gives_each_test_a_database_of_its_own() {
     };
     assert_eq!(count(&a), 0);
     assert!(count(&b) > 0, "the other is untouched");
+}
+
+#[test]
+fn a_project_that_builds_faster_than_a_copy_is_replayed() {
+    let server = require_pg!();
+    let project = project("reset_quick");
+    let db = TestDb::new(server, "fresh_reset_quick");
+    let mut command = project.command("reset");
+    command.args(["-D", &db.url, "--yes", "--reapply"]);
+    let first = Run::of(command).success();
+    assert!(
+        first.stdout.contains("from template"),
+        "built, then copied: {}",
+        first.stdout
+    );
+    let mut command = project.command("reset");
+    command
+        .args(["-D", &db.url, "--yes", "--reapply"])
+        .env("DBKIT_TEMPLATE_MIN_MS", "100000");
+    let second = Run::of(command).success();
+    assert!(
+        second.stderr.contains("replaying: a fresh build takes"),
+        "{}",
+        second.stderr
+    );
+    assert!(
+        second.stdout.contains("applied 12 migrations"),
+        "{}",
+        second.stdout
+    );
 }

@@ -105,7 +105,29 @@ fn run(args: &Args) -> Result<ExitCode> {
     };
     if let (Some(catalog), false) = (&catalog, args.no_template) {
         match fresh::obstacle(&mut target.client, &args.schemas, &database)? {
-            None => return from_template(target, catalog, &plan, backup, text),
+            None => {
+                let (mut admin, via) =
+                    dbkit::pg::create::maintenance(&target.settings, Default::default())?;
+                let server = target.settings.with_dbname(&via);
+                let ready = fresh::ensure(&mut admin, &server, catalog, cli::notice)?;
+                // A template just built is copied (its cost is paid); an older one only
+                // when its build took longer than a copy does.
+                if ready.built || ready.worth_copying() {
+                    let dbname = target.settings.dbname().to_string();
+                    drop(target);
+                    return from_template(
+                        (admin, server),
+                        catalog,
+                        ready,
+                        (&database, &dbname, &plan, backup),
+                        text,
+                    );
+                }
+                cli::notice(&format!(
+                    "replaying: a fresh build takes {} here, less than copying the template does (`DBKIT_TEMPLATE_MIN_MS` sets when a copy is worth it)",
+                    report::duration(ready.recorded_build_ms)
+                ));
+            }
             Some(why) => cli::notice(&format!("replaying instead of copying the template: {why}")),
         }
     }
@@ -148,19 +170,21 @@ fn run(args: &Args) -> Result<ExitCode> {
 /// `--reapply` by copying the template: the database dropped and a copy of the
 /// template (schema, reference data, fixtures, checks passed) put in its place.
 fn from_template(
-    target: cli::Target,
+    (mut admin, server): (
+        postgres::Client,
+        dbkit::project::settings::ConnectionSettings,
+    ),
     catalog: &dbkit::project::layout::Catalog,
-    plan: &reset::ResetPlan,
-    backup: Option<dbkit::ops::backup::Backup>,
+    ready: fresh::Ready,
+    (database, dbname, plan, backup): (
+        &str,
+        &str,
+        &reset::ResetPlan,
+        Option<dbkit::ops::backup::Backup>,
+    ),
     text: bool,
 ) -> Result<ExitCode> {
-    let database = target.settings.masked().to_string();
-    let dbname = target.settings.dbname().to_string();
-    let settings = target.settings.clone();
-    drop(target.client);
-    let (mut admin, via) = dbkit::pg::create::maintenance(&settings, Default::default())?;
-    let server = settings.with_dbname(&via);
-    let replaced = fresh::replace(&mut admin, &server, catalog, &dbname, cli::notice)?;
+    let replaced = fresh::replace(&mut admin, &server, catalog, ready, dbname, cli::notice)?;
     if text {
         cli::print(|w| report::operations::from_template(w, &database, &replaced));
     } else {

@@ -25,8 +25,21 @@ use crate::pg::template;
 use crate::project::layout::{Catalog, Layout};
 use crate::project::settings::ConnectionSettings;
 
-/// How many templates of a server are kept (the newest).
+/// How many templates of a project are kept (the newest).
 pub const KEEP: usize = 3;
+
+/// What a copy of a template costs, about, on a server with default settings (the
+/// database made, the old one dropped): `reset --reapply` copies only a template whose
+/// build took longer than this, and replays a project whose fresh build is quicker.
+/// `DBKIT_TEMPLATE_MIN_MS` sets another threshold (0: always copy).
+pub const COPY_MS: f64 = 200.0;
+
+fn copy_threshold() -> f64 {
+    std::env::var("DBKIT_TEMPLATE_MIN_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(COPY_MS)
+}
 
 /// A template ready to clone.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -40,8 +53,17 @@ pub struct Ready {
     pub dropped: Vec<String>,
     /// Validation checks that passed on it when it was built.
     pub checks: usize,
+    /// How long its build took (now or when it was built).
+    pub recorded_build_ms: f64,
     #[serde(skip)]
     fingerprint: String,
+}
+
+impl Ready {
+    /// A copy of it is quicker than the fresh build it replaces.
+    pub fn worth_copying(&self) -> bool {
+        self.recorded_build_ms > copy_threshold()
+    }
 }
 
 /// 8 hex digits of the project folder's path: its templates and test databases are
@@ -117,7 +139,18 @@ pub fn ensure(
     let key = key(catalog, version.major())?;
     let project = project_id(catalog);
     let name = template::name(&project, &key);
-    let found = template::list(admin, &project, &shown)?;
+    let mut found = template::list(admin, &project, &shown)?;
+    // One whose record does not read is not trusted: built again.
+    if let Some(i) = found
+        .iter()
+        .position(|t| t.name == name && t.fingerprint.is_empty())
+    {
+        notice(&format!(
+            "template `{name}` has no record of how it was built; building it again"
+        ));
+        template::drop(admin, &name, &shown)?;
+        found.remove(i);
+    }
     if let Some(t) = found.iter().find(|t| t.name == name) {
         return Ok(Ready {
             template: name,
@@ -126,11 +159,12 @@ pub fn ensure(
             build_ms: None,
             dropped: Vec::new(),
             checks: t.checks,
+            recorded_build_ms: t.build_ms,
             fingerprint: t.fingerprint.clone(),
         });
     }
     let started = Instant::now();
-    let (fingerprint, checks) = match build(admin, server, catalog, &name, notice) {
+    let (fingerprint, checks, build_ms) = match build(admin, server, catalog, &name, notice) {
         Ok(built) => built,
         // Another run built the same template meanwhile: theirs is as good.
         Err(e) if duplicate(&e) => {
@@ -138,7 +172,7 @@ pub fn ensure(
                 .into_iter()
                 .find(|t| t.name == name);
             match theirs {
-                Some(t) => (t.fingerprint, t.checks),
+                Some(t) => (t.fingerprint, t.checks, t.build_ms),
                 None => return Err(e),
             }
         }
@@ -158,6 +192,7 @@ pub fn ensure(
         build_ms: Some(started.elapsed().as_secs_f64() * 1000.0),
         dropped,
         checks,
+        recorded_build_ms: build_ms,
         fingerprint,
     })
 }
@@ -169,15 +204,16 @@ fn duplicate(error: &Error) -> bool {
 }
 
 /// Builds the template `name`: schema, seed data, validation, in a throwaway database
-/// that is renamed into place only when all of it succeeded. Returns its fingerprint
-/// and how many checks passed.
+/// that is renamed into place only when all of it succeeded. Returns its fingerprint,
+/// how many checks passed and how long the build took.
 fn build(
     admin: &mut Client,
     server: &ConnectionSettings,
     catalog: &Catalog,
     name: &str,
     notice: fn(&str),
-) -> Result<(String, usize)> {
+) -> Result<(String, usize, f64)> {
+    let started = Instant::now();
     let shown = server.masked().to_string();
     let scratch = Scratch::create(admin, server, "tplbuild", None, notice)?;
     let database = scratch.settings.masked().to_string();
@@ -208,12 +244,18 @@ fn build(
         )
     };
     let built = scratch.keep();
-    template::promote(admin, &built, name, (&fingerprint.0, fingerprint.1), &shown).inspect_err(
-        |_| {
-            let _ = crate::pg::scratch::drop_database(admin, &built, &shown);
-        },
-    )?;
-    Ok(fingerprint)
+    let build_ms = started.elapsed().as_secs_f64() * 1000.0;
+    template::promote(
+        admin,
+        &built,
+        name,
+        (&fingerprint.0, fingerprint.1, build_ms),
+        &shown,
+    )
+    .inspect_err(|_| {
+        let _ = crate::pg::scratch::drop_database(admin, &built, &shown);
+    })?;
+    Ok((fingerprint.0, fingerprint.1, build_ms))
 }
 
 /// Creates database `target` from the template; with `check`, fingerprints the copy
@@ -248,7 +290,8 @@ pub fn clone(
     ));
     crate::pg::scratch::drop_database(admin, target, &shown)?;
     template::drop(admin, &ready.template, &shown)?;
-    (ready.fingerprint, ready.checks) = build(admin, server, catalog, &ready.template, notice)?;
+    let rebuilt = build(admin, server, catalog, &ready.template, notice)?;
+    (ready.fingerprint, ready.checks, ready.recorded_build_ms) = rebuilt;
     ready.built = true;
     template::clone(admin, &ready.template, target, None, &shown)?;
     Ok(true)
@@ -311,12 +354,12 @@ pub fn replace(
     admin: &mut Client,
     server: &ConnectionSettings,
     catalog: &Catalog,
+    ready: Ready,
     target: &str,
     notice: fn(&str),
 ) -> Result<Replaced> {
     let shown = server.masked().to_string();
     let failed = |what: &str| crate::pg::connect::query_error(what, &shown);
-    let ready = ensure(admin, server, catalog, notice)?;
     let kept = properties(admin, target, &shown)?;
     let started = Instant::now();
     let copy = Scratch::create_from(
@@ -339,8 +382,8 @@ pub fn replace(
             ready.template
         ));
         template::drop(admin, &ready.template, &shown)?;
-        build(admin, server, catalog, &ready.template, notice)?;
-        return replace(admin, server, catalog, target, notice);
+        let again = ensure(admin, server, catalog, notice)?;
+        return replace(admin, server, catalog, again, target, notice);
     }
     let closed = close_own_sessions(admin, target, &shown)?;
     admin

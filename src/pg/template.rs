@@ -22,7 +22,7 @@ pub fn name(project: &str, key: &str) -> String {
 }
 
 /// A template found on the server.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Template {
     pub name: String,
     /// The catalog fingerprint recorded when it was built.
@@ -31,49 +31,59 @@ pub struct Template {
     pub built: String,
     /// How many validation checks passed on it when it was built.
     pub checks: usize,
+    /// How long its build took: what a replay costs, against which a copy is weighed.
+    pub build_ms: f64,
 }
 
 /// The templates of project `project` on the server `client` is connected to, newest
-/// first.
+/// first. A database with a template's name that is not marked as one, or whose comment
+/// does not read (made by hand, or by another dbkit), has an empty fingerprint: it is
+/// never used, and is built again.
 pub fn list(client: &mut Client, project: &str, database: &str) -> Result<Vec<Template>> {
     let rows = client
         .query(
             "SELECT datname::text, coalesce(shobj_description(oid, 'pg_database'), '')
-               FROM pg_database WHERE starts_with(datname::text, $1) AND datistemplate",
+               FROM pg_database WHERE starts_with(datname::text, $1)",
             &[&format!("{PREFIX}{project}_")],
         )
         .map_err(query_error("listing template databases", database))?;
     let mut found: Vec<Template> = rows
         .iter()
-        .filter_map(|row| {
+        .map(|row| {
             let name: String = row.get(0);
             let comment: String = row.get(1);
-            let (fingerprint, built, checks) = parse_comment(&comment)?;
-            Some(Template {
+            let (fingerprint, built, checks, build_ms) =
+                parse_comment(&comment).unwrap_or_default();
+            Template {
                 name,
                 fingerprint,
                 built,
                 checks,
-            })
+                build_ms,
+            }
         })
         .collect();
     found.sort_by(|a, b| b.built.cmp(&a.built));
     Ok(found)
 }
 
-/// `dbkit template fingerprint <hex> checks <n> built <when>`.
-fn comment(fingerprint: &str, checks: usize, built: &str) -> String {
-    format!("dbkit template fingerprint {fingerprint} checks {checks} built {built}")
+/// `dbkit template fingerprint <hex> checks <n> ms <build ms> built <when>`.
+fn comment(fingerprint: &str, checks: usize, build_ms: f64, built: &str) -> String {
+    format!(
+        "dbkit template fingerprint {fingerprint} checks {checks} ms {build_ms:.0} built {built}"
+    )
 }
 
-fn parse_comment(comment: &str) -> Option<(String, String, usize)> {
+fn parse_comment(comment: &str) -> Option<(String, String, usize, f64)> {
     let rest = comment.strip_prefix("dbkit template fingerprint ")?;
     let (fingerprint, rest) = rest.split_once(" checks ")?;
-    let (checks, built) = rest.split_once(" built ")?;
+    let (checks, rest) = rest.split_once(" ms ")?;
+    let (ms, built) = rest.split_once(" built ")?;
     Some((
         fingerprint.to_string(),
         built.to_string(),
         checks.parse().ok()?,
+        ms.parse().ok()?,
     ))
 }
 
@@ -84,7 +94,7 @@ pub fn promote(
     client: &mut Client,
     built: &str,
     name: &str,
-    (fingerprint, checks): (&str, usize),
+    (fingerprint, checks, build_ms): (&str, usize, f64),
     database: &str,
 ) -> Result<()> {
     let now = chrono::Utc::now().format("%Y-%m-%d %H:%M:%S").to_string();
@@ -95,7 +105,7 @@ pub fn promote(
              COMMENT ON DATABASE {n} IS {c};",
             b = quote_ident(built),
             n = quote_ident(name),
-            c = quote_literal(&comment(fingerprint, checks, &now)),
+            c = quote_literal(&comment(fingerprint, checks, build_ms, &now)),
         ))
         .map_err(query_error(
             &format!("making `{name}` a template"),
@@ -105,6 +115,7 @@ pub fn promote(
 
 /// Drops a template (it must be unmarked first).
 pub fn drop(client: &mut Client, name: &str, database: &str) -> Result<()> {
+    // Connections are refused on a template; a drop must end none.
     client
         .batch_execute(&format!(
             "ALTER DATABASE {n} WITH IS_TEMPLATE false",
@@ -186,10 +197,15 @@ mod tests {
 
     #[test]
     fn a_comment_records_the_fingerprint_and_when() {
-        let c = comment("abc123", 6, "2026-12-06 10:00:00");
+        let c = comment("abc123", 6, 1234.4, "2026-12-06 10:00:00");
         assert_eq!(
             parse_comment(&c),
-            Some(("abc123".to_string(), "2026-12-06 10:00:00".to_string(), 6))
+            Some((
+                "abc123".to_string(),
+                "2026-12-06 10:00:00".to_string(),
+                6,
+                1234.0
+            ))
         );
         assert_eq!(parse_comment("made by hand"), None);
         assert!(name("01234567", "0123456789abcdef").len() <= 63);
