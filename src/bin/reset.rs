@@ -186,7 +186,7 @@ fn from_template(
 ) -> Result<ExitCode> {
     let replaced = fresh::replace(&mut admin, &server, catalog, ready, dbname, cli::notice)?;
     if text {
-        cli::print(|w| report::operations::from_template(w, &database, &replaced));
+        cli::print(|w| report::operations::from_template(w, database, &replaced));
     } else {
         cli::print(|w| {
             report::json(
