@@ -103,34 +103,38 @@ fn run(args: &Args) -> Result<ExitCode> {
         true => Some(show::backup_first(&mut target, &layout, text)?),
         false => None,
     };
+    // Where a copy of the template may replace the database: the server connection to
+    // copy it with, and to keep one after a slow replay.
+    let mut copier = None;
     if let (Some(catalog), false) = (&catalog, args.no_template) {
         match fresh::obstacle(&mut target.client, &args.schemas, &database)? {
             None => {
                 let (mut admin, via) =
                     dbkit::pg::create::maintenance(&target.settings, Default::default())?;
                 let server = target.settings.with_dbname(&via);
-                let ready = fresh::ensure(&mut admin, &server, catalog, cli::notice)?;
-                // A template just built is copied (its cost is paid); an older one only
-                // when its build took longer than a copy does.
-                if ready.built || ready.worth_copying() {
-                    let dbname = target.settings.dbname().to_string();
-                    drop(target);
-                    return from_template(
-                        (admin, server),
-                        catalog,
-                        ready,
-                        (&database, &dbname, &plan, backup),
-                        text,
-                    );
+                if let Some(ready) = fresh::existing(&mut admin, &server, catalog, cli::notice)? {
+                    if ready.worth_copying() {
+                        let dbname = target.settings.dbname().to_string();
+                        drop(target);
+                        return from_template(
+                            (admin, server),
+                            catalog,
+                            ready,
+                            (&database, &dbname, &plan, backup),
+                            text,
+                        );
+                    }
+                    cli::notice(&format!(
+                        "replaying: a fresh build takes {} here, less than copying the template does (`DBKIT_TEMPLATE_MIN_MS` sets when a copy is worth it)",
+                        report::duration(ready.recorded_build_ms)
+                    ));
                 }
-                cli::notice(&format!(
-                    "replaying: a fresh build takes {} here, less than copying the template does (`DBKIT_TEMPLATE_MIN_MS` sets when a copy is worth it)",
-                    report::duration(ready.recorded_build_ms)
-                ));
+                copier = Some((admin, server));
             }
             Some(why) => cli::notice(&format!("replaying instead of copying the template: {why}")),
         }
     }
+    let started = std::time::Instant::now();
     let done = reset::reset(&mut target.client, &database, &plan, args.lock.timeout())?;
     if text {
         cli::print(|w| report::operations::reset(w, &database, &plan, &done));
@@ -144,6 +148,34 @@ fn run(args: &Args) -> Result<ExitCode> {
         )?),
         None => None,
     };
+    let replay_ms = started.elapsed().as_secs_f64() * 1000.0;
+    // A replay slower than a copy: the database just built is kept as the template, so
+    // the next reset copies it.
+    let mut kept = None;
+    if let (Some((mut admin, server)), Some(catalog), Some(r)) = (copier, &catalog, &rebuilt) {
+        if r.validation.failed() == 0 && replay_ms > fresh::copy_threshold() {
+            let dbname = target.settings.dbname().to_string();
+            drop(target);
+            let checks = r.validation.checks.len();
+            kept = fresh::keep_as_template(
+                &mut admin,
+                &server,
+                catalog,
+                &dbname,
+                (checks, replay_ms),
+                cli::notice,
+            )?;
+            if let (true, Some(name)) = (text, &kept) {
+                cli::print(|w| {
+                    writeln!(
+                        w,
+                        "Kept a copy as template `{name}`: the next `reset --reapply` copies it instead of replaying ({} now)",
+                        report::duration(replay_ms)
+                    )
+                });
+            }
+        }
+    }
     if !text {
         let (apply, load, validation) = match &rebuilt {
             Some(r) => (Some(&r.apply), Some(&r.load), Some(&r.validation)),
@@ -160,6 +192,7 @@ fn run(args: &Args) -> Result<ExitCode> {
                     "apply": apply,
                     "load": load,
                     "validation": validation,
+                    "kept_template": kept,
                 }),
             )
         });

@@ -34,7 +34,8 @@ pub const KEEP: usize = 3;
 /// `DBKIT_TEMPLATE_MIN_MS` sets another threshold (0: always copy).
 pub const COPY_MS: f64 = 200.0;
 
-fn copy_threshold() -> f64 {
+/// The threshold in use: `DBKIT_TEMPLATE_MIN_MS`, else [`COPY_MS`].
+pub fn copy_threshold() -> f64 {
     std::env::var("DBKIT_TEMPLATE_MIN_MS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -126,21 +127,40 @@ pub fn key(catalog: &Catalog, major: u32) -> Result<String> {
     Ok(digest[..8].iter().map(|b| format!("{b:02x}")).collect())
 }
 
-/// The template for `catalog` on the server `admin` reaches (`server`), built when
-/// there is none. `notice` hears what is done along the way.
-pub fn ensure(
+/// The template for `catalog` on the server `admin` reaches (`server`), if it is there
+/// (one whose record does not read is dropped: it is built again).
+pub fn existing(
     admin: &mut Client,
     server: &ConnectionSettings,
     catalog: &Catalog,
     notice: fn(&str),
-) -> Result<Ready> {
+) -> Result<Option<Ready>> {
+    let (name, key, found) = lookup(admin, server, catalog, notice)?;
+    Ok(found.into_iter().find(|t| t.name == name).map(|t| Ready {
+        template: name,
+        key,
+        built: false,
+        build_ms: None,
+        dropped: Vec::new(),
+        checks: t.checks,
+        recorded_build_ms: t.build_ms,
+        fingerprint: t.fingerprint,
+    }))
+}
+
+/// The template's name and key for `catalog`, and the project's templates.
+fn lookup(
+    admin: &mut Client,
+    server: &ConnectionSettings,
+    catalog: &Catalog,
+    notice: fn(&str),
+) -> Result<(String, String, Vec<template::Template>)> {
     let shown = server.masked().to_string();
     let version = crate::pg::dump::ServerVersion::query(admin, &shown)?;
     let key = key(catalog, version.major())?;
     let project = project_id(catalog);
     let name = template::name(&project, &key);
     let mut found = template::list(admin, &project, &shown)?;
-    // One whose record does not read is not trusted: built again.
     if let Some(i) = found
         .iter()
         .position(|t| t.name == name && t.fingerprint.is_empty())
@@ -151,18 +171,23 @@ pub fn ensure(
         template::drop(admin, &name, &shown)?;
         found.remove(i);
     }
-    if let Some(t) = found.iter().find(|t| t.name == name) {
-        return Ok(Ready {
-            template: name,
-            key,
-            built: false,
-            build_ms: None,
-            dropped: Vec::new(),
-            checks: t.checks,
-            recorded_build_ms: t.build_ms,
-            fingerprint: t.fingerprint.clone(),
-        });
+    Ok((name, key, found))
+}
+
+/// The template for `catalog` on the server `admin` reaches (`server`), built when
+/// there is none. `notice` hears what is done along the way.
+pub fn ensure(
+    admin: &mut Client,
+    server: &ConnectionSettings,
+    catalog: &Catalog,
+    notice: fn(&str),
+) -> Result<Ready> {
+    if let Some(ready) = existing(admin, server, catalog, notice)? {
+        return Ok(ready);
     }
+    let shown = server.masked().to_string();
+    let (name, key, found) = lookup(admin, server, catalog, notice)?;
+    let project = project_id(catalog);
     let started = Instant::now();
     let (fingerprint, checks, build_ms) = match build(admin, server, catalog, &name, notice) {
         Ok(built) => built,
@@ -179,12 +204,7 @@ pub fn ensure(
         Err(e) => return Err(e),
     };
     // The newest few stay; the new one is the newest.
-    let mut dropped = Vec::new();
-    for old in found.iter().skip(KEEP - 1) {
-        if template::drop(admin, &old.name, &shown).is_ok() {
-            dropped.push(old.name.clone());
-        }
-    }
+    let dropped = prune(admin, &found, &shown);
     Ok(Ready {
         template: name,
         key,
@@ -195,6 +215,64 @@ pub fn ensure(
         recorded_build_ms: build_ms,
         fingerprint,
     })
+}
+
+/// Drops a project's older templates (`found`, newest first, without the new one) but
+/// the newest few; returns the names dropped.
+fn prune(admin: &mut Client, found: &[template::Template], shown: &str) -> Vec<String> {
+    let mut dropped = Vec::new();
+    for old in found.iter().skip(KEEP - 1) {
+        if template::drop(admin, &old.name, shown).is_ok() {
+            dropped.push(old.name.clone());
+        }
+    }
+    dropped
+}
+
+/// Keeps a database that was just built from the files (a reset's replay: schema, seed
+/// data, `checks` validation checks passed, in `build_ms`) as the template for
+/// `catalog`, by copying it; nothing when there is one already, or when another session
+/// is connected to it (it is said). Returns the template made.
+pub fn keep_as_template(
+    admin: &mut Client,
+    server: &ConnectionSettings,
+    catalog: &Catalog,
+    source: &str,
+    (checks, build_ms): (usize, f64),
+    notice: fn(&str),
+) -> Result<Option<String>> {
+    let shown = server.masked().to_string();
+    let (name, _, found) = lookup(admin, server, catalog, notice)?;
+    if found.iter().any(|t| t.name == name) {
+        return Ok(None);
+    }
+    let copy = match Scratch::create_from(admin, server, "tplbuild", None, source, notice) {
+        Ok(copy) => copy,
+        Err(e) => {
+            notice(&format!(
+                "no template kept for the next reset: {}",
+                crate::report::error::chain(&e)
+            ));
+            return Ok(None);
+        }
+    };
+    let fingerprint = {
+        let mut client = connect(&copy.settings, ConnectOptions::default())?;
+        template::fingerprint(&mut client, copy.settings.masked())?
+    };
+    let built = copy.keep();
+    template::promote(
+        admin,
+        &built,
+        &name,
+        (&fingerprint, checks, build_ms),
+        &shown,
+    )
+    .inspect_err(|_| {
+        let _ = crate::pg::scratch::drop_database(admin, &built, &shown);
+    })?;
+    prune(admin, &found, &shown);
+    Ok(Some(name))
 }
 
 /// Whether an error is PostgreSQL's "database already exists".
