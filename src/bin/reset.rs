@@ -149,27 +149,16 @@ fn run(args: &Args) -> Result<ExitCode> {
         None => None,
     };
     let replay_ms = started.elapsed().as_secs_f64() * 1000.0;
-    // A replay slower than a copy: the database just built is kept as the template, so
-    // the next reset copies it.
+    // A replay slower than a copy: a template is built, so the next reset copies it.
     let mut kept = None;
     if let (Some((mut admin, server)), Some(catalog), Some(r)) = (copier, &catalog, &rebuilt) {
         if r.validation.failed() == 0 && replay_ms > fresh::copy_threshold() {
-            let dbname = target.settings.dbname().to_string();
-            drop(target);
-            let checks = r.validation.checks.len();
-            kept = fresh::keep_as_template(
-                &mut admin,
-                &server,
-                catalog,
-                &dbname,
-                (checks, replay_ms),
-                cli::notice,
-            )?;
+            kept = fresh::keep_as_template(&mut admin, &server, catalog, cli::notice)?;
             if let (true, Some(name)) = (text, &kept) {
                 cli::print(|w| {
                     writeln!(
                         w,
-                        "Kept a copy as template `{name}`: the next `reset --reapply` copies it instead of replaying ({} now)",
+                        "Built template `{name}`: the next `reset --reapply` copies it instead of replaying ({} now)",
                         report::duration(replay_ms)
                     )
                 });

@@ -229,50 +229,30 @@ fn prune(admin: &mut Client, found: &[template::Template], shown: &str) -> Vec<S
     dropped
 }
 
-/// Keeps a database that was just built from the files (a reset's replay: schema, seed
-/// data, `checks` validation checks passed, in `build_ms`) as the template for
-/// `catalog`, by copying it; nothing when there is one already, or when another session
-/// is connected to it (it is said). Returns the template made.
+/// After a replay slower than a copy: builds the template for `catalog` (in a throwaway
+/// database, as `test-database` does) when there is none, so the next reset copies it.
+/// The database just replayed is not copied: the resets before it left dead catalog
+/// rows in it that every copy would carry. A build that fails is said, not an error
+/// (the reset itself succeeded). Returns the template made.
 pub fn keep_as_template(
     admin: &mut Client,
     server: &ConnectionSettings,
     catalog: &Catalog,
-    source: &str,
-    (checks, build_ms): (usize, f64),
     notice: fn(&str),
 ) -> Result<Option<String>> {
-    let shown = server.masked().to_string();
-    let (name, _, found) = lookup(admin, server, catalog, notice)?;
-    if found.iter().any(|t| t.name == name) {
+    if existing(admin, server, catalog, notice)?.is_some() {
         return Ok(None);
     }
-    let copy = match Scratch::create_from(admin, server, "tplbuild", None, source, notice) {
-        Ok(copy) => copy,
+    match ensure(admin, server, catalog, notice) {
+        Ok(ready) => Ok(Some(ready.template)),
         Err(e) => {
             notice(&format!(
                 "no template kept for the next reset: {}",
                 crate::report::error::chain(&e)
             ));
-            return Ok(None);
+            Ok(None)
         }
-    };
-    let fingerprint = {
-        let mut client = connect(&copy.settings, ConnectOptions::default())?;
-        template::fingerprint(&mut client, copy.settings.masked())?
-    };
-    let built = copy.keep();
-    template::promote(
-        admin,
-        &built,
-        &name,
-        (&fingerprint, checks, build_ms),
-        &shown,
-    )
-    .inspect_err(|_| {
-        let _ = crate::pg::scratch::drop_database(admin, &built, &shown);
-    })?;
-    prune(admin, &found, &shown);
-    Ok(Some(name))
+    }
 }
 
 /// Whether an error is PostgreSQL's "database already exists".
