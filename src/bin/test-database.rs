@@ -14,8 +14,9 @@ use dbkit::report::{self, exit};
 use dbkit::Result;
 
 /// Make fresh databases holding the schema, reference data and fixtures, for tests:
-/// the first run builds a template database (`dbkit_tpl_<key>`, rebuilt whenever a
-/// file changes); every database after that is a copy of it, made in milliseconds.
+/// the first run builds a template database (`dbkit_tpl_<project>_<key>`, built again
+/// whenever a file changes); every database after that is a copy of it, made in
+/// milliseconds.
 /// Prints one connection string per line. Local, non-production servers only.
 #[derive(Debug, Parser)]
 #[command(
