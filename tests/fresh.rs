@@ -319,6 +319,7 @@ fn reset_reapply_copies_the_template_and_keeps_what_the_database_had() {
         .batch_execute(&format!(
             "CREATE ROLE \"{role}\";
              GRANT CONNECT ON DATABASE \"{0}\" TO \"{role}\";
+             REVOKE CONNECT ON DATABASE \"{0}\" FROM PUBLIC;
              ALTER DATABASE \"{0}\" SET statement_timeout = '7s';
              ALTER DATABASE \"{0}\" SET search_path = public, \"$user\";
              COMMENT ON DATABASE \"{0}\" IS 'my dev database';",
@@ -376,6 +377,15 @@ fn reset_reapply_copies_the_template_and_keeps_what_the_database_had() {
             db.name
         )),
         "t"
+    );
+    assert_eq!(
+        db.value(&format!(
+            "SELECT count(*) FROM pg_database d, aclexplode(d.datacl) a
+              WHERE d.datname = '{}' AND a.grantee = 0 AND a.privilege_type = 'CONNECT'",
+            db.name
+        )),
+        "0",
+        "what was revoked from PUBLIC stays revoked"
     );
     // The same as a replay.
     let replay = TestDb::new(server, "fresh_reset_copy_replay");

@@ -115,12 +115,21 @@ pub fn key(catalog: &Catalog, major: u32) -> Result<String> {
                 path: path.clone(),
                 source,
             })?;
-            hash.update(format!("{what} {}\n", path.display()));
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            hash.update(format!("{what} {name}\n"));
             hash.update(&bytes);
         }
     }
     for file in &catalog.validation {
-        hash.update(format!("validation {}\n", file.path.display()));
+        let name = file
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        hash.update(format!("validation {name}\n"));
         hash.update(file.text.as_bytes());
     }
     let digest = hash.finalize();
@@ -460,7 +469,7 @@ pub fn replace(
             crate::sql::quote_ident(target)
         ))
         .map_err(failed(&format!(
-            "renaming the fresh copy `{copied}` to `{target}` (the old database is gone; rename it by hand)"
+            "renaming the fresh copy `{copied}` to `{target}`: the old database is gone; run `ALTER DATABASE \"{copied}\" RENAME TO \"{target}\"` before any other dbkit run, which would drop the copy as a leftover"
         )))?;
     restore_properties(admin, target, &kept, &shown)?;
     Ok(Replaced {
@@ -476,7 +485,8 @@ pub fn replace(
 struct Properties {
     owner: String,
     connection_limit: i32,
-    grants: Vec<String>,
+    /// `GRANT` statements of its ACL; `None` for the default ACL.
+    grants: Option<Vec<String>>,
     comment: Option<String>,
     /// `(role or "", "name=value")`.
     settings: Vec<(String, String)>,
@@ -487,10 +497,11 @@ fn properties(client: &mut Client, target: &str, shown: &str) -> Result<Properti
     let row = client
         .query_one(
             "SELECT pg_get_userbyid(datdba)::text, datconnlimit,
+                    CASE WHEN d.datacl IS NOT NULL THEN
                     coalesce((SELECT array_agg(format('GRANT %s ON DATABASE %I TO %s%s', a.privilege_type, d.datname,
                                    CASE a.grantee WHEN 0 THEN 'PUBLIC' ELSE a.grantee::regrole::text END,
                                    CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END))
-                                FROM aclexplode(d.datacl) a WHERE a.grantee <> d.datdba), '{}'),
+                                FROM aclexplode(d.datacl) a WHERE a.grantee <> d.datdba), '{}') END,
                     shobj_description(d.oid, 'pg_database')
                FROM pg_database d WHERE d.datname = $1",
             &[&target],
@@ -533,7 +544,12 @@ fn restore_properties(
             kept.connection_limit
         ));
     }
-    sql.extend(kept.grants.iter().cloned());
+    if let Some(grants) = &kept.grants {
+        // The database's own ACL, exactly: what PUBLIC had by default may have been
+        // revoked.
+        sql.push(format!("REVOKE ALL ON DATABASE {name} FROM PUBLIC"));
+        sql.extend(grants.iter().cloned());
+    }
     if let Some(comment) = &kept.comment {
         sql.push(format!(
             "COMMENT ON DATABASE {name} IS {}",
