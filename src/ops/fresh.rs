@@ -145,8 +145,16 @@ pub fn existing(
     notice: fn(&str),
 ) -> Result<Option<Ready>> {
     let (name, key, found) = lookup(admin, server, catalog, notice)?;
-    Ok(found.into_iter().find(|t| t.name == name).map(|t| Ready {
-        template: name,
+    Ok(found
+        .into_iter()
+        .find(|t| t.name == name)
+        .map(|t| there(key, t)))
+}
+
+/// A template that is there, ready.
+fn there(key: String, t: template::Template) -> Ready {
+    Ready {
+        template: t.name,
         key,
         built: false,
         build_ms: None,
@@ -154,7 +162,7 @@ pub fn existing(
         checks: t.checks,
         recorded_build_ms: t.build_ms,
         fingerprint: t.fingerprint,
-    }))
+    }
 }
 
 /// The template's name and key for `catalog`, and the project's templates.
@@ -191,11 +199,11 @@ pub fn ensure(
     catalog: &Catalog,
     notice: fn(&str),
 ) -> Result<Ready> {
-    if let Some(ready) = existing(admin, server, catalog, notice)? {
-        return Ok(ready);
-    }
     let shown = server.masked().to_string();
-    let (name, key, found) = lookup(admin, server, catalog, notice)?;
+    let (name, key, mut found) = lookup(admin, server, catalog, notice)?;
+    if let Some(i) = found.iter().position(|t| t.name == name) {
+        return Ok(there(key, found.swap_remove(i)));
+    }
     let project = project_id(catalog);
     let started = Instant::now();
     let (fingerprint, checks, build_ms) = match build(admin, server, catalog, &name, notice) {
