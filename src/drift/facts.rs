@@ -121,8 +121,6 @@ pub struct Facts {
     /// Indexes made by a constraint or by a partitioned index on a partition: they come
     /// and go with what made them.
     pub implied_indexes: BTreeSet<String>,
-    /// Index name to its table.
-    pub index_tables: BTreeMap<String, String>,
     pub owned_sequences: BTreeMap<String, OwnedSequence>,
     /// A view to the relations it reads and the `(table, column)`s it uses.
     pub view_reads: BTreeMap<String, BTreeSet<String>>,
@@ -264,19 +262,14 @@ pub fn read(client: &mut Client, database: &str) -> Result<Facts> {
     }
     // Constraints a partition got from its parent own indexes too.
     let more = format!(
-        "SELECT format('%I.%I', n.nspname, i.relname), format('%I.%I', tn.nspname, t.relname),
-                EXISTS (SELECT 1 FROM pg_inherits h WHERE h.inhrelid = i.oid)
-                OR EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.oid AND c.contype IN ('p', 'u', 'x'))
+        "SELECT format('%I.%I', n.nspname, i.relname)
            FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_namespace n ON n.oid = i.relnamespace
-           JOIN pg_class t ON t.oid = x.indrelid JOIN pg_namespace tn ON tn.oid = t.relnamespace
-          WHERE {SCHEMAS}"
+          WHERE {SCHEMAS}
+            AND (EXISTS (SELECT 1 FROM pg_inherits h WHERE h.inhrelid = i.oid)
+                 OR EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.oid AND c.contype IN ('p', 'u', 'x')))"
     );
     for row in tx.query(&more, &[]).map_err(failed())? {
-        let index: String = row.get(0);
-        if row.get(2) {
-            facts.implied_indexes.insert(index.clone());
-        }
-        facts.index_tables.insert(index, row.get(1));
+        facts.implied_indexes.insert(row.get(0));
     }
 
     let sequences = format!(

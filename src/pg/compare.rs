@@ -262,7 +262,7 @@ pub fn diff(source: &Description, copy: &Description) -> Vec<Difference> {
 }
 
 /// Every item that differs, a missing or extra table's columns and constraints too.
-pub fn every_difference(source: &Description, copy: &Description) -> Vec<Difference> {
+fn every_difference(source: &Description, copy: &Description) -> Vec<Difference> {
     let mut found = Vec::new();
     let item = |kind: &str, name: &str, change| Difference {
         kind: kind.to_string(),
