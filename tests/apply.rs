@@ -218,6 +218,64 @@ fn an_error_without_a_position_is_found_by_statement() {
     assert_eq!(db.history(), ["1:migration:applied"]);
 }
 
+/// Quick migrations go to the server several to a message, each still its own
+/// transaction with its own row: a failure deep in a run is located in its file, the
+/// files before it stay applied, the rest never run; settings do not leak from one file
+/// to the next; each row's duration is its own file's, not the message's.
+#[test]
+fn migrations_sent_together_keep_their_own_transactions_errors_and_durations() {
+    let server = require_pg!();
+    let db = TestDb::new(server, "together");
+    let project = Project::empty();
+    for n in 1..=40 {
+        let body = match n {
+            2 => "CREATE TABLE t2 (id int);\nSELECT pg_sleep(0.3);\n".to_string(),
+            5 => "SET search_path = nowhere;\n".to_string(),
+            6 => "CREATE TABLE t6 (id int);\n".to_string(),
+            20 => "-- dbkit:no-transaction\nCREATE TABLE t20 (id int);\n".to_string(),
+            37 => "CREATE TABLE t37 (id int);\n\nINSERT INTO t37 VALUES ('x');\n".to_string(),
+            n => format!("CREATE TABLE t{n} (id int);\n"),
+        };
+        project.write(&format!("migrations/{n:03}_m{n}.sql"), &body);
+    }
+    let run = project.apply(&db, &[]).expect_code(1);
+    assert!(
+        run.stderr
+            .contains("037_m37.sql:3:25: invalid input syntax for type integer"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("036_m36.sql"), "{}", run.stderr);
+    let history = db.history();
+    assert_eq!(history.len(), 36, "{history:?}");
+    assert_eq!(
+        history.last().map(String::as_str),
+        Some("36:migration:applied")
+    );
+    assert_eq!(db.value("SELECT to_regclass('public.t6') IS NOT NULL"), "t");
+    assert_eq!(db.value("SELECT to_regclass('public.t37') IS NULL"), "t");
+    assert_eq!(db.value("SELECT to_regclass('public.t38') IS NULL"), "t");
+    // Every duration is the file's own: only 002 slept.
+    assert_eq!(
+        db.value("SELECT duration_ms >= 300 FROM dbkit.schema_history WHERE version = 2"),
+        "t"
+    );
+    assert_eq!(
+        db.value(
+            "SELECT count(*) FROM dbkit.schema_history WHERE version <> 2 AND duration_ms >= 250"
+        ),
+        "0"
+    );
+    // The fix goes in, and the run picks up where it stopped.
+    project.write("migrations/037_m37.sql", "CREATE TABLE t37 (id int);\n");
+    project.apply(&db, &[]).success();
+    assert_eq!(db.history().len(), 40);
+    assert_eq!(
+        db.value("SELECT to_regclass('public.t40') IS NOT NULL"),
+        "t"
+    );
+}
+
 #[test]
 fn a_wrapped_file_commits_with_its_history_row() {
     let server = require_pg!();

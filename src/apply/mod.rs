@@ -6,6 +6,7 @@
 
 pub mod chunked;
 pub mod history;
+mod pipeline;
 pub mod plan;
 pub mod rollback;
 pub mod run;

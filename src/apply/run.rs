@@ -1,14 +1,16 @@
 //! Carrying out a plan: taking the lock, loading a snapshot, recording and running
-//! migrations, and reporting each step as it happens. Each transactional file goes to the
-//! server as one message (`BEGIN`, the file, its history row, `COMMIT`) so a migration
-//! costs one round trip and commits together with its record; a file that cannot run in
-//! a transaction goes statement by statement. Deciding what to do is `plan`'s job.
+//! migrations, and reporting each step as it happens. Each transactional file runs as
+//! `BEGIN`, the file, its history row, `COMMIT`, so it commits together with its record;
+//! quick ones go several to a message (`pipeline`), so a run of small files costs a few
+//! round trips; a file that cannot run in a transaction goes statement by statement.
+//! Deciding what to do is `plan`'s job.
 
 use std::time::{Duration, Instant};
 
 use postgres::Client;
 
 use crate::apply::history::{self, NewRow, Source};
+use crate::apply::pipeline;
 use crate::apply::plan::{body_warning, plan, Plan, PlanOptions};
 use crate::apply::script::{self, Script};
 use crate::error::{Error, Result};
@@ -406,10 +408,10 @@ fn execute(
     }
     emit_accepted(plan, report, progress);
     record_start(client, run, plan, report, progress)?;
-    for version in &plan.run {
-        let migration = catalog
-            .migration(*version)
-            .expect("planned migrations exist");
+    let mut sizer = pipeline::Sizer::default();
+    let mut next = 0;
+    while next < plan.run.len() {
+        let migration = planned(catalog, plan.run[next]);
         crate::pg::interrupt::check(|| {
             format!(
                 "stopped before `{}`{}",
@@ -417,32 +419,127 @@ fn execute(
                 done_so_far(report)
             )
         })?;
-        if let Some(watcher) = run.watcher {
-            watcher.set_current(migration.name());
+        let blocks = next_blocks(run, catalog, &plan.run[next..], sizer.next());
+        if blocks.len() < 2 {
+            // A file that cannot run in a transaction, or one alone: sent as it is.
+            if let Some(watcher) = run.watcher {
+                watcher.set_current(migration.name());
+            }
+            run_one(client, run, migration, report, progress)?;
+            next += 1;
+            continue;
         }
-        let script = Script {
-            path: &migration.file.path,
-            text: &migration.text,
-            migration: Some(migration.name()),
-            database,
-            settings: run.session,
+        if let Some(watcher) = run.watcher {
+            let names: Vec<(u64, &str)> = blocks
+                .iter()
+                .map(|b| (b.version, b.script.migration.unwrap_or_default()))
+                .collect();
+            watcher.set_batch(&names);
+        }
+        let started = std::time::Instant::now();
+        let sent = pipeline::send(client, &blocks, progress.meter())
+            .map_err(|e| with_applied(e, applied_files(report)))?;
+        sizer.learn(blocks.len(), started.elapsed());
+        for (block, took) in blocks.iter().zip(&sent.committed) {
+            let migration = planned(catalog, block.version);
+            emit(
+                report,
+                progress,
+                Step::migration(migration, None, ms(*took)),
+            );
+        }
+        if let Some(error) = sent.failure {
+            return Err(with_applied(error, applied_files(report)));
+        }
+        next += blocks.len();
+    }
+    Ok(())
+}
+
+fn planned(catalog: &Catalog, version: u64) -> &Migration {
+    catalog
+        .migration(version)
+        .expect("planned migrations exist")
+}
+
+/// Up to `most` transactional migrations from the start of `versions`, made ready to go
+/// in one message (at most `pipeline::MAX_BYTES` of SQL). Stops before a file that
+/// cannot run in a transaction or does not split: the caller runs that one alone,
+/// which reports its error once the files before it are in.
+fn next_blocks<'a>(
+    run: &Run<'a>,
+    catalog: &'a Catalog,
+    versions: &[u64],
+    most: usize,
+) -> Vec<pipeline::Block<'a>> {
+    let mut blocks = Vec::new();
+    let mut bytes = 0;
+    for &version in versions.iter().take(most) {
+        let migration = planned(catalog, version);
+        let prepared = match script::prepare(&migration.file.path, &migration.text) {
+            Ok(prepared) => prepared,
+            Err(_) => break,
         };
+        if prepared.mode != crate::project::migrations::RunMode::Transaction
+            || (!blocks.is_empty() && bytes + prepared.sendable.len() > pipeline::MAX_BYTES)
+        {
+            break;
+        }
+        bytes += prepared.sendable.len();
         let row = NewRow {
-            version: *version,
+            version,
             file: migration.name(),
             checksum: &migration.checksum,
             source: Source::Migration,
             snapshot: None,
         };
-        let record = |duration: &str| history::insert_sql(std::slice::from_ref(&row), duration);
-        let ran = script::run_metered(client, &script, &record, Some(&row), progress.meter())
-            .map_err(|e| with_applied(e, applied_files(report)))?;
-        emit(
-            report,
-            progress,
-            Step::migration(migration, ran.no_transaction, ms(ran.duration)),
-        );
+        blocks.push(pipeline::Block {
+            version,
+            script: Script {
+                path: &migration.file.path,
+                text: &migration.text,
+                migration: Some(migration.name()),
+                database: run.database,
+                settings: run.session,
+            },
+            prepared,
+            record: history::insert_sql(&[row], pipeline::BLOCK_ELAPSED_MS),
+        });
     }
+    blocks
+}
+
+/// Runs one migration in a message of its own (statement by statement when it cannot
+/// run in a transaction).
+fn run_one(
+    client: &mut Client,
+    run: &Run<'_>,
+    migration: &Migration,
+    report: &mut ApplyReport,
+    progress: &mut dyn Progress,
+) -> Result<()> {
+    let script = Script {
+        path: &migration.file.path,
+        text: &migration.text,
+        migration: Some(migration.name()),
+        database: run.database,
+        settings: run.session,
+    };
+    let row = NewRow {
+        version: migration.version(),
+        file: migration.name(),
+        checksum: &migration.checksum,
+        source: Source::Migration,
+        snapshot: None,
+    };
+    let record = |duration: &str| history::insert_sql(std::slice::from_ref(&row), duration);
+    let ran = script::run_metered(client, &script, &record, Some(&row), progress.meter())
+        .map_err(|e| with_applied(e, applied_files(report)))?;
+    emit(
+        report,
+        progress,
+        Step::migration(migration, ran.no_transaction, ms(ran.duration)),
+    );
     Ok(())
 }
 

@@ -299,12 +299,33 @@ fn run_in_transaction(
         return Ok(());
     };
     let _ = client.batch_execute("ROLLBACK");
+    Err(located_error(
+        client,
+        script,
+        prepared,
+        error,
+        prefix.chars().count(),
+    ))
+}
+
+/// The error of a file that failed in its transaction (rolled back since), located by
+/// file, line and column: `prefix_chars` is how many characters of the message came
+/// before the file's text. An error the server gave no position for is found by running
+/// the file's statements one at a time in a transaction that is rolled back; after an
+/// interrupt it says the file was rolled back.
+pub(super) fn located_error(
+    client: &mut Client,
+    script: &Script<'_>,
+    prepared: &Prepared,
+    error: postgres::Error,
+    prefix_chars: usize,
+) -> Error {
     if crate::pg::interrupt::requested() {
         let name = script.name();
-        return Err(crate::pg::interrupt::explain(
+        return crate::pg::interrupt::explain(
             statement_error(script, error, 0, usize::MAX, None),
             || format!("`{name}` was rolled back; nothing of it stays applied"),
-        ));
+        );
     }
     let positioned = error.as_db_error().is_some_and(|db| {
         db.position().is_some()
@@ -314,18 +335,10 @@ fn run_in_transaction(
             )
     });
     if positioned {
-        return Err(statement_error(
-            script,
-            error,
-            0,
-            prefix.chars().count(),
-            None,
-        ));
+        return statement_error(script, error, 0, prefix_chars, None);
     }
-    // No position: find the failing statement by running them one at a time in a
-    // transaction that is rolled back.
-    Err(diagnose(client, script, prepared)
-        .unwrap_or_else(|| statement_error(script, error, 0, usize::MAX, None)))
+    diagnose(client, script, prepared)
+        .unwrap_or_else(|| statement_error(script, error, 0, usize::MAX, None))
 }
 
 fn diagnose(client: &mut Client, script: &Script<'_>, prepared: &Prepared) -> Option<Error> {

@@ -20,7 +20,38 @@ const REPEAT_EVERY: Duration = Duration::from_secs(5);
 /// A running watcher; dropping it stops it.
 pub struct Watcher {
     stop: Arc<AtomicBool>,
-    current: Arc<Mutex<String>>,
+    current: Arc<Mutex<Current>>,
+}
+
+/// What the watched session runs: one file, or several migrations sent together (the
+/// one running is the first with no history row yet).
+#[derive(Debug, Default, Clone)]
+struct Current {
+    names: Vec<(u64, String)>,
+}
+
+impl Current {
+    /// The file running now, asked of the server when several were sent together.
+    fn running(&self, client: &mut Client) -> String {
+        if self.names.len() < 2 {
+            return self
+                .names
+                .first()
+                .map(|(_, n)| n.clone())
+                .unwrap_or_default();
+        }
+        let versions: Vec<i64> = self.names.iter().map(|(v, _)| *v as i64).collect();
+        let done: i64 = client
+            .query_one(
+                "SELECT count(*) FROM dbkit.schema_history WHERE version = ANY($1)",
+                &[&versions],
+            )
+            .map_or(0, |row| row.get(0));
+        self.names
+            .get(done as usize)
+            .map(|(_, n)| n.clone())
+            .unwrap_or_default()
+    }
 }
 
 impl Watcher {
@@ -29,7 +60,7 @@ impl Watcher {
     /// migration itself does not depend on it.
     pub fn start(settings: &ConnectionSettings, pid: i32, notice: fn(&str)) -> Watcher {
         let stop = Arc::new(AtomicBool::new(false));
-        let current = Arc::new(Mutex::new(String::new()));
+        let current = Arc::new(Mutex::new(Current::default()));
         let (settings, stop_flag, current_file) =
             (settings.clone(), Arc::clone(&stop), Arc::clone(&current));
         // Detached: a watcher still connecting (up to its 5 s timeout) must not hold up
@@ -51,7 +82,16 @@ impl Watcher {
     /// Names what the watched session is running now (a migration file), for messages.
     pub fn set_current(&self, what: &str) {
         let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
-        what.clone_into(&mut current);
+        current.names = vec![(0, what.to_string())];
+    }
+
+    /// Names migrations sent together in one message, in the order they run.
+    pub fn set_batch(&self, migrations: &[(u64, &str)]) {
+        let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        current.names = migrations
+            .iter()
+            .map(|(v, n)| (*v, n.to_string()))
+            .collect();
     }
 }
 
@@ -66,7 +106,7 @@ fn watch(
     pid: i32,
     notice: fn(&str),
     stop: &AtomicBool,
-    current: &Mutex<String>,
+    current: &Mutex<Current>,
 ) {
     let mut blocked_since: Option<(Instant, String)> = None;
     let mut last_said: Option<Instant> = None;
@@ -74,7 +114,11 @@ fn watch(
         let Ok(holders) = blockers(client, pid) else {
             return;
         };
-        let what = current.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if holders.is_empty() && blocked_since.is_none() {
+            continue;
+        }
+        let now = current.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let what = now.running(client);
         if holders.is_empty() || blocked_since.as_ref().is_some_and(|(_, w)| *w != what) {
             blocked_since = None;
             last_said = None;
