@@ -2,9 +2,13 @@
 # bench-devloop.sh: the dev loop (reset, apply the schema, load the test data) on the
 # example database/, dbkit against the old scripts' way, in the same run.
 #
-#   dbkit warm: `reset --yes --reapply` with the template there (the database replaced
-#              by a copy of it)
-#   dbkit cold: the same with no template (the first run: it builds one, then copies it)
+#   dbkit warm: `reset --yes --reapply` with the template and its spare copy there (the
+#              database replaced by the spare, which the reset before it left a
+#              background run making; the bench waits for that run between rounds)
+#   back to back: the same right after another reset, its background run still going
+#              (the reset waits for the spare being made)
+#   dbkit cold: the same with no template (the first run: it replays, then leaves the
+#              template and the spare to a background run)
 #   dbkit replay: `reset --yes --reapply --no-template` (reset, snapshot + 12 migrations
 #              with history, reference data and fixtures, then the validation checks)
 #   baseline:  what the old shell scripts did: one `psql` process per step and per file
@@ -48,12 +52,19 @@ psql_q() { PGOPTIONS="-c client_min_messages=warning" psql -X -q -v ON_ERROR_STO
 psql_q postgres -c "CREATE DATABASE loop_dbkit" -c "CREATE DATABASE loop_psql" -c "CREATE DATABASE loop_cold" -c "CREATE DATABASE loop_replay" -c "CREATE DATABASE loop_gen"
 
 dir="$work/project-database"
-run_dbkit() {
+reset_dbkit() {
     DATABASE_URL=$(db_url loop_dbkit) "$bin/reset" --dir "$dir" --yes --reapply >/dev/null
+}
+# Waits for reset's background runs (the template and the spare copy) to finish.
+wait_background() {
+    while [ "$(psql -X -At -d "$(db_url postgres)" -c "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'dbkit spare maker'")" != 0 ]; do
+        sleep 0.05
+    done
 }
 drop_templates() {
     local t
-    for t in $(psql -X -At -d "$(db_url postgres)" -c "SELECT datname FROM pg_database WHERE datname LIKE 'dbkit\_tpl\_%'"); do
+    wait_background
+    for t in $(psql -X -At -d "$(db_url postgres)" -c "SELECT datname FROM pg_database WHERE datname LIKE 'dbkit\_tpl\_%' OR datname LIKE 'dbkit\_spare\_%'"); do
         psql_q postgres -c "ALTER DATABASE $t WITH IS_TEMPLATE false" -c "DROP DATABASE $t"
     done
 }
@@ -86,7 +97,7 @@ exact_counts() {
     psql -X -At -d "$(db_url "$1")" -c "SELECT string_agg(t, ' ' ORDER BY t) FROM (SELECT format('%s=%s', c.relname, (xpath('/row/n/text()', query_to_xml(format('SELECT count(*) AS n FROM %I.%I', n.nspname, c.relname), false, true, '')))[1]::text) AS t FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND c.relkind = 'r') s"
 }
 
-run_dbkit && run_psql # warm-up, and a check that both work
+reset_dbkit && run_psql # warm-up, and a check that both work
 if [ "$(exact_counts loop_dbkit)" != "$(exact_counts loop_psql)" ]; then
     echo "bench-devloop: the two databases differ after one loop" >&2
     echo "  dbkit: $(exact_counts loop_dbkit)" >&2
@@ -96,21 +107,27 @@ fi
 
 # Cold drops the templates, so it goes before warm, which needs one (its own warm-up
 # builds it again).
-run_cold && run_replay && run_dbkit
+run_cold && run_replay && wait_background && reset_dbkit
 dbkit_times=()
 psql_times=()
 cold_times=()
 replay_times=()
+back_times=()
 for ((i = 0; i < rounds; i++)); do
     cold_times+=("$(time_ms run_cold)")
+    wait_background
+    reset_dbkit
+    back_times+=("$(time_ms reset_dbkit)")
     if ((i % 2 == 0)); then
-        dbkit_times+=("$(time_ms run_dbkit)")
+        wait_background
+        dbkit_times+=("$(time_ms reset_dbkit)")
         replay_times+=("$(time_ms run_replay)")
         psql_times+=("$(time_ms run_psql)")
     else
         psql_times+=("$(time_ms run_psql)")
         replay_times+=("$(time_ms run_replay)")
-        dbkit_times+=("$(time_ms run_dbkit)")
+        wait_background
+        dbkit_times+=("$(time_ms reset_dbkit)")
     fi
 done
 # test-database --count 8, the template there.
@@ -134,6 +151,7 @@ gen_warm_times=()
 gen_cold_times=()
 for ((i = 0; i < rounds; i++)); do
     gen_cold_times+=("$(time_ms gen_cold)")
+    wait_background
     gen_warm_times+=("$(time_ms gen_warm)")
 done
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
@@ -141,6 +159,7 @@ files=$(ls "$dir"/versions/*.sql "$dir"/migrations/*.sql "$dir"/seed/reference/*
 d=$(median "${dbkit_times[@]}")
 p=$(median "${psql_times[@]}")
 c=$(median "${cold_times[@]}")
+b=$(median "${back_times[@]}")
 r=$(median "${replay_times[@]}")
 e=$(median "${eight_times[@]}")
 pd=$(median "${per_db[@]}")
@@ -148,6 +167,7 @@ gw=$(median "${gen_warm_times[@]}")
 gc=$(median "${gen_cold_times[@]}")
 echo "dev loop on the example database/ ($files SQL files), median of $rounds rounds:"
 printf '  reset --reapply, warm (template there)   %8.1f ms   (rounds: %s)\n' "$d" "${dbkit_times[*]}"
+printf '  reset --reapply, back to back            %8.1f ms   (rounds: %s)\n' "$b" "${back_times[*]}"
 printf '  reset --reapply, cold (builds it)        %8.1f ms   (rounds: %s)\n' "$c" "${cold_times[*]}"
 printf '  reset --reapply --no-template (replay)   %8.1f ms   (rounds: %s)\n' "$r" "${replay_times[*]}"
 printf '  psql, one process per file               %8.1f ms   (rounds: %s)\n' "$p" "${psql_times[*]}"

@@ -309,6 +309,20 @@ fn reset(project: &Project, db: &TestDb, args: &[&str]) -> Run {
     Run::of(command)
 }
 
+/// Waits until no background run of a reset is left (they say who they are).
+fn wait_for_background(db: &TestDb) {
+    for _ in 0..600 {
+        let running = db.value(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'dbkit spare maker'",
+        );
+        if running == "0" {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("a background run of reset did not finish in 30 s");
+}
+
 #[test]
 fn reset_reapply_copies_the_template_and_keeps_what_the_database_had() {
     let server = require_pg!();
@@ -326,16 +340,18 @@ fn reset_reapply_copies_the_template_and_keeps_what_the_database_had() {
             db.name
         ))
         .expect("the database's own settings");
-    // The first reset replays, and keeps what it built as the template.
+    // The first reset replays, and leaves a copy being made in the background.
     let first = reset(&project, &db, &["--format", "json"]).success().json();
-    assert!(first["kept_template"].is_string(), "{first:#}");
+    assert_eq!(first["background_copy"], true, "{first:#}");
     assert!(first["apply"].is_object(), "replayed: {first:#}");
     // A session of the user's own is closed, and said.
     let mut open = db.client();
     open.batch_execute("SELECT 1").expect("a session");
     let second = reset(&project, &db, &[]).success();
     assert!(
-        second.stdout.contains("(already built)"),
+        second
+            .stdout
+            .contains("(its spare copy, made in the background)"),
         "{}",
         second.stdout
     );
@@ -398,6 +414,39 @@ fn reset_reapply_copies_the_template_and_keeps_what_the_database_had() {
         "the copy's schema is a replay's"
     );
     assert_eq!(data(&db), data(&replay));
+    // The background run drops the database replaced and makes the next spare, closed
+    // to connections; with no spare, a copy of the template is made on the spot.
+    let third = reset(&project, &db, &["--format", "json"]).success().json();
+    let (template, old) = (
+        third["template"]["template"].as_str().expect("template"),
+        third["template"]["old"].as_str().expect("old name"),
+    );
+    let spare = template.replacen("dbkit_tpl_", "dbkit_spare_", 1);
+    wait_for_background(&db);
+    let exists = |name: &str| {
+        db.value(&format!(
+            "SELECT count(*) FROM pg_database WHERE datname = '{name}'"
+        ))
+    };
+    assert_eq!(exists(old), "0", "the replaced database is dropped");
+    assert_eq!(
+        db.value(&format!(
+            "SELECT datallowconn FROM pg_database WHERE datname = '{spare}'"
+        )),
+        "f"
+    );
+    db.client()
+        .batch_execute(&format!("DROP DATABASE \"{spare}\""))
+        .expect("the spare dropped");
+    let copied = reset(&project, &db, &[]).success();
+    assert!(
+        copied.stdout.contains("(already built)"),
+        "{}",
+        copied.stdout
+    );
+    assert_eq!(history(&db).len(), 12);
+    wait_for_background(&db);
+    assert_eq!(exists(&spare), "1", "a new spare is made");
     // --no-template replays.
     let replayed = reset(&project, &db, &["--no-template"]).success();
     assert!(

@@ -54,9 +54,17 @@ struct Args {
     /// (see the README); the first run builds it.
     #[arg(long)]
     reapply: bool,
-    /// With `--reapply`: replay everything instead of copying the template.
+    /// With `--reapply`: replay everything instead of copying the template (and make
+    /// no copy in the background).
     #[arg(long, requires = "reapply")]
     no_template: bool,
+    /// The work a reset leaves for after it has answered (see `fresh::background`):
+    /// run by reset itself, detached.
+    #[arg(long, hide = true)]
+    background: bool,
+    /// With `--background`: the replaced database to drop.
+    #[arg(long, hide = true, requires = "background")]
+    old: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -64,7 +72,84 @@ fn main() -> ExitCode {
     let args = Args::parse();
     cli::install_interrupts();
     args.output.init_color();
+    if args.background {
+        return background(&args);
+    }
     cli::conclude(run(&args), args.output.format)
+}
+
+/// `--background`: drops the replaced database and makes the spare copy the next reset
+/// puts in place. Says "ready" on stdout once it holds the spare's lock (the reset that
+/// started it waits for that, so a reset right after it waits for the copy); prints
+/// nothing else: no one reads it.
+fn background(args: &Args) -> ExitCode {
+    let work = || -> Result<()> {
+        let layout = Layout::new(&args.dir.dir);
+        let catalog = layout.catalog()?;
+        // The target itself is not connected to: it is the user's now.
+        let target = args.connection.settings(&layout)?;
+        let (mut admin, via) = dbkit::pg::create::maintenance(&target, Default::default())?;
+        let server = target.with_dbname(&via);
+        let mut ready = || {
+            use std::io::Write;
+            let mut out = std::io::stdout();
+            let _ = writeln!(out, "ready").and_then(|()| out.flush());
+        };
+        fresh::background(
+            &mut admin,
+            &server,
+            &catalog,
+            args.old.as_deref(),
+            &mut ready,
+            |_| {},
+        )
+    };
+    match work() {
+        Ok(()) => ExitCode::from(exit::OK),
+        Err(_) => ExitCode::from(exit::ERROR),
+    }
+}
+
+/// Starts `reset --background` detached (its own process group, so the terminal's
+/// Ctrl-C is not its), and waits up to 5 s for it to hold the spare's lock. Returns
+/// whether it started.
+fn spawn_background(args: &Args, old: Option<&str>) -> bool {
+    use std::os::unix::process::CommandExt;
+    use std::process::{Command, Stdio};
+    let Ok(exe) = std::env::current_exe() else {
+        return false;
+    };
+    let mut command = Command::new(exe);
+    command.arg("--background").arg("--dir").arg(&args.dir.dir);
+    if let Some(old) = old {
+        command.arg("--old").arg(old);
+    }
+    if let Some(url) = args.connection.url() {
+        command.env("DATABASE_URL", url);
+    }
+    if let Some(secs) = args.connection.connect_timeout {
+        command.arg("--connect-timeout").arg(secs.to_string());
+    }
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .process_group(0);
+    let Ok(mut child) = command.spawn() else {
+        return false;
+    };
+    let Some(stdout) = child.stdout.take() else {
+        return false;
+    };
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut line = String::new();
+        let _ = std::io::BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(5))
+        .is_ok_and(|line| line.trim() == "ready")
 }
 
 fn run(args: &Args) -> Result<ExitCode> {
@@ -112,11 +197,20 @@ fn run(args: &Args) -> Result<ExitCode> {
                 let (mut admin, via) =
                     dbkit::pg::create::maintenance(&target.settings, Default::default())?;
                 let server = target.settings.with_dbname(&via);
-                if let Some(ready) = fresh::existing(&mut admin, &server, catalog, cli::notice)? {
-                    if ready.worth_copying() {
+                let mut found = fresh::existing(&mut admin, &server, catalog, cli::notice)?;
+                if found.is_none()
+                    && fresh::await_background(&mut admin, &server, catalog, cli::notice)?
+                {
+                    found = fresh::existing(&mut admin, &server, catalog, cli::notice)?;
+                }
+                if let Some(ready) = found {
+                    if ready.worth_copying()
+                        || fresh::spare_coming(&mut admin, catalog, &ready, &server)?
+                    {
                         let dbname = target.settings.dbname().to_string();
                         drop(target);
                         return from_template(
+                            args,
                             (admin, server),
                             catalog,
                             ready,
@@ -149,16 +243,16 @@ fn run(args: &Args) -> Result<ExitCode> {
         None => None,
     };
     let replay_ms = started.elapsed().as_secs_f64() * 1000.0;
-    // A replay slower than a copy: a template is built, so the next reset copies it.
-    let mut kept = None;
-    if let (Some((mut admin, server)), Some(catalog), Some(r)) = (copier, &catalog, &rebuilt) {
-        if r.validation.failed() == 0 && replay_ms > fresh::copy_threshold() {
-            kept = fresh::keep_as_template(&mut admin, &server, catalog, cli::notice)?;
-            if let (true, Some(name)) = (text, &kept) {
+    // A copy is made in the background, so the next reset puts it in place.
+    let mut background = false;
+    if let (Some(_), Some(r)) = (copier, &rebuilt) {
+        if r.validation.failed() == 0 {
+            background = spawn_background(args, None);
+            if text && background {
                 cli::print(|w| {
                     writeln!(
                         w,
-                        "Built template `{name}`: the next `reset --reapply` copies it instead of replaying ({} now)",
+                        "A copy of this database is being made in the background: the next `reset --reapply` puts it in place instead of replaying ({} now)",
                         report::duration(replay_ms)
                     )
                 });
@@ -181,7 +275,7 @@ fn run(args: &Args) -> Result<ExitCode> {
                     "apply": apply,
                     "load": load,
                     "validation": validation,
-                    "kept_template": kept,
+                    "background_copy": background,
                 }),
             )
         });
@@ -192,6 +286,7 @@ fn run(args: &Args) -> Result<ExitCode> {
 /// `--reapply` by copying the template: the database dropped and a copy of the
 /// template (schema, reference data, fixtures, checks passed) put in its place.
 fn from_template(
+    args: &Args,
     (mut admin, server): (
         postgres::Client,
         dbkit::project::settings::ConnectionSettings,
@@ -207,6 +302,8 @@ fn from_template(
     text: bool,
 ) -> Result<ExitCode> {
     let replaced = fresh::replace(&mut admin, &server, catalog, ready, dbname, cli::notice)?;
+    drop(admin);
+    let background = spawn_background(args, Some(&replaced.old));
     if text {
         cli::print(|w| report::operations::from_template(w, database, &replaced));
     } else {
@@ -218,6 +315,7 @@ fn from_template(
                     "reset": plan,
                     "backup": backup,
                     "template": replaced,
+                    "background_copy": background,
                 }),
             )
         });

@@ -383,6 +383,11 @@ pub struct Replaced {
     pub clone_ms: f64,
     /// Validation checks that passed on the template when it was built.
     pub checks: usize,
+    /// The spare copy made in the background was renamed into place (else a copy was
+    /// made now).
+    pub spare: bool,
+    /// What the replaced database is called now, until the background run drops it.
+    pub old: String,
 }
 
 /// Why a database cannot be replaced by a copy (the replay path is taken instead).
@@ -421,10 +426,13 @@ pub fn obstacle(client: &mut Client, schemas: &[String], database: &str) -> Resu
 }
 
 /// Replaces database `target` (on the server `admin` reaches through `server`, not
-/// connected to `target`) by a copy of the template: the copy is made beside it first,
-/// then the target's own local sessions are closed (any other session stops it, and
-/// nothing is changed), the target dropped and the copy renamed into its place, with
-/// the target's owner, connection limit, settings, grants and comment.
+/// connected to `target`) by a copy of the template: the spare copy a background run
+/// made when there is one (waiting for one being made), else a copy made now beside
+/// it. Then the target's own local sessions are closed (any other session stops it,
+/// and nothing is changed), and in one transaction the target is renamed aside and the
+/// copy renamed into its place, with the target's owner, connection limit, settings,
+/// grants and comment. The old database is left for [`background`] to drop: `old` in
+/// what is returned.
 pub fn replace(
     admin: &mut Client,
     server: &ConnectionSettings,
@@ -434,59 +442,299 @@ pub fn replace(
     notice: fn(&str),
 ) -> Result<Replaced> {
     let shown = server.masked().to_string();
-    let failed = |what: &str| crate::pg::connect::query_error(what, &shown);
     let kept = properties(admin, target, &shown)?;
     let started = Instant::now();
-    let copy = Scratch::create_from(
-        admin,
-        server,
-        "swap",
-        Some(&kept.owner),
-        &ready.template,
-        notice,
-    )?;
-    // The copy holds what the template held when it was built.
-    let seen = {
-        let mut client = connect(&copy.settings, ConnectOptions::default())?;
-        template::fingerprint(&mut client, copy.settings.masked())?
+    let project = project_id(catalog);
+    let spare = spare_name(&project, &ready.key);
+    wait_for_background(admin, &spare, &shown, notice)?;
+    let spared = database_exists(admin, &spare, &shown)?;
+    let copy = if spared {
+        None
+    } else {
+        let copy = Scratch::create_from(
+            admin,
+            server,
+            "swap",
+            Some(&kept.owner),
+            &ready.template,
+            notice,
+        )?;
+        // The copy holds what the template held when it was built.
+        let seen = {
+            let mut client = connect(&copy.settings, ConnectOptions::default())?;
+            template::fingerprint(&mut client, copy.settings.masked())?
+        };
+        if seen != ready.fingerprint {
+            drop(copy);
+            notice(&format!(
+                "template `{}` was changed by hand (its catalog no longer matches what was built); building it again",
+                ready.template
+            ));
+            template::drop(admin, &ready.template, &shown)?;
+            let again = ensure(admin, server, catalog, notice)?;
+            return replace(admin, server, catalog, again, target, notice);
+        }
+        Some(copy)
     };
-    if seen != ready.fingerprint {
-        drop(copy);
-        notice(&format!(
-            "template `{}` was changed by hand (its catalog no longer matches what was built); building it again",
-            ready.template
-        ));
-        template::drop(admin, &ready.template, &shown)?;
-        let again = ensure(admin, server, catalog, notice)?;
-        return replace(admin, server, catalog, again, target, notice);
-    }
     let closed = close_own_sessions(admin, target, &shown)?;
-    admin
-        .batch_execute(&format!(
-            "DROP DATABASE {}",
-            crate::sql::quote_ident(target)
-        ))
-        .map_err(failed(&format!(
-            "dropping `{target}` to put the fresh copy in its place (nothing was changed)"
-        )))?;
-    let copied = copy.keep();
-    admin
-        .batch_execute(&format!(
-            "ALTER DATABASE {} RENAME TO {}",
-            crate::sql::quote_ident(&copied),
-            crate::sql::quote_ident(target)
-        ))
-        .map_err(failed(&format!(
-            "renaming the fresh copy `{copied}` to `{target}`: the old database is gone; run `ALTER DATABASE \"{copied}\" RENAME TO \"{target}\"` before any other dbkit run, which would drop the copy as a leftover"
-        )))?;
-    restore_properties(admin, target, &kept, &shown)?;
+    let old = old_name(&project);
+    let fresh = match &copy {
+        Some(copy) => copy.settings.dbname().to_string(),
+        None => spare.clone(),
+    };
+    let swapped = swap(admin, target, &fresh, &old, &kept, &shown);
+    if let Err(e) = swapped {
+        let _ = admin.batch_execute("ROLLBACK");
+        return Err(e);
+    }
+    if let Some(copy) = copy {
+        copy.keep();
+    }
     Ok(Replaced {
         template: ready.template,
         build_ms: ready.build_ms,
         closed,
         clone_ms: started.elapsed().as_secs_f64() * 1000.0,
         checks: ready.checks,
+        spare: spared,
+        old,
     })
+}
+
+/// In one transaction: `target` renamed to `old`, `fresh` renamed to `target` and given
+/// `target`'s properties; either all of it happens or none.
+fn swap(
+    admin: &mut Client,
+    target: &str,
+    fresh: &str,
+    old: &str,
+    kept: &Properties,
+    shown: &str,
+) -> Result<()> {
+    let name = crate::sql::quote_ident(target);
+    let sql = format!(
+        "BEGIN;
+         ALTER DATABASE {name} RENAME TO {old};
+         ALTER DATABASE {fresh} RENAME TO {name};
+         ALTER DATABASE {name} OWNER TO {owner};
+         ALTER DATABASE {name} WITH ALLOW_CONNECTIONS true;",
+        old = crate::sql::quote_ident(old),
+        fresh = crate::sql::quote_ident(fresh),
+        owner = crate::sql::quote_ident(&kept.owner),
+    );
+    admin
+        .batch_execute(&sql)
+        .map_err(crate::pg::connect::query_error(
+            &format!("putting the fresh copy in the place of `{target}` (nothing was changed)"),
+            shown,
+        ))?;
+    restore_properties(admin, target, kept, shown)?;
+    admin
+        .batch_execute("COMMIT")
+        .map_err(crate::pg::connect::query_error(
+            &format!("putting the fresh copy in the place of `{target}` (nothing was changed)"),
+            shown,
+        ))
+}
+
+/// The spare copy of a project's template: made in the background after a reset, so
+/// the next reset only renames it into place.
+pub const SPARE_PREFIX: &str = "dbkit_spare_";
+/// A database a reset replaced, renamed aside for the background run to drop.
+pub const OLD_PREFIX: &str = "dbkit_old_";
+/// The application name of the background run's session.
+pub const BACKGROUND_APP: &str = "dbkit spare maker";
+
+/// `dbkit_spare_<project>_<key>`.
+pub fn spare_name(project: &str, key: &str) -> String {
+    format!("{SPARE_PREFIX}{project}_{key}")
+}
+
+/// `dbkit_old_<project>_<pid>_<microseconds>`: unique, and this project's.
+fn old_name(project: &str) -> String {
+    let micros = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() % 1_000_000_000_000);
+    format!("{OLD_PREFIX}{project}_{}_{micros}", std::process::id())
+}
+
+fn database_exists(admin: &mut Client, name: &str, shown: &str) -> Result<bool> {
+    Ok(admin
+        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
+        .map_err(crate::pg::connect::query_error(
+            "looking for the spare copy",
+            shown,
+        ))?
+        .is_some())
+}
+
+/// Whether the spare copy of `ready` is there, or being made: then it is taken (or
+/// waited for) rather than replaying.
+pub fn spare_coming(
+    admin: &mut Client,
+    catalog: &Catalog,
+    ready: &Ready,
+    server: &ConnectionSettings,
+) -> Result<bool> {
+    let shown = server.masked().to_string();
+    let spare = spare_name(&project_id(catalog), &ready.key);
+    if database_exists(admin, &spare, &shown)? {
+        return Ok(true);
+    }
+    let (class, key) = spare_lock(&spare);
+    let failed = || crate::pg::connect::query_error("looking for the spare copy", &shown);
+    let free: bool = admin
+        .query_one("SELECT pg_try_advisory_lock($1, $2)", &[&class, &key])
+        .map_err(failed())?
+        .get(0);
+    if free {
+        admin
+            .execute("SELECT pg_advisory_unlock($1, $2)", &[&class, &key])
+            .map_err(failed())?;
+    }
+    Ok(!free)
+}
+
+/// Waits for a background run still making the template and spare copy of `catalog`
+/// (the reset before this one started it); returns whether there was one.
+pub fn await_background(
+    admin: &mut Client,
+    server: &ConnectionSettings,
+    catalog: &Catalog,
+    notice: fn(&str),
+) -> Result<bool> {
+    let shown = server.masked().to_string();
+    let version = crate::pg::dump::ServerVersion::query(admin, &shown)?;
+    let spare = spare_name(&project_id(catalog), &key(catalog, version.major())?);
+    let (class, key) = spare_lock(&spare);
+    let free: bool = admin
+        .query_one("SELECT pg_try_advisory_lock($1, $2)", &[&class, &key])
+        .map_err(crate::pg::connect::query_error(
+            "looking for the spare copy",
+            &shown,
+        ))?
+        .get(0);
+    if free {
+        admin
+            .execute("SELECT pg_advisory_unlock($1, $2)", &[&class, &key])
+            .map_err(crate::pg::connect::query_error(
+                "looking for the spare copy",
+                &shown,
+            ))?;
+        return Ok(false);
+    }
+    wait_for_background(admin, &spare, &shown, notice)?;
+    Ok(true)
+}
+
+/// The advisory lock a background run holds while it makes `spare` (in the
+/// maintenance database both connect to).
+fn spare_lock(spare: &str) -> (i32, i32) {
+    let digest = Sha256::digest(spare.as_bytes());
+    (
+        0x6462_6b73, // "dbks"
+        i32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]),
+    )
+}
+
+/// Waits (up to 60 s) for a background run still making `spare`: the copy it is making
+/// is nearer than any other.
+fn wait_for_background(
+    admin: &mut Client,
+    spare: &str,
+    shown: &str,
+    notice: fn(&str),
+) -> Result<()> {
+    let (class, key) = spare_lock(spare);
+    let failed = || crate::pg::connect::query_error("waiting for the spare copy", shown);
+    let free: bool = admin
+        .query_one("SELECT pg_try_advisory_lock($1, $2)", &[&class, &key])
+        .map_err(failed())?
+        .get(0);
+    if !free {
+        notice("waiting for the spare copy the last reset is making in the background");
+        admin
+            .batch_execute("SET lock_timeout = '60s'")
+            .map_err(failed())?;
+        let waited = admin.execute("SELECT pg_advisory_lock($1, $2)", &[&class, &key]);
+        let _ = admin.batch_execute("RESET lock_timeout");
+        if waited.is_err() {
+            notice("the spare copy is still not ready after 60 s: copying the template instead");
+            return Ok(());
+        }
+    }
+    admin
+        .execute("SELECT pg_advisory_unlock($1, $2)", &[&class, &key])
+        .map_err(failed())?;
+    Ok(())
+}
+
+/// The work a reset leaves for after it has answered, run by a detached process: builds
+/// the template when there is none (in a throwaway, as `test-database` does) and makes
+/// the spare copy the next reset renames into place (copied from the template,
+/// fingerprinted, closed to connections, then renamed to its name, so a half-made spare
+/// is never taken), holding the spare's advisory lock meanwhile (`ready` is called once
+/// it holds it); then drops `old`, any database of this project left aside earlier
+/// that no one is on, and the spares of the project's other keys.
+pub fn background(
+    admin: &mut Client,
+    server: &ConnectionSettings,
+    catalog: &Catalog,
+    old: Option<&str>,
+    ready: &mut dyn FnMut(),
+    notice: fn(&str),
+) -> Result<()> {
+    let shown = server.masked().to_string();
+    let failed = |what: &str| crate::pg::connect::query_error(what, &shown);
+    admin
+        .batch_execute(&format!("SET application_name = '{BACKGROUND_APP}'"))
+        .map_err(failed("naming the background session"))?;
+    let version = crate::pg::dump::ServerVersion::query(admin, &shown)?;
+    let project = project_id(catalog);
+    let spare = spare_name(&project, &key(catalog, version.major())?);
+    let (class, lock) = spare_lock(&spare);
+    admin
+        .execute("SELECT pg_advisory_lock($1, $2)", &[&class, &lock])
+        .map_err(failed("taking the spare copy's lock"))?;
+    ready();
+    if !database_exists(admin, &spare, &shown)? {
+        let mut made = ensure(admin, server, catalog, notice)?;
+        let making = format!("{spare}_new");
+        if database_exists(admin, &making, &shown)? {
+            crate::pg::scratch::drop_database(admin, &making, &shown)?;
+        }
+        clone(admin, server, catalog, &mut made, &making, true, notice)?;
+        admin
+            .batch_execute(&format!(
+                "ALTER DATABASE {making} WITH ALLOW_CONNECTIONS false; ALTER DATABASE {making} RENAME TO {spare}",
+                making = crate::sql::quote_ident(&making),
+                spare = crate::sql::quote_ident(&spare),
+            ))
+            .map_err(failed("putting the spare copy in place"))?;
+    }
+    // The spare is there: a reset waiting for it goes on while the rest is dropped.
+    admin
+        .execute("SELECT pg_advisory_unlock($1, $2)", &[&class, &lock])
+        .map_err(failed("releasing the spare copy's lock"))?;
+    let leftovers = admin
+        .query(
+            "SELECT datname::text FROM pg_database d
+              WHERE (starts_with(datname, $1) OR datname = $2
+                     OR (starts_with(datname, $3) AND datname <> $4 AND datname <> $4 || '_new'))
+                AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datname = d.datname)",
+            &[
+                &format!("{OLD_PREFIX}{project}_"),
+                &old.unwrap_or_default(),
+                &format!("{SPARE_PREFIX}{project}_"),
+                &spare,
+            ],
+        )
+        .map_err(failed("looking for databases left aside"))?;
+    for row in leftovers {
+        let name: String = row.get(0);
+        let _ = crate::pg::scratch::drop_database(admin, &name, &shown);
+    }
+    Ok(())
 }
 
 /// A database's own properties, which a new database does not have.

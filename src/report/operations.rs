@@ -103,9 +103,10 @@ pub fn from_template(
     database: &str,
     replaced: &crate::ops::fresh::Replaced,
 ) -> io::Result<()> {
-    let how = match replaced.build_ms {
-        Some(ms) => format!("built now in {}", super::duration(ms)),
-        None => "already built".to_string(),
+    let how = match (replaced.spare, replaced.build_ms) {
+        (true, _) => "its spare copy, made in the background".to_string(),
+        (false, Some(ms)) => format!("built now in {}", super::duration(ms)),
+        (false, None) => "already built".to_string(),
     };
     for session in &replaced.closed {
         writeln!(w, "  closed your session on it: {session}")?;
