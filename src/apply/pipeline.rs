@@ -67,8 +67,11 @@ pub fn send(client: &mut Client, blocks: &[Block<'_>], meter: &dyn Meter) -> Res
     let mut message = String::new();
     // For each block, the characters of the message before its file's text.
     let mut offsets = Vec::with_capacity(blocks.len());
+    // Where each block starts, in characters.
+    let mut starts = Vec::with_capacity(blocks.len());
     let mut chars = 0;
     for block in blocks {
+        starts.push(chars);
         let prefix = block_prefix(&block.script);
         chars += prefix.chars().count();
         offsets.push(chars);
@@ -129,6 +132,29 @@ pub fn send(client: &mut Client, blocks: &[Block<'_>], meter: &dyn Meter) -> Res
         .map_while(|v| durations.get(v))
         .map(|ms| Duration::from_secs_f64(ms.max(0.0) / 1000.0))
         .collect();
+    // A syntax error rejects the whole message before any of it runs: the server names
+    // a later file than the first not committed. The files before it are sent again,
+    // and it alone, so its error is its own.
+    if let (true, Some(sent)) = (committed.is_empty(), &error) {
+        let at = sent.as_db_error().and_then(|db| match db.position() {
+            Some(postgres::error::ErrorPosition::Original(p)) => Some(*p as usize),
+            _ => None,
+        });
+        let block = at.map_or(0, |p| starts.partition_point(|&s| s < p).saturating_sub(1));
+        if block > 0 {
+            let before = send(client, &blocks[..block], meter)?;
+            if before.failure.is_some() {
+                return Ok(before);
+            }
+            let alone = send(client, &blocks[block..=block], meter)?;
+            let mut committed = before.committed;
+            committed.extend(alone.committed);
+            return Ok(Sent {
+                committed,
+                failure: alone.failure,
+            });
+        }
+    }
     let failure = match error {
         None if committed.len() == blocks.len() => None,
         // Everything ran yet a row is missing: a file deleted its own record.

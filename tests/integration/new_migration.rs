@@ -3,7 +3,7 @@
 //! raising the number, --renumber for two branches that both added one number (refused
 //! for an applied file), --dry-run and JSON. The files it writes apply as they are.
 
-mod util;
+use crate::util;
 
 use util::{Project, Run, TestDb};
 

@@ -1,7 +1,7 @@
 //! apply-schema on what real folders hold: pg_dump output as a snapshot (`\restrict`,
 //! an emptied `search_path`), psql meta-commands, bad files, and two runs at once.
 
-mod util;
+use crate::util;
 
 use std::process::{Command, Stdio};
 

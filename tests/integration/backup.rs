@@ -5,7 +5,7 @@
 //! output format; progress shows on a terminal only; `apply-schema --backup-first`
 //! backs up only when something is pending and applies nothing when the backup fails.
 
-mod util;
+use crate::util;
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;

@@ -1,7 +1,7 @@
 //! apply-schema end to end against a real PostgreSQL: fresh and touched databases,
 //! snapshots with and without headers, history, checksums, transactions, failures.
 
-mod util;
+use crate::util;
 
 use util::{lines, Project, TestDb};
 
@@ -274,6 +274,36 @@ fn migrations_sent_together_keep_their_own_transactions_errors_and_durations() {
         db.value("SELECT to_regclass('public.t40') IS NOT NULL"),
         "t"
     );
+}
+
+/// A syntax error rejects a whole message before any of it runs: the files before the
+/// bad one are sent again, so they are applied once, and the error is the bad file's.
+#[test]
+fn a_syntax_error_among_migrations_sent_together_is_the_bad_files_own() {
+    let server = require_pg!();
+    let db = TestDb::new(server, "together_syntax");
+    let project = Project::empty();
+    for n in 1..=10 {
+        let body = match n {
+            6 => "CREATE TABLE t6 (id int);\nCREATE TABEL oops (id int);\n".to_string(),
+            n => format!("CREATE TABLE t{n} (id int);\n"),
+        };
+        project.write(&format!("migrations/{n:03}_m{n}.sql"), &body);
+    }
+    let run = project.apply(&db, &[]).expect_code(1);
+    assert!(
+        run.stderr
+            .contains("006_m6.sql:2:8: syntax error at or near \"TABEL\""),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("applied before it in this run: 001_m1.sql, 002_m2.sql, 003_m3.sql, 004_m4.sql, 005_m5.sql"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(db.history().len(), 5);
+    assert_eq!(db.tables("public"), ["t1", "t2", "t3", "t4", "t5"]);
 }
 
 #[test]

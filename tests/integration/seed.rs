@@ -1,9 +1,9 @@
 //! load-test-data end to end against a real PostgreSQL: the example's seed folders,
 //! reference-only loads, refusals (schema not applied, production), failures located by
 //! file and line with their file rolled back, and COPY blocks. Text output is checked
-//! with insta snapshots (`INSTA_UPDATE=always cargo test --test seed` after a change).
+//! with insta snapshots (`INSTA_UPDATE=always cargo test --test integration seed::` after a change).
 
-mod util;
+use crate::util;
 
 use util::{lines, redact, Project, Run, TestDb};
 

@@ -2,7 +2,7 @@
 //! --reapply): row checks, count checks, `-- expect:` lines, and the session state a
 //! snapshot leaves behind.
 
-mod util;
+use crate::util;
 
 use dbkit::pg::dump::{DumpOptions, PgDump, ServerVersion};
 use dbkit::pg::tools::Finder;

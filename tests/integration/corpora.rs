@@ -3,7 +3,7 @@
 //! transaction, unqualified names that need `search_path=storage,public`) and authelia
 //! (`V0001.Name.up.sql`/`.down.sql` pairs, empty files).
 
-mod util;
+use crate::util;
 
 use util::{copy_tree, corpus, Project, TestDb};
 

@@ -6,7 +6,7 @@
 //! --backup-first`). Then no false positives (every corpus, a dump and reload), and bad
 //! input: no history, a missing file, refusals that change nothing.
 
-mod util;
+use crate::util;
 
 use serde_json::Value;
 use util::{Project, Run, TestDb};

@@ -4,7 +4,7 @@
 //! process still runs or that another machine made. The tests of this binary take turns
 //! (`SERIAL`), since every run that makes a throwaway database sweeps the whole server.
 
-mod util;
+use crate::util;
 
 use std::io::Read;
 use std::process::{Child, Command, Stdio};

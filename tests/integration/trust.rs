@@ -3,7 +3,7 @@
 //! tells the truth, and waits that say who is in the way. Every test asserts on what the
 //! database holds, not only on what was printed.
 
-mod util;
+use crate::util;
 
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};

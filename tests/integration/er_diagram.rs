@@ -2,7 +2,7 @@
 //! table and foreign key, partitions folded), --around/--depth, --schema, -o, Graphviz
 //! rendering when `dot` is installed (required under CI), and bad input.
 
-mod util;
+use crate::util;
 
 use std::process::Command;
 

@@ -3,7 +3,7 @@
 //! from-migrations path, and every refusal leaving the database and the files as they
 //! were.
 
-mod util;
+use crate::util;
 
 use std::os::unix::fs::PermissionsExt;
 

@@ -1,8 +1,8 @@
 //! What people read: the text output of apply-schema, checked with insta snapshots
 //! (durations, timestamps, temp paths and database names replaced by placeholders).
-//! Update with `INSTA_UPDATE=always cargo test --test output` and review the diff.
+//! Update with `INSTA_UPDATE=always cargo test --test integration output::` and review the diff.
 
-mod util;
+use crate::util;
 
 use util::{redact, Project, TestDb};
 
@@ -54,22 +54,29 @@ fn failure_output() {
 }
 
 /// Every stored snapshot belongs to an assertion: a renamed or deleted test must take
-/// its snapshot with it. `suite__name.snap` needs `assert_snapshot!("name"` in
-/// `tests/suite.rs`; a glob snapshot `suite__name@input.snap` also needs its input file.
+/// its snapshot with it. `integration__suite__name.snap` needs `assert_snapshot!("name"`
+/// in `tests/integration/suite.rs`; a glob snapshot `integration__suite__name@input.snap`
+/// also needs its input file.
 #[test]
 fn no_orphaned_snapshots() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let dir = root.join("tests").join("snapshots");
-    for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+    let tests = root.join("tests").join("integration");
+    let dir = tests.join("snapshots");
+    let entries: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .flatten()
+        .collect();
+    assert!(!entries.is_empty(), "no snapshots in {}", dir.display());
+    for entry in entries {
         let file = entry.file_name().to_string_lossy().into_owned();
         let stem = file
             .strip_suffix(".snap")
-            .unwrap_or_else(|| panic!("unexpected file in tests/snapshots: {file}"));
+            .and_then(|s| s.strip_prefix("integration__"))
+            .unwrap_or_else(|| panic!("unexpected file in tests/integration/snapshots: {file}"));
         let (suite, name) = stem
             .split_once("__")
             .unwrap_or_else(|| panic!("snapshot {file} is not named suite__name"));
-        let source = std::fs::read_to_string(root.join("tests").join(format!("{suite}.rs")))
-            .unwrap_or_default();
+        let source = std::fs::read_to_string(tests.join(format!("{suite}.rs"))).unwrap_or_default();
         let (name, input) = name
             .split_once('@')
             .map_or((name, None), |(n, i)| (n, Some(i)));

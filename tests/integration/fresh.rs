@@ -3,7 +3,7 @@
 //! dbkit history); a changed file gives a new template; a failing seed leaves none; a
 //! template changed by hand is built again; --drop-all; the guard.
 
-mod util;
+use crate::util;
 
 use serde_json::Value;
 use util::{Project, Run, TestDb};

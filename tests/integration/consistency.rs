@@ -3,7 +3,7 @@
 //! drawn on a terminal and nothing extra in a pipe, and `scripts/` wrappers that say
 //! when they build. Every test that runs SQL asserts on what the database holds.
 
-mod util;
+use crate::util;
 
 use std::path::Path;
 use std::process::{Command, Stdio};

@@ -3,7 +3,7 @@
 //! the migration; data loss and drops of what existed before are called out; --deny
 //! applies to them; a dbmate file's up summary holds only its up section. No database.
 
-mod util;
+use crate::util;
 
 use util::{Project, Run};
 

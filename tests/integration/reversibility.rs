@@ -5,7 +5,7 @@
 //! that leaves an index behind, a down that fails, and one that only fails over seed data,
 //! leaving no throwaway database behind.
 
-mod util;
+use crate::util;
 
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;

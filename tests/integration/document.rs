@@ -1,7 +1,7 @@
 //! What the analyzer finds in a migration: one hand-written case per section and per
 //! risk, the example folder as JSON snapshots, and the public corpora without a panic.
 
-mod util;
+use crate::util;
 
 use dbkit::ddl::summary::{FileSummary, RiskKind};
 use dbkit::ddl::{analyze_text, Schema};
@@ -519,7 +519,7 @@ fn the_public_corpora_are_analysed_without_a_panic() {
 #[test]
 fn the_example_migrations_as_json() {
     let layout = dbkit::project::layout::Layout::new("database");
-    insta::glob!("../database/migrations", "*.sql", |path| {
+    insta::glob!("../../database/migrations", "*.sql", |path| {
         let relative = path
             .strip_prefix(env!("CARGO_MANIFEST_DIR"))
             .expect("inside")

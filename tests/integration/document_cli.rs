@@ -1,7 +1,7 @@
 //! document-migration end to end: the built program on the example folder (text and
 //! Markdown snapshots, Mermaid), several files, --deny, bad input and --pending.
 
-mod util;
+use crate::util;
 
 use std::process::Command;
 
@@ -19,7 +19,7 @@ fn document(args: &[&str]) -> Run {
 
 #[test]
 fn every_example_migration_as_text_and_markdown() {
-    insta::glob!("../database/migrations", "*.sql", |path| {
+    insta::glob!("../../database/migrations", "*.sql", |path| {
         let file = format!(
             "database/migrations/{}",
             path.file_name().expect("name").to_string_lossy()

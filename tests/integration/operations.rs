@@ -4,7 +4,7 @@
 //! non-empty targets and stop at the first error; resets drop what they should, keep
 //! extensions elsewhere, and refuse remote, production-marked and unconfirmed runs.
 
-mod util;
+use crate::util;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;

@@ -2,7 +2,7 @@
 //! local cluster when nothing is configured, passwords that never show, and creating a
 //! database that does not exist yet.
 
-mod util;
+use crate::util;
 
 use util::{Project, Run, TestDb};
 
