@@ -188,9 +188,9 @@ fn run(args: &Args) -> Result<ExitCode> {
         true => Some(show::backup_first(&mut target, &layout, text)?),
         false => None,
     };
-    // Where a copy of the template may replace the database: the server connection to
-    // copy it with, and to keep one after a slow replay.
-    let mut copier = None;
+    // Whether a copy of the template could have replaced the database: then a replay
+    // leaves a spare copy made in the background for the next reset.
+    let mut copyable = false;
     if let (Some(catalog), false) = (&catalog, args.no_template) {
         match fresh::obstacle(&mut target.client, &args.schemas, &database)? {
             None => {
@@ -223,7 +223,7 @@ fn run(args: &Args) -> Result<ExitCode> {
                         report::duration(ready.recorded_build_ms)
                     ));
                 }
-                copier = Some((admin, server));
+                copyable = true;
             }
             Some(why) => cli::notice(&format!("replaying instead of copying the template: {why}")),
         }
@@ -245,7 +245,7 @@ fn run(args: &Args) -> Result<ExitCode> {
     let replay_ms = started.elapsed().as_secs_f64() * 1000.0;
     // A copy is made in the background, so the next reset puts it in place.
     let mut background = false;
-    if let (Some(_), Some(r)) = (copier, &rebuilt) {
+    if let (true, Some(r)) = (copyable, &rebuilt) {
         if r.validation.failed() == 0 {
             background = spawn_background(args, None);
             if text && background {

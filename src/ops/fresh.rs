@@ -29,8 +29,9 @@ use crate::project::settings::ConnectionSettings;
 pub const KEEP: usize = 3;
 
 /// What a copy of a template costs, about, on a server with default settings (the
-/// database made, the old one dropped): `reset --reapply` copies only a template whose
-/// build took longer than this, and replays a project whose fresh build is quicker.
+/// database made, the old one dropped): `reset --reapply` copies a template whose build
+/// took longer than this, and replays a project whose fresh build is quicker (unless a
+/// spare copy is there or being made: renaming it into place is quicker still).
 /// `DBKIT_TEMPLATE_MIN_MS` sets another threshold (0: always copy).
 pub const COPY_MS: f64 = 200.0;
 
@@ -244,32 +245,6 @@ fn prune(admin: &mut Client, found: &[template::Template], shown: &str) -> Vec<S
         }
     }
     dropped
-}
-
-/// After a replay slower than a copy: builds the template for `catalog` (in a throwaway
-/// database, as `test-database` does) when there is none, so the next reset copies it.
-/// The database just replayed is not copied: the resets before it left dead catalog
-/// rows in it that every copy would carry. A build that fails is said, not an error
-/// (the reset itself succeeded). Returns the template made.
-pub fn keep_as_template(
-    admin: &mut Client,
-    server: &ConnectionSettings,
-    catalog: &Catalog,
-    notice: fn(&str),
-) -> Result<Option<String>> {
-    if existing(admin, server, catalog, notice)?.is_some() {
-        return Ok(None);
-    }
-    match ensure(admin, server, catalog, notice) {
-        Ok(ready) => Ok(Some(ready.template)),
-        Err(e) => {
-            notice(&format!(
-                "no template kept for the next reset: {}",
-                crate::report::error::chain(&e)
-            ));
-            Ok(None)
-        }
-    }
 }
 
 /// Whether an error is PostgreSQL's "database already exists".
@@ -581,18 +556,7 @@ pub fn spare_coming(
     if database_exists(admin, &spare, &shown)? {
         return Ok(true);
     }
-    let (class, key) = spare_lock(&spare);
-    let failed = || crate::pg::connect::query_error("looking for the spare copy", &shown);
-    let free: bool = admin
-        .query_one("SELECT pg_try_advisory_lock($1, $2)", &[&class, &key])
-        .map_err(failed())?
-        .get(0);
-    if free {
-        admin
-            .execute("SELECT pg_advisory_unlock($1, $2)", &[&class, &key])
-            .map_err(failed())?;
-    }
-    Ok(!free)
+    held(admin, &spare, &shown)
 }
 
 /// Waits for a background run still making the template and spare copy of `catalog`
@@ -606,25 +570,7 @@ pub fn await_background(
     let shown = server.masked().to_string();
     let version = crate::pg::dump::ServerVersion::query(admin, &shown)?;
     let spare = spare_name(&project_id(catalog), &key(catalog, version.major())?);
-    let (class, key) = spare_lock(&spare);
-    let free: bool = admin
-        .query_one("SELECT pg_try_advisory_lock($1, $2)", &[&class, &key])
-        .map_err(crate::pg::connect::query_error(
-            "looking for the spare copy",
-            &shown,
-        ))?
-        .get(0);
-    if free {
-        admin
-            .execute("SELECT pg_advisory_unlock($1, $2)", &[&class, &key])
-            .map_err(crate::pg::connect::query_error(
-                "looking for the spare copy",
-                &shown,
-            ))?;
-        return Ok(false);
-    }
-    wait_for_background(admin, &spare, &shown, notice)?;
-    Ok(true)
+    wait_for_background(admin, &spare, &shown, notice)
 }
 
 /// The advisory lock a background run holds while it makes `spare` (in the
@@ -637,36 +583,50 @@ fn spare_lock(spare: &str) -> (i32, i32) {
     )
 }
 
+/// Whether a background run holds the lock of `spare` now (it is making it): tried
+/// without waiting, and let go at once when it was free.
+fn held(admin: &mut Client, spare: &str, shown: &str) -> Result<bool> {
+    let (class, key) = spare_lock(spare);
+    let failed = || crate::pg::connect::query_error("looking for the spare copy", shown);
+    let free: bool = admin
+        .query_one("SELECT pg_try_advisory_lock($1, $2)", &[&class, &key])
+        .map_err(failed())?
+        .get(0);
+    if free {
+        admin
+            .execute("SELECT pg_advisory_unlock($1, $2)", &[&class, &key])
+            .map_err(failed())?;
+    }
+    Ok(!free)
+}
+
 /// Waits (up to 60 s) for a background run still making `spare`: the copy it is making
-/// is nearer than any other.
+/// is nearer than any other. Returns whether there was one.
 fn wait_for_background(
     admin: &mut Client,
     spare: &str,
     shown: &str,
     notice: fn(&str),
-) -> Result<()> {
+) -> Result<bool> {
+    if !held(admin, spare, shown)? {
+        return Ok(false);
+    }
+    notice("waiting for the spare copy the last reset is making in the background");
     let (class, key) = spare_lock(spare);
     let failed = || crate::pg::connect::query_error("waiting for the spare copy", shown);
-    let free: bool = admin
-        .query_one("SELECT pg_try_advisory_lock($1, $2)", &[&class, &key])
-        .map_err(failed())?
-        .get(0);
-    if !free {
-        notice("waiting for the spare copy the last reset is making in the background");
-        admin
-            .batch_execute("SET lock_timeout = '60s'")
-            .map_err(failed())?;
-        let waited = admin.execute("SELECT pg_advisory_lock($1, $2)", &[&class, &key]);
-        let _ = admin.batch_execute("RESET lock_timeout");
-        if waited.is_err() {
-            notice("the spare copy is still not ready after 60 s: copying the template instead");
-            return Ok(());
-        }
+    admin
+        .batch_execute("SET lock_timeout = '60s'")
+        .map_err(failed())?;
+    let waited = admin.execute("SELECT pg_advisory_lock($1, $2)", &[&class, &key]);
+    let _ = admin.batch_execute("RESET lock_timeout");
+    if waited.is_err() {
+        notice("the spare copy is still not ready after 60 s: copying the template instead");
+        return Ok(true);
     }
     admin
         .execute("SELECT pg_advisory_unlock($1, $2)", &[&class, &key])
         .map_err(failed())?;
-    Ok(())
+    Ok(true)
 }
 
 /// The work a reset leaves for after it has answered, run by a detached process: builds
