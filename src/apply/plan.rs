@@ -255,6 +255,18 @@ fn newest_usable_snapshot(catalog: &Catalog, options: &PlanOptions) -> Option<Sn
         .cloned()
 }
 
+/// What a fresh build of `catalog` would warn about (the snapshot it loads edited, or
+/// the migrations it includes changed since it was cut), read from the files alone:
+/// said also when the build is a copy of one made before.
+pub fn fresh_warnings(catalog: &Catalog) -> Result<Vec<String>> {
+    let mut plan = plan(catalog, None, None, "", &PlanOptions::default())?;
+    if let Some(snapshot) = &plan.snapshot {
+        let text = crate::project::migrations::read_sql(&snapshot.path)?;
+        plan.warnings.extend(body_warning(snapshot, &text));
+    }
+    Ok(plan.warnings)
+}
+
 /// A warning when a snapshot's body was edited after it was generated (its text is
 /// read only when it is loaded, so this is checked then).
 pub fn body_warning(chosen: &SnapshotFile, text: &str) -> Option<String> {

@@ -139,19 +139,17 @@ fn run(args: &Args) -> Result<ExitCode> {
                     ),
                 })?;
             let files = replay::files_of(&catalog, &history, &database)?;
-            let scratch = show::scratch_database(&args.connection, &layout, "drift")?;
+            // The files built (or copied from the schema template they built before).
+            let built = show::schema_database(&args.connection, &layout, &files.catalog, "drift")?;
             (
-                scratch.settings.clone(),
-                Some(scratch),
+                built.scratch.settings.clone(),
+                Some(built),
                 Some((files, catalog, history)),
             )
         }
     };
     let other_shown = other_settings.masked().to_string();
     let mut other = connect(&other_settings, ConnectOptions::default())?;
-    if let Some((files, _, _)) = &files {
-        replay::build(&mut other, &files.catalog, &other_shown)?;
-    }
     let mut compared = drift::compare(
         Db {
             client: &mut target.client,
@@ -191,6 +189,7 @@ fn run(args: &Args) -> Result<ExitCode> {
         duration_ms: 0.0,
         repair: None,
         captured: Vec::new(),
+        replay: scratch.as_ref().map(|b| b.made()),
     };
 
     if let Some(description) = &args.capture {

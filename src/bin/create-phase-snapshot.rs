@@ -5,11 +5,10 @@ use std::process::ExitCode;
 
 use chrono::Utc;
 use clap::Parser;
-use dbkit::apply::run::ApplyOptions;
-use dbkit::cli::{self, show, ConnectionArgs, DirArgs, Format, LockArgs, OutputArgs};
+use dbkit::cli::{self, ConnectionArgs, DirArgs, Format, LockArgs, OutputArgs};
+use dbkit::ops::fresh;
 use dbkit::pg::connect::{connect, ConnectOptions};
 use dbkit::pg::dump::DumpOptions;
-use dbkit::pg::scratch::Scratch;
 use dbkit::phase::cut::{self, CutOptions};
 use dbkit::project::layout::Layout;
 use dbkit::project::settings::ConnectionSettings;
@@ -111,27 +110,26 @@ fn run(args: &Args) -> Result<ExitCode> {
         cluster.ensure_running()?;
         ConnectionSettings::parse(&cluster.conninfo("postgres"), None)
     };
+    let mut built = None;
     let cut = if args.from_migrations {
         // Build: the newest snapshot plus the migrations after it, as apply-schema would.
+        // Copied from the schema template of these files when an earlier run kept one.
         let server = local_server()?;
         let mut admin = connect(&server, ConnectOptions::default())?;
-        let build = Scratch::create(&mut admin, &server, "build", None, cli::notice)?;
-        let mut client = connect(&build.settings, ConnectOptions::default())?;
-        let options_apply = ApplyOptions {
-            lock_timeout: args.lock.timeout(),
-            notice: Some(cli::notice),
-            ..ApplyOptions::default()
-        };
-        let database = build.settings.masked();
-        show::apply(&mut client, &catalog, database, &options_apply, false)?;
-        cut::cut(
+        let build =
+            fresh::schema_scratch(&mut admin, &server, &catalog, "build", true, cli::notice)?;
+        build.warnings.iter().for_each(|w| cli::warn(w));
+        let mut client = connect(&build.scratch.settings, ConnectOptions::default())?;
+        let cut = cut::cut(
             &catalog,
             &request,
             &mut client,
-            &build.settings,
+            &build.scratch.settings,
             &options,
             &local_server,
-        )?
+        )?;
+        built = Some(build.made());
+        cut
     } else {
         let mut target = args.connection.open(&layout)?;
         cut::cut(
@@ -149,7 +147,13 @@ fn run(args: &Args) -> Result<ExitCode> {
     let diagrams = layout.root.join("diagrams");
     cli::print(|w| match args.output.format {
         Format::Text => report::phase::cut(w, &cut, diagrams.is_dir().then_some(&*diagrams)),
-        Format::Json => report::json(w, &cut),
+        Format::Json => {
+            let mut json = serde_json::to_value(&cut).unwrap_or_default();
+            if let (Some(made), Some(object)) = (&built, json.as_object_mut()) {
+                object.insert("built".into(), serde_json::json!(made));
+            }
+            report::json(w, &json)
+        }
     });
     Ok(ExitCode::from(exit::OK))
 }

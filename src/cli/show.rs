@@ -170,22 +170,59 @@ pub fn scratch_database(
     layout: &crate::project::layout::Layout,
     purpose: &str,
 ) -> Result<crate::pg::scratch::Scratch> {
-    use crate::pg::connect::{connect, ConnectOptions};
     use crate::pg::scratch::Scratch;
+    on_scratch_server(connection, layout, &mut |admin, server| {
+        Scratch::create(admin, server, purpose, None, super::notice)
+    })
+}
+
+/// A throwaway database for `purpose` holding what `catalog`'s snapshot and migrations
+/// build (schema and history), on the server [`scratch_database`] picks: copied from
+/// the project's schema template when there is one, else built. A build slower than a
+/// copy is kept as the template for next time only on a server on this machine, and
+/// not when `DBKIT_ENV` says production: a template is a database that stays.
+pub fn schema_database(
+    connection: &super::ConnectionArgs,
+    layout: &crate::project::layout::Layout,
+    catalog: &crate::project::layout::Catalog,
+    purpose: &str,
+) -> Result<crate::ops::fresh::Built> {
+    let production = std::env::var(crate::ops::guard::ENV_VAR)
+        .is_ok_and(|mark| crate::ops::guard::is_production(&mark));
+    on_scratch_server(connection, layout, &mut |admin, server| {
+        let keep = server.is_local() && !production;
+        crate::ops::fresh::schema_scratch(admin, server, catalog, purpose, keep, super::notice)
+    })
+}
+
+/// Runs `make` with a connection to the server throwaway databases go on: the
+/// configured database's when one is configured and this role may create databases
+/// there (`make` failing for want of the privilege says it), else the project's local
+/// PostgreSQL (started if need be), saying so.
+fn on_scratch_server<T>(
+    connection: &super::ConnectionArgs,
+    layout: &crate::project::layout::Layout,
+    make: &mut dyn FnMut(
+        &mut postgres::Client,
+        &crate::project::settings::ConnectionSettings,
+    ) -> Result<T>,
+) -> Result<T> {
+    use crate::pg::connect::{connect, ConnectOptions};
     use crate::project::settings::ConnectionSettings;
-    let local = || -> Result<Scratch> {
+    type Make<'a, T> = dyn FnMut(&mut postgres::Client, &ConnectionSettings) -> Result<T> + 'a;
+    let local = |make: &mut Make<'_, T>| -> Result<T> {
         let cluster = super::project_cluster(layout)?;
         cluster.ensure_running()?;
         let server = ConnectionSettings::parse(&cluster.conninfo("postgres"), None)?;
         let mut admin = connect(&server, ConnectOptions::default())?;
-        Scratch::create(&mut admin, &server, purpose, None, super::notice)
+        make(&mut admin, &server)
     };
     let Some(url) = connection.url() else {
-        return local();
+        return local(make);
     };
     let server = ConnectionSettings::parse(url, connection.os_user.as_deref())?;
     let mut admin = connect(&server, ConnectOptions::default())?;
-    match Scratch::create(&mut admin, &server, purpose, None, super::notice) {
+    match make(&mut admin, &server) {
         Err(crate::Error::Query { source, .. })
             if source.code() == Some(&postgres::error::SqlState::INSUFFICIENT_PRIVILEGE) =>
         {
@@ -193,7 +230,7 @@ pub fn scratch_database(
                 "this role may not create databases on {}; using the local PostgreSQL for the throwaway database",
                 server.masked()
             ));
-            local()
+            local(make)
         }
         other => other,
     }

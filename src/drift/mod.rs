@@ -591,6 +591,9 @@ pub struct Report {
     /// `--capture`: the files written.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub captured: Vec<String>,
+    /// How the files' side was made, when the files were the other side.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replay: Option<crate::ops::fresh::Made>,
 }
 
 impl Report {

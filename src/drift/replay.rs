@@ -1,11 +1,11 @@
 //! What the files say a database holds, built for real: the snapshot its history says
 //! it was loaded from, then exactly the migrations its history records as applied, run
 //! into a throwaway database (`pg::scratch`) by the same code that applies them
-//! (`apply::run`). Pending migrations are not replayed (the database does not have them
-//! yet); a migration recorded as failed part-way, or whose file is gone, stops the
-//! check with the reason, since no replay could say what the database should hold.
-
-use postgres::Client;
+//! (`apply::run`), or copied from the schema template those files built before
+//! (`ops::fresh::schema_scratch`). Pending migrations are not replayed (the database
+//! does not have them yet); a migration recorded as failed part-way, or whose file is
+//! gone, stops the check with the reason, since no replay could say what the database
+//! should hold.
 
 use crate::apply::history::{History, RunState, Source};
 use crate::error::{Error, Result};
@@ -131,10 +131,4 @@ pub fn describe_files(
         Some(file) => format!("snapshot {file} + {migrations}"),
         None => migrations,
     }
-}
-
-/// Builds what `catalog` holds into the empty database `client` is connected to (a
-/// throwaway); `database` names it in errors.
-pub fn build(client: &mut Client, catalog: &Catalog, database: &str) -> Result<()> {
-    crate::apply::run::build(client, catalog, database).map(|_| ())
 }

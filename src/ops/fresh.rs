@@ -10,6 +10,13 @@
 //! applied, the seed data loaded and every validation check passed. The first clone of
 //! a run is fingerprinted against the template's recorded fingerprint: a template
 //! changed by hand is dropped and built again.
+//!
+//! A second kind of template holds the schema only (the snapshot and migrations as
+//! `apply::run::build` leaves them, dbkit history included, no seed data): the
+//! throwaway builds of check-drift and `create-phase-snapshot --from-migrations` are
+//! copied from it ([`schema_scratch`]). Its key is a hash of the snapshot and
+//! migrations alone, written `s` and 15 hex digits, and the newest few of each kind are
+//! kept apart.
 
 use std::time::Instant;
 
@@ -81,13 +88,42 @@ pub fn test_prefix(catalog: &Catalog) -> String {
     format!("dbkit_test_{}_", project_id(catalog))
 }
 
+/// What a template holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Schema, history, seed data, validated: what `reset --reapply` and
+    /// `test-database` copy.
+    Seeded,
+    /// Schema and history only: what throwaway builds of the files copy.
+    Schema,
+}
+
+impl Kind {
+    /// The kind of the template `name` of a project (its key says it).
+    fn of(name: &str) -> Kind {
+        let key = name.rsplit('_').next().unwrap_or_default();
+        match key.starts_with('s') {
+            true => Kind::Schema,
+            false => Kind::Seeded,
+        }
+    }
+}
+
 /// The key of what a fresh build of `catalog` holds on a server of `major` version.
 pub fn key(catalog: &Catalog, major: u32) -> Result<String> {
+    key_of(catalog, major, Kind::Seeded)
+}
+
+/// The key of a template of `kind` for `catalog` on a server of `major` version.
+fn key_of(catalog: &Catalog, major: u32, kind: Kind) -> Result<String> {
     let layout = Layout::new(&catalog.root);
     let mut hash = Sha256::new();
+    // The fingerprint's form is part of the key: a template fingerprinted another way
+    // is built again rather than taken for one changed by hand.
     hash.update(format!(
-        "dbkit {} postgres {major}\n",
-        env!("CARGO_PKG_VERSION")
+        "dbkit {} postgres {major} fingerprint {}\n",
+        env!("CARGO_PKG_VERSION"),
+        template::FINGERPRINT_FORM
     ));
     for snapshot in &catalog.snapshots {
         let text = crate::project::migrations::read_sql(&snapshot.path)?;
@@ -103,6 +139,11 @@ pub fn key(catalog: &Catalog, major: u32) -> Result<String> {
             migration.name(),
             migration.checksum
         ));
+    }
+    if kind == Kind::Schema {
+        let digest = hash.finalize();
+        let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+        return Ok(format!("s{}", &hex[1..]));
     }
     for (what, dir) in [
         ("reference", layout.seed_reference()),
@@ -145,7 +186,7 @@ pub fn existing(
     catalog: &Catalog,
     notice: fn(&str),
 ) -> Result<Option<Ready>> {
-    let (name, key, found) = lookup(admin, server, catalog, notice)?;
+    let (name, key, found) = lookup(admin, server, catalog, Kind::Seeded, notice)?;
     Ok(found
         .into_iter()
         .find(|t| t.name == name)
@@ -171,14 +212,16 @@ fn lookup(
     admin: &mut Client,
     server: &ConnectionSettings,
     catalog: &Catalog,
+    kind: Kind,
     notice: fn(&str),
 ) -> Result<(String, String, Vec<template::Template>)> {
     let shown = server.masked().to_string();
     let version = crate::pg::dump::ServerVersion::query(admin, &shown)?;
-    let key = key(catalog, version.major())?;
+    let key = key_of(catalog, version.major(), kind)?;
     let project = project_id(catalog);
     let name = template::name(&project, &key);
     let mut found = template::list(admin, &project, &shown)?;
+    found.retain(|t| Kind::of(&t.name) == kind);
     if let Some(i) = found
         .iter()
         .position(|t| t.name == name && t.fingerprint.is_empty())
@@ -201,7 +244,7 @@ pub fn ensure(
     notice: fn(&str),
 ) -> Result<Ready> {
     let shown = server.masked().to_string();
-    let (name, key, mut found) = lookup(admin, server, catalog, notice)?;
+    let (name, key, mut found) = lookup(admin, server, catalog, Kind::Seeded, notice)?;
     if let Some(i) = found.iter().position(|t| t.name == name) {
         return Ok(there(key, found.swap_remove(i)));
     }
@@ -235,8 +278,8 @@ pub fn ensure(
     })
 }
 
-/// Drops a project's older templates (`found`, newest first, without the new one) but
-/// the newest few; returns the names dropped.
+/// Drops a project's older templates of one kind (`found`, newest first, without the
+/// new one) but the newest few; returns the names dropped.
 fn prune(admin: &mut Client, found: &[template::Template], shown: &str) -> Vec<String> {
     let mut dropped = Vec::new();
     for old in found.iter().skip(KEEP - 1) {
@@ -306,6 +349,144 @@ fn build(
         let _ = crate::pg::scratch::drop_database(admin, &built, &shown);
     })?;
     Ok((fingerprint.0, fingerprint.1, build_ms))
+}
+
+/// How a throwaway build of the files was made: replayed, or copied from the schema
+/// template an earlier build of the same files left.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Made {
+    /// The template copied, or the one kept from this build for the next run.
+    pub template: Option<String>,
+    pub copied: bool,
+    pub ms: f64,
+}
+
+/// A throwaway database holding what the files build, and how it was made.
+pub struct Built {
+    pub scratch: Scratch,
+    /// The schema template it was copied from, or the one kept from its build for the
+    /// next run; `None`: built, and no template kept.
+    pub template: Option<String>,
+    /// It was copied from the template (else built from the files).
+    pub copied: bool,
+    /// How long making it took.
+    pub ms: f64,
+    /// What the build warns about (the snapshot edited, or the migrations it includes
+    /// changed since it was cut), said whether built or copied.
+    pub warnings: Vec<String>,
+}
+
+impl Built {
+    /// How it was made, for a report.
+    pub fn made(&self) -> Made {
+        Made {
+            template: self.template.clone(),
+            copied: self.copied,
+            ms: self.ms,
+        }
+    }
+}
+
+/// A throwaway database for `purpose` holding what `catalog`'s snapshot and migrations
+/// build (schema and dbkit history, as `apply::run::build` leaves them; no seed data),
+/// on the server `admin` reaches (`server`). Copied from the project's schema template
+/// when there is one whose copy has the fingerprint it recorded; else built from the
+/// files, and when `keep` allows it and the build took longer than a copy does
+/// ([`copy_threshold`]), a copy of the build is kept as the template for next time.
+/// A template that does not match (changed by hand) is dropped and the files built.
+pub fn schema_scratch(
+    admin: &mut Client,
+    server: &ConnectionSettings,
+    catalog: &Catalog,
+    purpose: &str,
+    keep: bool,
+    notice: fn(&str),
+) -> Result<Built> {
+    let started = Instant::now();
+    let shown = server.masked().to_string();
+    let elapsed = || started.elapsed().as_secs_f64() * 1000.0;
+    let warnings = crate::apply::plan::fresh_warnings(catalog)?;
+    let (name, _, found) = lookup(admin, server, catalog, Kind::Schema, notice)?;
+    if let Some(t) = found.iter().find(|t| t.name == name) {
+        let copy = Scratch::create_from(admin, server, purpose, None, &name, notice)?;
+        let seen = {
+            let mut client = connect(&copy.settings, ConnectOptions::default())?;
+            template::fingerprint(&mut client, copy.settings.masked())?
+        };
+        if seen == t.fingerprint {
+            return Ok(Built {
+                scratch: copy,
+                template: Some(name),
+                copied: true,
+                ms: elapsed(),
+                warnings,
+            });
+        }
+        notice(&format!(
+            "template `{name}` was changed by hand (its catalog no longer matches what was built); building from the files"
+        ));
+        drop(copy);
+        template::drop(admin, &name, &shown)?;
+    }
+    let scratch = Scratch::create(admin, server, purpose, None, notice)?;
+    let fingerprint = {
+        let database = scratch.settings.masked().to_string();
+        let mut client = connect(&scratch.settings, ConnectOptions::default())?;
+        crate::apply::run::build(&mut client, catalog, &database)?;
+        template::fingerprint(&mut client, &database)?
+    };
+    let build_ms = elapsed();
+    let mut kept = None;
+    if keep && build_ms > copy_threshold() {
+        match keep_copy(
+            admin,
+            server,
+            &scratch,
+            &name,
+            &fingerprint,
+            build_ms,
+            notice,
+        ) {
+            Ok(()) => {
+                prune(admin, &found, &shown);
+                kept = Some(name);
+            }
+            Err(e) => notice(&format!(
+                "no template kept for the next run: {}",
+                crate::report::error::chain(&e)
+            )),
+        }
+    }
+    Ok(Built {
+        scratch,
+        template: kept,
+        copied: false,
+        ms: build_ms,
+        warnings,
+    })
+}
+
+/// Copies the throwaway `built` (no session on it) into the template `name`, recording
+/// `fingerprint`. Another run that made the same template meanwhile is as good.
+fn keep_copy(
+    admin: &mut Client,
+    server: &ConnectionSettings,
+    built: &Scratch,
+    name: &str,
+    fingerprint: &str,
+    build_ms: f64,
+    notice: fn(&str),
+) -> Result<()> {
+    let shown = server.masked().to_string();
+    let copy = Scratch::create_from(admin, server, "tplbuild", None, built.name(), notice)?;
+    let copy = copy.keep();
+    template::promote(admin, &copy, name, (fingerprint, 0, build_ms), &shown).or_else(|e| {
+        let _ = crate::pg::scratch::drop_database(admin, &copy, &shown);
+        match duplicate(&e) {
+            true => Ok(()),
+            false => Err(e),
+        }
+    })
 }
 
 /// Creates database `target` from the template; with `check`, fingerprints the copy

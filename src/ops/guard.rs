@@ -56,7 +56,7 @@ pub fn database_mark(client: &mut Client, database: &str) -> Result<Option<Strin
     })
 }
 
-fn is_production(mark: &str) -> bool {
+pub fn is_production(mark: &str) -> bool {
     mark.eq_ignore_ascii_case("production") || mark.eq_ignore_ascii_case("prod")
 }
 

@@ -164,26 +164,54 @@ pub fn clone(
         ))
 }
 
-/// A hash of the database's schema (relations, columns, constraints, functions), cheap
+/// Which form of [`fingerprint`] this is: part of a template's key, so a template
+/// fingerprinted another way (by an older dbkit) is built again, not taken for one
+/// changed by hand.
+pub const FINGERPRINT_FORM: u32 = 2;
+
+/// A hash of the database's schema (relations, columns, constraints, functions, indexes,
+/// triggers, view definitions, comments, enum labels, policies, extensions), cheap
 /// enough to read on a clone: what tells a template (or its clone) changed by hand.
 pub fn fingerprint(client: &mut Client, database: &str) -> Result<String> {
     let row = client
         .query_one(
-            "SELECT md5(coalesce(string_agg(x, E'\\n' ORDER BY x), '')) FROM (
+            "WITH ns AS (
+               SELECT oid FROM pg_namespace
+                WHERE nspname NOT IN ('pg_catalog', 'information_schema') AND nspname !~ '^pg_toast'
+             )
+             SELECT md5(coalesce(string_agg(x, E'\\n' ORDER BY x), '')) FROM (
                SELECT c.oid::regclass::text || ':' || c.relkind::text || ':' || c.relnatts AS x
-                 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-                WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_toast'
+                 FROM pg_class c WHERE c.relnamespace IN (SELECT oid FROM ns)
                UNION ALL
                SELECT a.attrelid::regclass::text || '.' || a.attname || ':' || format_type(a.atttypid, a.atttypmod)
-                 FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-                WHERE a.attnum > 0 AND NOT a.attisdropped
-                  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_toast'
+                      || ':' || a.attnotnull || ':' || coalesce(pg_get_expr(d.adbin, d.adrelid), '')
+                 FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+                 LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+                WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relnamespace IN (SELECT oid FROM ns)
                UNION ALL
                SELECT conrelid::regclass::text || ':' || conname || ':' || pg_get_constraintdef(oid)
-                 FROM pg_constraint WHERE connamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace)
+                 FROM pg_constraint WHERE connamespace IN (SELECT oid FROM ns)
                UNION ALL
                SELECT p.oid::regprocedure::text || ':' || md5(p.prosrc) FROM pg_proc p
-                WHERE p.pronamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace)
+                WHERE p.pronamespace IN (SELECT oid FROM ns)
+               UNION ALL
+               SELECT 'index ' || pg_get_indexdef(i.indexrelid) FROM pg_index i
+                 JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relnamespace IN (SELECT oid FROM ns)
+               UNION ALL
+               SELECT 'trigger ' || pg_get_triggerdef(t.oid) FROM pg_trigger t WHERE NOT t.tgisinternal
+               UNION ALL
+               SELECT 'view ' || c.oid::regclass::text || ':' || md5(pg_get_viewdef(c.oid)) FROM pg_class c
+                WHERE c.relkind IN ('v', 'm') AND c.relnamespace IN (SELECT oid FROM ns)
+               UNION ALL
+               SELECT 'comment ' || d.classoid || ':' || d.objoid || ':' || d.objsubid || ':' || md5(d.description)
+                 FROM pg_description d WHERE d.objoid >= 16384
+               UNION ALL
+               SELECT 'enum ' || e.enumtypid::regtype::text || ':' || e.enumlabel || ':' || e.enumsortorder FROM pg_enum e
+               UNION ALL
+               SELECT 'policy ' || p.polrelid::regclass::text || ':' || p.polname || ':'
+                      || coalesce(pg_get_expr(p.polqual, p.polrelid), '') FROM pg_policy p
+               UNION ALL
+               SELECT 'extension ' || extname || ':' || extversion FROM pg_extension
              ) s",
             &[],
         )

@@ -207,6 +207,7 @@ pub fn snapshots(
                 duration_ms: 0.0,
                 repair: None,
                 captured: Vec::new(),
+                replay: None,
             };
             findings(w, &report)?;
         }

@@ -707,3 +707,102 @@ fn dbkit_allow_destructive_in_the_environment_is_the_flag() {
     assert!(!statement(&printed("0")), "{}", printed("0"));
     assert!(printed("0").contains("-- left out (destructive; --allow-destructive): DROP INDEX"));
 }
+
+/// The `replay` part of a check's JSON: (template, copied).
+fn replayed(json: &Value) -> (Option<String>, bool) {
+    let replay = &json["replay"];
+    (
+        replay["template"].as_str().map(str::to_string),
+        replay["copied"].as_bool().expect("copied"),
+    )
+}
+
+#[test]
+fn the_files_side_is_copied_from_the_template_the_first_replay_kept() {
+    let server = require_pg!();
+    let (project, db) = example("drift_template");
+    let check = |extra: &[(&str, &str)]| {
+        let mut command = project.command("check-drift");
+        command
+            .args(["-D", &db.url, "--format", "json"])
+            .env("DBKIT_TEMPLATE_MIN_MS", "0");
+        for (k, v) in extra {
+            command.env(k, v);
+        }
+        Run::of(command)
+    };
+    // DBKIT_ENV=production: no template is left on any server.
+    let run = check(&[("DBKIT_ENV", "production")]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(replayed(&run.json()), (None, false));
+    // The first replay keeps a copy of itself as a schema template; the next check
+    // copies it, and says the same.
+    let first = check(&[]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let (template, copied) = replayed(&first.json());
+    let template = template.expect("a template kept");
+    assert!(!copied);
+    assert!(template.starts_with("dbkit_tpl_"), "{template}");
+    assert_eq!(
+        db.value(&format!(
+            "SELECT datistemplate::text || ' ' || datallowconn::text FROM pg_database WHERE datname = '{template}'"
+        )),
+        "true false"
+    );
+    let second = check(&[]);
+    assert_eq!(replayed(&second.json()), (Some(template.clone()), true));
+    assert_eq!(findings(&second.json()), findings(&first.json()));
+    assert_eq!(
+        second.json()["objects_compared"],
+        first.json()["objects_compared"]
+    );
+    // Drift is found against the copy as against a replay.
+    db.client()
+        .batch_execute("CREATE INDEX drift_by_hand ON contract (created_at)")
+        .expect("the hand-made change");
+    let drifted = check(&[]);
+    assert_eq!(drifted.code, 7, "{}", drifted.stderr);
+    assert!(replayed(&drifted.json()).1);
+    assert_eq!(
+        findings(&drifted.json()),
+        [(
+            "index".to_string(),
+            "public.drift_by_hand".to_string(),
+            "extra".to_string()
+        )]
+    );
+    db.client()
+        .batch_execute("DROP INDEX drift_by_hand")
+        .expect("undone");
+    // A template changed by hand is not used: it is dropped, the files are built again,
+    // and the check is right.
+    let mut admin = util::connect_conninfo(&server.cluster.conninfo("postgres"));
+    admin
+        .batch_execute(&format!(
+            "ALTER DATABASE \"{template}\" WITH ALLOW_CONNECTIONS true"
+        ))
+        .expect("opened");
+    util::connect_conninfo(&server.cluster.conninfo(&template))
+        .batch_execute("CREATE TABLE contract_extra (id int)")
+        .expect("changed by hand");
+    let rebuilt = check(&[]);
+    assert_eq!(rebuilt.code, 0, "{}", rebuilt.stderr);
+    assert!(
+        rebuilt.stderr.contains("changed by hand"),
+        "{}",
+        rebuilt.stderr
+    );
+    assert_eq!(replayed(&rebuilt.json()), (Some(template.clone()), false));
+    assert_eq!(findings(&rebuilt.json()), findings(&first.json()));
+    // A migration added and applied: other files, another template.
+    project.write(
+        "migrations/013_add_contract_note.sql",
+        "ALTER TABLE contract ADD COLUMN note text;\n",
+    );
+    project.apply(&db, &[]).success();
+    let newer = check(&[]);
+    assert_eq!(newer.code, 0, "{}", newer.stderr);
+    let (other, copied) = replayed(&newer.json());
+    assert!(!copied);
+    assert_ne!(other.as_deref(), Some(template.as_str()));
+}

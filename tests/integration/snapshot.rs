@@ -218,12 +218,19 @@ fn from_migrations_gives_the_same_body_as_the_live_database() {
     snapshot(&live, &source, &["v2.0", "Phase 2 - Contract Parsing"]).success();
 
     let offline = Project::example();
-    let mut command = offline.command("create-phase-snapshot");
-    command.args(["v2.0", "Phase 2 - Contract Parsing", "--from-migrations"]);
-    let run = Run::of(command).success();
+    let changelog_path = offline.dir.path().join("SCHEMA_CHANGES.md");
+    let changelog = std::fs::read_to_string(&changelog_path).ok();
+    let cut = |format: &str| {
+        let mut command = offline.command("create-phase-snapshot");
+        command
+            .args(["v2.0", "Phase 2 - Contract Parsing", "--from-migrations"])
+            .args(["--format", format])
+            .env("DBKIT_TEMPLATE_MIN_MS", "0");
+        Run::of(command).success()
+    };
+    let run = cut("text");
     assert!(run.stdout.contains("verified:"), "{}", run.stdout);
     assert_eq!(body(&offline.read(SNAPSHOT)), body(&live.read(SNAPSHOT)));
-    // The throwaway databases are gone from the local server.
     let local = ConnectionSettings::parse(
         &dbkit::cli::project_cluster(&dbkit::project::layout::Layout::new(offline.database()))
             .expect("cluster")
@@ -234,14 +241,58 @@ fn from_migrations_gives_the_same_body_as_the_live_database() {
     let mut client =
         dbkit::pg::connect::connect(&local, dbkit::pg::connect::ConnectOptions::default())
             .expect("connects");
-    let left: i64 = client
-        .query_one(
-            "SELECT count(*) FROM pg_database WHERE datname LIKE 'dbkit\\_%'",
-            &[],
-        )
-        .expect("query")
-        .get(0);
-    assert_eq!(left, 0);
+    let names = |client: &mut postgres::Client, pattern: &str| -> Vec<String> {
+        client
+            .query(
+                "SELECT datname::text FROM pg_database WHERE datname LIKE $1 ORDER BY 1",
+                &[&pattern],
+            )
+            .expect("query")
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
+    };
+    // The build left a schema template of the files in the project's cluster, and no
+    // throwaway database.
+    let templates = names(&mut client, "dbkit\\_tpl\\_%");
+    assert_eq!(templates.len(), 1, "{templates:?}");
+    assert_eq!(
+        names(&mut client, "dbkit\\_%").len(),
+        1,
+        "{:?}",
+        names(&mut client, "dbkit\\_%")
+    );
+    // The same cut again from the same files: the build is a copy of the template, and
+    // the body is the same.
+    let again = || {
+        offline.remove(SNAPSHOT);
+        match &changelog {
+            Some(text) => std::fs::write(&changelog_path, text).expect("writes"),
+            None => std::fs::remove_file(&changelog_path).expect("removes"),
+        }
+        let json = cut("json").json();
+        assert_eq!(body(&offline.read(SNAPSHOT)), body(&live.read(SNAPSHOT)));
+        json
+    };
+    let copied = again();
+    assert_eq!(copied["built"]["copied"], true, "{copied:#}");
+    assert_eq!(copied["built"]["template"], templates[0].as_str());
+    // A template changed by hand is not copied: the migrations are applied again.
+    client
+        .batch_execute(&format!(
+            "ALTER DATABASE \"{}\" WITH ALLOW_CONNECTIONS true",
+            templates[0]
+        ))
+        .expect("opened");
+    let tampered = local.with_dbname(&templates[0]);
+    dbkit::pg::connect::connect(&tampered, dbkit::pg::connect::ConnectOptions::default())
+        .expect("connects")
+        .batch_execute("CREATE TABLE public.made_by_hand (id int)")
+        .expect("changed by hand");
+    let rebuilt = again();
+    assert_eq!(rebuilt["built"]["copied"], false, "{rebuilt:#}");
+    assert!(!offline.read(SNAPSHOT).contains("made_by_hand"));
+    assert_eq!(names(&mut client, "dbkit\\_%"), templates);
     let cluster =
         dbkit::cli::project_cluster(&dbkit::project::layout::Layout::new(offline.database()))
             .expect("cluster");
