@@ -7,7 +7,10 @@
 #               (scripts/bench/gen-workload.py --migrations 500, fixed seed)
 # Each is applied to a database of a throwaway cluster (fsync on); then, in the same
 # run, the median of N runs of:
-#   * check-drift (no drift): the whole check, replay included
+#   * check-drift (no drift): the whole check; its files' side is copied from the
+#     schema template the first check kept (kept only when a replay takes longer than a
+#     copy, 200 ms by default; a quicker replay is done each time)
+#   * check-drift --no-template: the same with the files replayed each time
 #   * check-drift with drift: one index added and one table comment changed by hand
 #   * check-drift --repair: the same, plus the repair SQL
 #   * baseline: a fresh `apply-schema` of the same files into an empty database (the
@@ -93,6 +96,7 @@ for name in example gen500; do
     base=$(median_ms baseline "$name")
     row() { printf '%-8s %-44s %10s %11.2fx\n' "$name" "$1" "$2" "$(awk -v a="$2" -v b="$base" 'BEGIN {print a / b}')"; }
     row "baseline: fresh apply + 2 pg_dump ($migrations migr.)" "$base"
+    row "check-drift --no-template (replayed each time)" "$(median_ms drift "$name" "$name" --no-template)"
     row "check-drift (no drift)" "$(median_ms drift "$name" "$name")"
     row "check-drift (2 changes by hand)" "$(median_ms drift "$name" "${name}_drift")"
     row "check-drift --repair (2 changes)" "$(median_ms drift "$name" "${name}_drift" --repair)"

@@ -85,6 +85,11 @@ struct Args {
     /// Compare owners and privileges too.
     #[arg(long)]
     privileges: bool,
+    /// Replay the files even when a template of them is there (and keep none). Without
+    /// it, a replay slower than a copy is kept as a template on a local server, and the
+    /// next check copies it.
+    #[arg(long, conflicts_with = "against")]
+    no_template: bool,
     /// Only this schema (repeatable).
     #[arg(long = "schema", value_name = "NAME")]
     schemas: Vec<String>,
@@ -140,7 +145,13 @@ fn run(args: &Args) -> Result<ExitCode> {
                 })?;
             let files = replay::files_of(&catalog, &history, &database)?;
             // The files built (or copied from the schema template they built before).
-            let built = show::schema_database(&args.connection, &layout, &files.catalog, "drift")?;
+            let built = show::schema_database(
+                &args.connection,
+                &layout,
+                &files.catalog,
+                "drift",
+                !args.no_template,
+            )?;
             (
                 built.scratch.settings.clone(),
                 Some(built),

@@ -52,6 +52,11 @@ struct Args {
     /// database of the local PostgreSQL, and snapshot that: no server needed.
     #[arg(long)]
     from_migrations: bool,
+    /// With `--from-migrations`: apply the migrations even when a template of them is
+    /// there (and keep none). Without it, a build slower than a copy is kept as a
+    /// template in the local PostgreSQL, and the next build from the same files copies it.
+    #[arg(long, requires = "from_migrations")]
+    no_template: bool,
     /// Dump only this schema (repeatable; names, not patterns) [default: every schema
     /// but the system's and dbkit's].
     #[arg(
@@ -116,8 +121,18 @@ fn run(args: &Args) -> Result<ExitCode> {
         // Copied from the schema template of these files when an earlier run kept one.
         let server = local_server()?;
         let mut admin = connect(&server, ConnectOptions::default())?;
-        let build =
-            fresh::schema_scratch(&mut admin, &server, &catalog, "build", true, cli::notice)?;
+        let templates = match args.no_template {
+            true => fresh::Templates::Off,
+            false => fresh::Templates::Keep,
+        };
+        let build = fresh::schema_scratch(
+            &mut admin,
+            &server,
+            &catalog,
+            "build",
+            templates,
+            cli::notice,
+        )?;
         build.warnings.iter().for_each(|w| cli::warn(w));
         let mut client = connect(&build.scratch.settings, ConnectOptions::default())?;
         let cut = cut::cut(

@@ -178,20 +178,27 @@ pub fn scratch_database(
 
 /// A throwaway database for `purpose` holding what `catalog`'s snapshot and migrations
 /// build (schema and history), on the server [`scratch_database`] picks: copied from
-/// the project's schema template when there is one, else built. A build slower than a
-/// copy is kept as the template for next time only on a server on this machine, and
-/// not when `DBKIT_ENV` says production: a template is a database that stays.
+/// the project's schema template when there is one (unless `use_templates` is false),
+/// else built. A build slower than a copy is kept as the template for next time only on
+/// a server on this machine, and not when `DBKIT_ENV` says production: a template is a
+/// database that stays.
 pub fn schema_database(
     connection: &super::ConnectionArgs,
     layout: &crate::project::layout::Layout,
     catalog: &crate::project::layout::Catalog,
     purpose: &str,
+    use_templates: bool,
 ) -> Result<crate::ops::fresh::Built> {
+    use crate::ops::fresh::{schema_scratch, Templates};
     let production = std::env::var(crate::ops::guard::ENV_VAR)
         .is_ok_and(|mark| crate::ops::guard::is_production(&mark));
     on_scratch_server(connection, layout, &mut |admin, server| {
-        let keep = server.is_local() && !production;
-        crate::ops::fresh::schema_scratch(admin, server, catalog, purpose, keep, super::notice)
+        let templates = match (use_templates, server.is_local() && !production) {
+            (false, _) => Templates::Off,
+            (true, false) => Templates::Copy,
+            (true, true) => Templates::Keep,
+        };
+        schema_scratch(admin, server, catalog, purpose, templates, super::notice)
     })
 }
 

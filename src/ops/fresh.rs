@@ -351,6 +351,18 @@ fn build(
     Ok((fingerprint.0, fingerprint.1, build_ms))
 }
 
+/// What a throwaway build of the files may do with schema templates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Templates {
+    /// Build from the files; copy none, keep none (`--no-template`).
+    Off,
+    /// Copy one that is there; keep none (a server not on this machine, production).
+    Copy,
+    /// Copy one that is there, else keep the build as one when it was slower than a
+    /// copy.
+    Keep,
+}
+
 /// How a throwaway build of the files was made: replayed, or copied from the schema
 /// template an earlier build of the same files left.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -389,24 +401,28 @@ impl Built {
 
 /// A throwaway database for `purpose` holding what `catalog`'s snapshot and migrations
 /// build (schema and dbkit history, as `apply::run::build` leaves them; no seed data),
-/// on the server `admin` reaches (`server`). Copied from the project's schema template
-/// when there is one whose copy has the fingerprint it recorded; else built from the
-/// files, and when `keep` allows it and the build took longer than a copy does
-/// ([`copy_threshold`]), a copy of the build is kept as the template for next time.
-/// A template that does not match (changed by hand) is dropped and the files built.
+/// on the server `admin` reaches (`server`). Unless `templates` is off, copied from the
+/// project's schema template when there is one whose copy has the fingerprint it
+/// recorded; else built from the files, and when `templates` says keep and the build
+/// took longer than a copy does ([`copy_threshold`]), a copy of the build is kept as the
+/// template for next time. A template that does not match (changed by hand) is dropped
+/// and the files built.
 pub fn schema_scratch(
     admin: &mut Client,
     server: &ConnectionSettings,
     catalog: &Catalog,
     purpose: &str,
-    keep: bool,
+    templates: Templates,
     notice: fn(&str),
 ) -> Result<Built> {
     let started = Instant::now();
     let shown = server.masked().to_string();
     let elapsed = || started.elapsed().as_secs_f64() * 1000.0;
     let warnings = crate::apply::plan::fresh_warnings(catalog)?;
-    let (name, _, found) = lookup(admin, server, catalog, Kind::Schema, notice)?;
+    let (name, _, found) = match templates {
+        Templates::Off => Default::default(),
+        _ => lookup(admin, server, catalog, Kind::Schema, notice)?,
+    };
     if let Some(t) = found.iter().find(|t| t.name == name) {
         let copy = Scratch::create_from(admin, server, purpose, None, &name, notice)?;
         let seen = {
@@ -437,7 +453,7 @@ pub fn schema_scratch(
     };
     let build_ms = elapsed();
     let mut kept = None;
-    if keep && build_ms > copy_threshold() {
+    if templates == Templates::Keep && build_ms > copy_threshold() {
         match keep_copy(
             admin,
             server,

@@ -674,14 +674,15 @@ fn sigint_during_the_replay_drops_the_throwaway_and_exits_130() {
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
     let child = command.spawn().expect("starts");
-    let sleeping = "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(60)%' AND pid <> pg_backend_pid()";
-    wait_until("the replay reaches pg_sleep", || db.value(sleeping) == "1");
     let pid = libc::pid_t::try_from(child.id()).expect("pid fits");
+    // This run's replay only: other tests sleep at the same time.
+    let sleeping = format!("SELECT count(*) FROM pg_stat_activity WHERE datname LIKE 'dbkit\\_drift\\_%\\_{pid}\\_%' AND query LIKE '%pg_sleep(60)%'");
+    wait_until("the replay reaches pg_sleep", || db.value(&sleeping) == "1");
     // SAFETY: sending a signal to our own child process.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
     let (run, _) = Run::finish_within(child, std::time::Duration::from_secs(20));
     assert_eq!(run.code, 130, "{}", run.stderr);
-    wait_until("the replay's session ends", || db.value(sleeping) == "0");
+    wait_until("the replay's session ends", || db.value(&sleeping) == "0");
     assert_eq!(throwaways(&db, "drift", pid), "0", "{}", run.stderr);
 }
 

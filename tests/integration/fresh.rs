@@ -582,27 +582,28 @@ fn sigint_during_a_template_build_leaves_no_template_and_exits_130() {
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
     let child = command.spawn().expect("starts");
-    let sleeping = "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(60)%' AND pid <> pg_backend_pid()";
+    let pid = libc::pid_t::try_from(child.id()).expect("pid fits");
+    // This run's build only: other tests sleep at the same time.
+    let sleeping = format!("SELECT count(*) FROM pg_stat_activity WHERE datname LIKE 'dbkit\\_tplbuild\\_%\\_{pid}\\_%' AND query LIKE '%pg_sleep(60)%'");
     let started = std::time::Instant::now();
-    while db.value(sleeping) != "1" {
+    while db.value(&sleeping) != "1" {
         assert!(
             started.elapsed() < std::time::Duration::from_secs(20),
             "the build reaches the fixture"
         );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    let pid = libc::pid_t::try_from(child.id()).expect("pid fits");
     // SAFETY: sending a signal to our own child process.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
     let (run, _) = Run::finish_within(child, std::time::Duration::from_secs(20));
     assert_eq!(run.code, 130, "{}", run.stderr);
     let builds = db.value(&format!(
-        "SELECT count(*) FROM pg_database WHERE datname LIKE 'dbkit\\\\_tplbuild\\\\_%\\\\_{pid}\\\\_%'"
+        "SELECT count(*) FROM pg_database WHERE datname LIKE 'dbkit\\_tplbuild\\_%\\_{pid}\\_%'"
     ));
     assert_eq!(builds, "0", "the build was dropped: {}", run.stderr);
     assert_eq!(
         db.value(&format!(
-            "SELECT count(*) FROM pg_database WHERE starts_with(datname::text, 'dbkit_test_') AND datname LIKE '%\\\\_{pid}\\\\_%'"
+            "SELECT count(*) FROM pg_database WHERE starts_with(datname::text, 'dbkit_test_') AND datname LIKE '%\\_{pid}\\_%'"
         )),
         "0",
         "no test database was made"

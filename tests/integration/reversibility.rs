@@ -430,15 +430,18 @@ fn sigint_during_verify_drops_the_throwaway_database() {
         "SELECT pg_sleep(60);\nALTER TABLE users DROP COLUMN locale;\n",
     );
     let child = spawn(&project, "verify-migrations", &db, &[]);
-    let sleeping = "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(60)%' AND pid <> pg_backend_pid()";
-    wait_until("the down reaches pg_sleep", || db.value(sleeping) == "1");
     let pid = libc::pid_t::try_from(child.id()).expect("pid fits");
+    // This run's throwaway only: other tests sleep at the same time.
+    let sleeping = format!("SELECT count(*) FROM pg_stat_activity WHERE datname LIKE 'dbkit\\_verify\\_%\\_{pid}\\_%' AND query LIKE '%pg_sleep(60)%'");
+    wait_until("the down reaches pg_sleep", || db.value(&sleeping) == "1");
     // SAFETY: sending a signal to our own child process.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
     let (run, _) = Run::finish_within(child, Duration::from_secs(20));
     assert_eq!(run.code, 130, "{}", run.stderr);
     wait_until("the throwaway database is dropped", || {
-        throwaways(&db) == "0"
+        db.value(&format!(
+            "SELECT count(*) FROM pg_database WHERE datname LIKE 'dbkit\\_verify\\_%\\_{pid}\\_%'"
+        )) == "0"
     });
 }
 
