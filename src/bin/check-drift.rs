@@ -251,7 +251,10 @@ fn run(args: &Args) -> Result<ExitCode> {
         )?);
     }
     drop(other);
-    drop(scratch);
+    // The files' side, only read, is kept as the next check's spare copy.
+    if let Some(built) = scratch {
+        built.finish();
+    }
     report.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
     Ok(finish(args, &report, files.is_some(), text))
 }

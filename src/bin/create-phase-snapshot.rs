@@ -144,6 +144,9 @@ fn run(args: &Args) -> Result<ExitCode> {
             &local_server,
         )?;
         built = Some(build.made());
+        // Only read by the cut: kept as the next build's spare copy.
+        drop(client);
+        build.finish();
         cut
     } else {
         let mut target = args.connection.open(&layout)?;

@@ -285,6 +285,11 @@ fn prune(admin: &mut Client, found: &[template::Template], shown: &str) -> Vec<S
     for old in found.iter().skip(KEEP - 1) {
         if template::drop(admin, &old.name, shown).is_ok() {
             dropped.push(old.name.clone());
+            // Its spare copy goes with it (there is one only when no run holds it).
+            let spare = old.name.replacen(template::PREFIX, SPARE_PREFIX, 1);
+            if database_exists(admin, &spare, shown).unwrap_or(false) {
+                let _ = crate::pg::scratch::drop_database(admin, &spare, shown);
+            }
         }
     }
     dropped
@@ -363,17 +368,22 @@ pub enum Templates {
     Keep,
 }
 
-/// How a throwaway build of the files was made: replayed, or copied from the schema
-/// template an earlier build of the same files left.
+/// How a throwaway build of the files was made: replayed, copied from the schema
+/// template an earlier build of the same files left, or that template's spare copy put
+/// in place.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Made {
     /// The template copied, or the one kept from this build for the next run.
     pub template: Option<String>,
+    /// It holds a copy of the template (else the files were built).
     pub copied: bool,
+    /// The copy was the spare one an earlier run left, renamed into place.
+    pub spare: bool,
     pub ms: f64,
 }
 
-/// A throwaway database holding what the files build, and how it was made.
+/// A throwaway database holding what the files build, and how it was made. Dropped
+/// when it goes out of scope; [`Built::finish`] keeps it as the next run's spare copy.
 pub struct Built {
     pub scratch: Scratch,
     /// The schema template it was copied from, or the one kept from its build for the
@@ -381,11 +391,15 @@ pub struct Built {
     pub template: Option<String>,
     /// It was copied from the template (else built from the files).
     pub copied: bool,
+    /// It was the spare copy, renamed into place.
+    pub spare: bool,
     /// How long making it took.
     pub ms: f64,
     /// What the build warns about (the snapshot edited, or the migrations it includes
     /// changed since it was cut), said whether built or copied.
     pub warnings: Vec<String>,
+    /// Where it goes back when the run is done with it: the spare's name.
+    back: Option<String>,
 }
 
 impl Built {
@@ -394,19 +408,52 @@ impl Built {
         Made {
             template: self.template.clone(),
             copied: self.copied,
+            spare: self.spare,
             ms: self.ms,
+        }
+    }
+
+    /// Done with it (the run only read it): when there is no spare copy, it becomes the
+    /// spare the next run renames into place, closed to connections; else it is
+    /// dropped. No session may be left on it. Nothing is kept after an interrupt. The
+    /// next run checks the spare's fingerprint before it uses it.
+    pub fn finish(self) {
+        let Some(spare) = &self.back else {
+            return;
+        };
+        if crate::pg::interrupt::requested() {
+            return;
+        }
+        let scratch = &self.scratch;
+        let Ok(mut admin) = connect(scratch.admin(), ConnectOptions::default()) else {
+            return;
+        };
+        let kept = admin.batch_execute(&format!(
+            "BEGIN; ALTER DATABASE {n} WITH ALLOW_CONNECTIONS false; ALTER DATABASE {n} RENAME TO {s}; COMMIT",
+            n = crate::sql::quote_ident(scratch.name()),
+            s = crate::sql::quote_ident(spare),
+        ));
+        match kept {
+            Ok(()) => {
+                let _ = self.scratch.keep();
+            }
+            // Another run left one first (or a session is still on it): this one goes.
+            Err(_) => {
+                let _ = admin.batch_execute("ROLLBACK");
+            }
         }
     }
 }
 
 /// A throwaway database for `purpose` holding what `catalog`'s snapshot and migrations
 /// build (schema and dbkit history, as `apply::run::build` leaves them; no seed data),
-/// on the server `admin` reaches (`server`). Unless `templates` is off, copied from the
-/// project's schema template when there is one whose copy has the fingerprint it
-/// recorded; else built from the files, and when `templates` says keep and the build
-/// took longer than a copy does ([`copy_threshold`]), a copy of the build is kept as the
-/// template for next time. A template that does not match (changed by hand) is dropped
-/// and the files built.
+/// on the server `admin` reaches (`server`). Unless `templates` is off: the spare copy
+/// of the project's schema template renamed into place when there is one, else a copy
+/// of the template when its copy has the fingerprint it recorded; else built from the
+/// files, and when `templates` says keep and the build took longer than a copy does
+/// ([`copy_threshold`]), a copy of the build is kept as the template for next time. A
+/// template that does not match (changed by hand) is dropped and the files built.
+/// [`Built::finish`] leaves the database as the next run's spare.
 pub fn schema_scratch(
     admin: &mut Client,
     server: &ConnectionSettings,
@@ -419,24 +466,36 @@ pub fn schema_scratch(
     let shown = server.masked().to_string();
     let elapsed = || started.elapsed().as_secs_f64() * 1000.0;
     let warnings = crate::apply::plan::fresh_warnings(catalog)?;
-    let (name, _, found) = match templates {
+    let (name, key, found) = match templates {
         Templates::Off => Default::default(),
         _ => lookup(admin, server, catalog, Kind::Schema, notice)?,
     };
+    let spare = spare_name(&project_id(catalog), &key);
+    let made = |scratch, copied, spare_taken, ms| Built {
+        scratch,
+        template: Some(name.clone()),
+        copied,
+        spare: spare_taken,
+        ms,
+        warnings: warnings.clone(),
+        back: (templates != Templates::Off).then(|| spare.clone()),
+    };
     if let Some(t) = found.iter().find(|t| t.name == name) {
-        let copy = Scratch::create_from(admin, server, purpose, None, &name, notice)?;
-        let seen = {
+        let seen = |copy: &Scratch| -> Result<String> {
             let mut client = connect(&copy.settings, ConnectOptions::default())?;
-            template::fingerprint(&mut client, copy.settings.masked())?
+            template::fingerprint(&mut client, copy.settings.masked())
         };
-        if seen == t.fingerprint {
-            return Ok(Built {
-                scratch: copy,
-                template: Some(name),
-                copied: true,
-                ms: elapsed(),
-                warnings,
-            });
+        if let Some(taken) = Scratch::adopt(admin, server, purpose, &spare, notice)? {
+            if seen(&taken)? == t.fingerprint {
+                return Ok(made(taken, true, true, elapsed()));
+            }
+            notice(&format!(
+                "the spare copy `{spare}` was changed by hand (its catalog no longer matches the template's); dropping it"
+            ));
+        }
+        let copy = Scratch::create_from(admin, server, purpose, None, &name, notice)?;
+        if seen(&copy)? == t.fingerprint {
+            return Ok(made(copy, true, false, elapsed()));
         }
         notice(&format!(
             "template `{name}` was changed by hand (its catalog no longer matches what was built); building from the files"
@@ -452,7 +511,6 @@ pub fn schema_scratch(
         template::fingerprint(&mut client, &database)?
     };
     let build_ms = elapsed();
-    let mut kept = None;
     if templates == Templates::Keep && build_ms > copy_threshold() {
         match keep_copy(
             admin,
@@ -465,7 +523,7 @@ pub fn schema_scratch(
         ) {
             Ok(()) => {
                 prune(admin, &found, &shown);
-                kept = Some(name);
+                return Ok(made(scratch, false, false, build_ms));
             }
             Err(e) => notice(&format!(
                 "no template kept for the next run: {}",
@@ -475,10 +533,12 @@ pub fn schema_scratch(
     }
     Ok(Built {
         scratch,
-        template: kept,
+        template: None,
         copied: false,
+        spare: false,
         ms: build_ms,
         warnings,
+        back: None,
     })
 }
 
@@ -877,7 +937,8 @@ pub fn background(
         .query(
             "SELECT datname::text FROM pg_database d
               WHERE (starts_with(datname, $1) OR datname = $2
-                     OR (starts_with(datname, $3) AND datname <> $4 AND datname <> $4 || '_new'))
+                     OR (starts_with(datname, $3) AND NOT starts_with(datname, $3 || 's')
+                         AND datname <> $4 AND datname <> $4 || '_new'))
                 AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datname = d.datname)",
             &[
                 &format!("{OLD_PREFIX}{project}_"),

@@ -120,6 +120,16 @@ pub fn gone(owner: &Owner, here: &str, running: impl Fn(u32) -> Option<u64>) -> 
     }
 }
 
+/// The next throwaway database name of this process for `purpose`.
+fn next_name(purpose: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    name(
+        purpose,
+        &Owner::current(),
+        COUNTER.fetch_add(1, Ordering::Relaxed),
+    )
+}
+
 /// A database that exists for one operation and is dropped when this goes out of scope
 /// (unless [`Scratch::keep`] hands it over).
 pub struct Scratch {
@@ -157,12 +167,7 @@ impl Scratch {
         notice: fn(&str),
     ) -> Result<Scratch> {
         sweep(client, admin.masked(), notice);
-        static COUNTER: AtomicU32 = AtomicU32::new(0);
-        let name = name(
-            purpose,
-            &Owner::current(),
-            COUNTER.fetch_add(1, Ordering::Relaxed),
-        );
+        let name = next_name(purpose);
         let owner = owner
             .map(|o| format!(" OWNER {}", quote_ident(o)))
             .unwrap_or_default();
@@ -183,6 +188,47 @@ impl Scratch {
             armed: true,
             notice,
         })
+    }
+
+    /// Takes over the database `existing` (closed to connections, no session on it) as a
+    /// throwaway for `purpose`: renamed to a throwaway's name and opened to connections,
+    /// in one transaction. `Ok(None)` when there is no such database (another run took
+    /// it first).
+    pub fn adopt(
+        client: &mut Client,
+        admin: &ConnectionSettings,
+        purpose: &str,
+        existing: &str,
+        notice: fn(&str),
+    ) -> Result<Option<Scratch>> {
+        let name = next_name(purpose);
+        let taken = client.batch_execute(&format!(
+            "BEGIN; ALTER DATABASE {e} RENAME TO {n}; ALTER DATABASE {n} WITH ALLOW_CONNECTIONS true; COMMIT",
+            e = quote_ident(existing),
+            n = quote_ident(&name),
+        ));
+        if let Err(e) = taken {
+            let _ = client.batch_execute("ROLLBACK");
+            if e.code() == Some(&SqlState::UNDEFINED_DATABASE) {
+                return Ok(None);
+            }
+            return Err(query_error(
+                &format!("taking `{existing}` as the throwaway database `{name}`"),
+                admin.masked(),
+            )(e));
+        }
+        Ok(Some(Scratch {
+            settings: admin.with_dbname(&name),
+            admin: admin.clone(),
+            name,
+            armed: true,
+            notice,
+        }))
+    }
+
+    /// The settings that reach the server it is on (not it).
+    pub fn admin(&self) -> &ConnectionSettings {
+        &self.admin
     }
 
     /// The database's name.

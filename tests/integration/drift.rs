@@ -709,12 +709,13 @@ fn dbkit_allow_destructive_in_the_environment_is_the_flag() {
     assert!(printed("0").contains("-- left out (destructive; --allow-destructive): DROP INDEX"));
 }
 
-/// The `replay` part of a check's JSON: (template, copied).
-fn replayed(json: &Value) -> (Option<String>, bool) {
+/// The `replay` part of a check's JSON: (template, copied, spare).
+fn replayed(json: &Value) -> (Option<String>, bool, bool) {
     let replay = &json["replay"];
     (
         replay["template"].as_str().map(str::to_string),
         replay["copied"].as_bool().expect("copied"),
+        replay["spare"].as_bool().expect("spare"),
     )
 }
 
@@ -732,15 +733,20 @@ fn the_files_side_is_copied_from_the_template_the_first_replay_kept() {
         }
         Run::of(command)
     };
+    let exists = |name: &str| {
+        db.value(&format!(
+            "SELECT count(*) FROM pg_database WHERE datname = '{name}'"
+        )) == "1"
+    };
     // DBKIT_ENV=production: no template is left on any server.
     let run = check(&[("DBKIT_ENV", "production")]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert_eq!(replayed(&run.json()), (None, false));
-    // The first replay keeps a copy of itself as a schema template; the next check
-    // copies it, and says the same.
+    assert_eq!(replayed(&run.json()), (None, false, false));
+    // The first replay keeps a copy of itself as a schema template, and is kept as its
+    // spare copy.
     let first = check(&[]);
     assert_eq!(first.code, 0, "{}", first.stderr);
-    let (template, copied) = replayed(&first.json());
+    let (template, copied, _) = replayed(&first.json());
     let template = template.expect("a template kept");
     assert!(!copied);
     assert!(template.starts_with("dbkit_tpl_"), "{template}");
@@ -750,20 +756,32 @@ fn the_files_side_is_copied_from_the_template_the_first_replay_kept() {
         )),
         "true false"
     );
+    let spare = template.replacen("dbkit_tpl_", "dbkit_spare_", 1);
+    assert_eq!(
+        db.value(&format!(
+            "SELECT datallowconn::text FROM pg_database WHERE datname = '{spare}'"
+        )),
+        "false"
+    );
+    // The next check renames the spare into place, and says the same.
     let second = check(&[]);
-    assert_eq!(replayed(&second.json()), (Some(template.clone()), true));
+    assert_eq!(
+        replayed(&second.json()),
+        (Some(template.clone()), true, true)
+    );
     assert_eq!(findings(&second.json()), findings(&first.json()));
     assert_eq!(
         second.json()["objects_compared"],
         first.json()["objects_compared"]
     );
+    assert!(exists(&spare), "given back");
     // Drift is found against the copy as against a replay.
     db.client()
         .batch_execute("CREATE INDEX drift_by_hand ON contract (created_at)")
         .expect("the hand-made change");
     let drifted = check(&[]);
     assert_eq!(drifted.code, 7, "{}", drifted.stderr);
-    assert!(replayed(&drifted.json()).1);
+    assert!(replayed(&drifted.json()).2);
     assert_eq!(
         findings(&drifted.json()),
         [(
@@ -775,26 +793,69 @@ fn the_files_side_is_copied_from_the_template_the_first_replay_kept() {
     db.client()
         .batch_execute("DROP INDEX drift_by_hand")
         .expect("undone");
-    // A template changed by hand is not used: it is dropped, the files are built again,
-    // and the check is right.
     let mut admin = util::connect_conninfo(&server.cluster.conninfo("postgres"));
+    let change_by_hand = |admin: &mut postgres::Client, name: &str| {
+        admin
+            .batch_execute(&format!(
+                "ALTER DATABASE \"{name}\" WITH ALLOW_CONNECTIONS true"
+            ))
+            .expect("opened");
+        util::connect_conninfo(&server.cluster.conninfo(name))
+            .batch_execute("CREATE TABLE contract_extra (id int)")
+            .expect("changed by hand");
+        admin
+            .batch_execute(&format!(
+                "ALTER DATABASE \"{name}\" WITH ALLOW_CONNECTIONS false"
+            ))
+            .expect("closed");
+    };
+    // A spare changed by hand is dropped, and the template copied.
+    change_by_hand(&mut admin, &spare);
+    let respared = check(&[]);
+    assert_eq!(respared.code, 0, "{}", respared.stderr);
+    assert!(
+        respared
+            .stderr
+            .contains(&format!("the spare copy `{spare}` was changed by hand")),
+        "{}",
+        respared.stderr
+    );
+    assert_eq!(
+        replayed(&respared.json()),
+        (Some(template.clone()), true, false)
+    );
+    assert_eq!(findings(&respared.json()), findings(&first.json()));
+    // A template changed by hand (and no spare) is not used: it is dropped, the files
+    // are built again, and the check is right.
     admin
-        .batch_execute(&format!(
-            "ALTER DATABASE \"{template}\" WITH ALLOW_CONNECTIONS true"
-        ))
-        .expect("opened");
-    util::connect_conninfo(&server.cluster.conninfo(&template))
-        .batch_execute("CREATE TABLE contract_extra (id int)")
-        .expect("changed by hand");
+        .batch_execute(&format!("DROP DATABASE \"{spare}\""))
+        .expect("spare dropped");
+    change_by_hand(&mut admin, &template);
     let rebuilt = check(&[]);
     assert_eq!(rebuilt.code, 0, "{}", rebuilt.stderr);
     assert!(
-        rebuilt.stderr.contains("changed by hand"),
+        rebuilt
+            .stderr
+            .contains(&format!("template `{template}` was changed by hand")),
         "{}",
         rebuilt.stderr
     );
-    assert_eq!(replayed(&rebuilt.json()), (Some(template.clone()), false));
+    assert_eq!(
+        replayed(&rebuilt.json()),
+        (Some(template.clone()), false, false)
+    );
     assert_eq!(findings(&rebuilt.json()), findings(&first.json()));
+    // --no-template replays, and leaves the spare as it was.
+    let replay = check(&[]);
+    assert!(replayed(&replay.json()).2);
+    let no_template = project
+        .command("check-drift")
+        .args(["-D", &db.url, "--format", "json", "--no-template"])
+        .output()
+        .expect("runs");
+    let json: Value = serde_json::from_slice(&no_template.stdout).expect("json");
+    assert_eq!(replayed(&json), (None, false, false));
+    assert!(exists(&spare));
     // A migration added and applied: other files, another template.
     project.write(
         "migrations/013_add_contract_note.sql",
@@ -803,7 +864,7 @@ fn the_files_side_is_copied_from_the_template_the_first_replay_kept() {
     project.apply(&db, &[]).success();
     let newer = check(&[]);
     assert_eq!(newer.code, 0, "{}", newer.stderr);
-    let (other, copied) = replayed(&newer.json());
+    let (other, copied, _) = replayed(&newer.json());
     assert!(!copied);
     assert_ne!(other.as_deref(), Some(template.as_str()));
 }

@@ -252,18 +252,15 @@ fn from_migrations_gives_the_same_body_as_the_live_database() {
             .map(|r| r.get(0))
             .collect()
     };
-    // The build left a schema template of the files in the project's cluster, and no
-    // throwaway database.
+    // The build left a schema template of the files in the project's cluster and, being
+    // only read by the cut, was kept as its spare copy; no throwaway database is left.
     let templates = names(&mut client, "dbkit\\_tpl\\_%");
     assert_eq!(templates.len(), 1, "{templates:?}");
-    assert_eq!(
-        names(&mut client, "dbkit\\_%").len(),
-        1,
-        "{:?}",
-        names(&mut client, "dbkit\\_%")
-    );
-    // The same cut again from the same files: the build is a copy of the template, and
-    // the body is the same.
+    let spare = templates[0].replacen("dbkit_tpl_", "dbkit_spare_", 1);
+    let kept = vec![spare.clone(), templates[0].clone()];
+    assert_eq!(names(&mut client, "dbkit\\_%"), kept);
+    // The same cut again from the same files: the build is the spare renamed into
+    // place, and the body is the same.
     let again = || {
         offline.remove(SNAPSHOT);
         match &changelog {
@@ -276,8 +273,14 @@ fn from_migrations_gives_the_same_body_as_the_live_database() {
     };
     let copied = again();
     assert_eq!(copied["built"]["copied"], true, "{copied:#}");
+    assert_eq!(copied["built"]["spare"], true, "{copied:#}");
     assert_eq!(copied["built"]["template"], templates[0].as_str());
-    // A template changed by hand is not copied: the migrations are applied again.
+    assert_eq!(names(&mut client, "dbkit\\_%"), kept);
+    // A template changed by hand (and no spare) is not copied: the migrations are
+    // applied again.
+    client
+        .batch_execute(&format!("DROP DATABASE \"{spare}\""))
+        .expect("spare dropped");
     client
         .batch_execute(&format!(
             "ALTER DATABASE \"{}\" WITH ALLOW_CONNECTIONS true",
@@ -292,7 +295,7 @@ fn from_migrations_gives_the_same_body_as_the_live_database() {
     let rebuilt = again();
     assert_eq!(rebuilt["built"]["copied"], false, "{rebuilt:#}");
     assert!(!offline.read(SNAPSHOT).contains("made_by_hand"));
-    assert_eq!(names(&mut client, "dbkit\\_%"), templates);
+    assert_eq!(names(&mut client, "dbkit\\_%"), kept);
     let cluster =
         dbkit::cli::project_cluster(&dbkit::project::layout::Layout::new(offline.database()))
             .expect("cluster");
