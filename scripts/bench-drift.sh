@@ -7,9 +7,10 @@
 #               (scripts/bench/gen-workload.py --migrations 500, fixed seed)
 # Each is applied to a database of a throwaway cluster (fsync on); then, in the same
 # run, the median of N runs of:
-#   * check-drift (no drift): the whole check; its files' side is copied from the
-#     schema template the first check kept (kept only when a replay takes longer than a
-#     copy, 200 ms by default; a quicker replay is done each time)
+#   * check-drift (no drift): the whole check; its files' side is the spare copy of the
+#     schema template the first check kept, renamed into place and back (kept only
+#     when a replay takes longer than a copy, 200 ms by default; a quicker replay is
+#     done each time)
 #   * check-drift --no-template: the same with the files replayed each time
 #   * check-drift with drift: one index added and one table comment changed by hand
 #   * check-drift --repair: the same, plus the repair SQL

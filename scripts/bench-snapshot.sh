@@ -12,9 +12,10 @@
 #     verification: the snapshot loaded into a throwaway and compared)
 #   * --from-migrations --no-template: the files applied into a throwaway of the
 #     project's local PostgreSQL, then the same cut
-#   * --from-migrations: the same, the throwaway copied from the schema template an
-#     earlier build kept (kept only when a build takes longer than a copy, 200 ms by
-#     default; a quicker build is replayed each time, so both rows match)
+#   * --from-migrations: the same, the throwaway the spare copy of the schema template
+#     an earlier build kept, renamed into place and back (kept only when a build takes
+#     longer than a copy, 200 ms by default; a quicker build is replayed each time, so
+#     both rows match)
 #   * baseline: what a lead scripts by hand for the first row: `pg_dump --schema-only`
 #     of the database, a new database, `psql -f` of the dump into it, a second
 #     `pg_dump --schema-only` and a diff of the two

@@ -361,10 +361,11 @@ fn build(
 pub enum Templates {
     /// Build from the files; copy none, keep none (`--no-template`).
     Off,
-    /// Copy one that is there; keep none (a server not on this machine, production).
+    /// Copy one (or its spare) that is there; keep none, and no spare (a server not on
+    /// this machine, production).
     Copy,
     /// Copy one that is there, else keep the build as one when it was slower than a
-    /// copy.
+    /// copy; and leave the database used as the next run's spare.
     Keep,
 }
 
@@ -478,7 +479,7 @@ pub fn schema_scratch(
         spare: spare_taken,
         ms,
         warnings: warnings.clone(),
-        back: (templates != Templates::Off).then(|| spare.clone()),
+        back: (templates == Templates::Keep).then(|| spare.clone()),
     };
     if let Some(t) = found.iter().find(|t| t.name == name) {
         let seen = |copy: &Scratch| -> Result<String> {
