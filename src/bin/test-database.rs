@@ -99,29 +99,41 @@ fn run(args: &Args) -> Result<ExitCode> {
     }
     let mut ready = fresh::ensure(&mut target.client, &target.settings, &catalog, cli::notice)?;
     let cloning = Instant::now();
-    let mut made = Vec::new();
-    for i in 0..args.count {
-        dbkit::pg::interrupt::check(|| {
-            format!(
-                "stopped after {} of {} test database(s); they stay (test-database --drop-all drops them)",
-                made.len(),
-                args.count
-            )
-        })?;
-        let name = format!("{prefix}{}_{i}", std::process::id());
-        fresh::clone(
-            &mut target.client,
-            &target.settings,
-            &catalog,
-            &mut ready,
-            &name,
-            i == 0,
-            cli::notice,
-        )?;
-        made.push(Made {
-            url: url(&name)?,
-            name,
-        });
+    let names: Vec<String> = (0..args.count)
+        .map(|i| format!("{prefix}{}_{i}", std::process::id()))
+        .collect();
+    let stopped = |made: usize| {
+        format!(
+            "stopped after {made} of {} test database(s); they stay (test-database --drop-all drops them)",
+            args.count
+        )
+    };
+    // The first copy is fingerprinted (a template changed by hand is built again); the
+    // rest are made several at once.
+    dbkit::pg::interrupt::check(|| stopped(0))?;
+    fresh::clone(
+        &mut target.client,
+        &target.settings,
+        &catalog,
+        &mut ready,
+        &names[0],
+        true,
+        cli::notice,
+    )?;
+    let (rest, failed) = fresh::clone_all(
+        &target.settings,
+        &ready,
+        &names[1..],
+        fresh::CLONE_WORKERS,
+    );
+    let made: Vec<Made> = std::iter::once(names[0].clone())
+        .chain(rest)
+        .map(|name| Ok(Made { url: url(&name)?, name }))
+        .collect::<Result<_>>()?;
+    // Stopped by an interrupt, the copy it cancelled is not the error.
+    dbkit::pg::interrupt::check(|| stopped(made.len()))?;
+    if let Some(e) = failed {
+        return Err(e);
     }
     let clone_ms = cloning.elapsed().as_secs_f64() * 1000.0;
     let total_ms = started.elapsed().as_secs_f64() * 1000.0;

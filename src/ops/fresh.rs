@@ -605,6 +605,61 @@ pub fn clone(
     Ok(true)
 }
 
+/// How many copies [`clone_all`] makes at once: copies overlap their disk flushes (1.5-2x
+/// quicker than one after another on this project's 2-core machine), and more than a
+/// few only queue on the disk.
+pub const CLONE_WORKERS: usize = 4;
+
+/// Makes a database of each of `names` as a copy of the template, on up to `workers`
+/// connections to `server` at once. Stops at the first failure or interrupt; returns
+/// the names made (in the order of `names`) and the error that stopped it.
+pub fn clone_all(
+    server: &ConnectionSettings,
+    ready: &Ready,
+    names: &[String],
+    workers: usize,
+) -> (Vec<String>, Option<Error>) {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Mutex;
+    let shown = server.masked().to_string();
+    let next = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    let made = Mutex::new(Vec::new());
+    let failed = Mutex::new(None);
+    let fail = |e: Error| {
+        stop.store(true, Ordering::SeqCst);
+        failed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_or_insert(e);
+    };
+    std::thread::scope(|scope| {
+        for _ in 0..workers.clamp(1, names.len().max(1)) {
+            scope.spawn(|| {
+                let mut admin = match connect(server, ConnectOptions::default()) {
+                    Ok(admin) => admin,
+                    Err(e) => return fail(e),
+                };
+                while !stop.load(Ordering::SeqCst) && !crate::pg::interrupt::requested() {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(name) = names.get(i) else { return };
+                    match template::clone(&mut admin, &ready.template, name, None, &shown) {
+                        Ok(()) => made
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .push((i, name.clone())),
+                        Err(e) => return fail(e),
+                    }
+                }
+            });
+        }
+    });
+    let mut made = made.into_inner().unwrap_or_else(|p| p.into_inner());
+    made.sort();
+    let made = made.into_iter().map(|(_, name)| name).collect();
+    (made, failed.into_inner().unwrap_or_else(|p| p.into_inner()))
+}
+
 /// What replacing a database by a copy of the template did.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Replaced {

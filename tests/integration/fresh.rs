@@ -165,6 +165,14 @@ fn a_template_is_built_once_and_each_clone_is_a_replay() {
     );
     assert_eq!(data(&clone), data(&replay), "and its data");
     assert_eq!(history(&clone), history(&replay), "dbkit history");
+    // The copies made several at once are each whole.
+    let three = names(&second);
+    assert_eq!(three.len(), 3);
+    for name in &three {
+        let copy = on(&db, name);
+        assert_eq!(data(&copy), data(&replay), "{name}");
+        assert_eq!(history(&copy), history(&replay), "{name}");
+    }
     // Status and document-migration see no difference.
     let status = project
         .apply(&clone, &["--status", "--format", "json"])
