@@ -14,6 +14,9 @@
 #   baseline:  what the old shell scripts did: one `psql` process per step and per file
 #              (DROP/CREATE SCHEMA; the snapshot; each migration; each seed file)
 #   test-database --count 8: the wall time, and the time per database
+#   library:   how long each of 16 tests waits for `dbkit::testing`'s fresh database
+#              when each then works 50 ms (examples/fresh_per_test.rs), with the copies
+#              made ahead by its thread and without (DBKIT_TEST_POOL=0)
 #   gen500:    warm and cold `reset --reapply` on the apply benchmark's workload (a
 #              50-table snapshot + 500 migrations, scripts/bench/gen-workload.py)
 # All run against databases of one throwaway local cluster (fsync on), alternating
@@ -38,7 +41,7 @@ done
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 if [ "$build" = 1 ]; then
     echo "bench-devloop: building reset, apply-schema and load-test-data (release; a first build takes a few minutes)" >&2
-    cargo build --quiet --release --manifest-path "$root/Cargo.toml" --bin reset --bin apply-schema --bin load-test-data --bin test-database
+    cargo build --quiet --release --manifest-path "$root/Cargo.toml" --bin reset --bin apply-schema --bin load-test-data --bin test-database --example fresh_per_test
 fi
 bin="$root/target/release"
 
@@ -141,6 +144,17 @@ for ((i = 0; i < rounds; i++)); do
     eight_times+=("$(time_ms run_eight)")
     per_db+=("$(python3 -c 'import json,sys; print("%.1f" % json.load(open(sys.argv[1]))["ms_per_database"])' "$work/eight.json")")
 done
+# The library, per test: copies made ahead, and none (the baseline), alternating.
+per_test() {
+    DATABASE_URL=$(db_url loop_dbkit) DBKIT_TEST_POOL=$1 "$root/target/release/examples/fresh_per_test" "$dir" --tests 16 --work-ms 50
+    DATABASE_URL=$(db_url loop_dbkit) "$bin/test-database" --dir "$dir" --drop-all >/dev/null
+}
+ahead_waits=()
+none_waits=()
+for ((i = 0; i < rounds; i++)); do
+    ahead_waits+=("$(per_test 4 | python3 -c 'import json,sys; print(json.load(sys.stdin)["median_ms"])')")
+    none_waits+=("$(per_test 0 | python3 -c 'import json,sys; print(json.load(sys.stdin)["median_ms"])')")
+done
 # The 500-migration workload, warm and cold.
 python3 "$root/scripts/bench/gen-workload.py" "$work/gen" --migrations 500 >/dev/null
 gen="$work/gen"
@@ -175,6 +189,8 @@ printf '  psql, one process per file               %8.1f ms   (rounds: %s)\n' "$
 awk -v d="$d" -v c="$c" -v r="$r" -v p="$p" 'BEGIN {
     printf "  ratios: warm / psql %.3fx, warm / cold %.3fx, replay / psql %.3fx\n", d / p, d / c, r / p }'
 printf '  test-database --count 8                  %8.1f ms   (%s ms per database)\n' "$e" "$pd"
+printf '  library, wait per test (copied ahead)    %8.1f ms   (rounds: %s)\n' "$(median "${ahead_waits[@]}")" "${ahead_waits[*]}"
+printf '  library, wait per test (none ahead)      %8.1f ms   (rounds: %s)\n' "$(median "${none_waits[@]}")" "${none_waits[*]}"
 echo "500-migration workload (gen-workload.py --migrations 500):"
 printf '  reset --reapply, warm                    %8.1f ms   (rounds: %s)\n' "$gw" "${gen_warm_times[*]}"
 printf '  reset --reapply, cold                    %8.1f ms   (rounds: %s)\n' "$gc" "${gen_cold_times[*]}"

@@ -4,15 +4,22 @@
 //! again whenever a file of the database folder changes). Local, non-production servers
 //! only, as for `test-database`.
 //!
+//! After the first database, a thread of the process keeps a few more copied ahead
+//! (`DBKIT_TEST_POOL`, default the number of cores up to 4; 0: none), so a test that
+//! asks while it copies gets one at once instead of waiting for a copy. The ones made
+//! ahead and not asked for stay when the process ends, like the others: named like
+//! them, dropped with `test-database --drop-all`.
+//!
 //! ```no_run
 //! // In a test: one database of its own, dropped with `test-database --drop-all`.
 //! let url = dbkit::testing::fresh_database("database").expect("a fresh database");
 //! let mut client = postgres::Client::connect(&url, postgres::NoTls).expect("connects");
 //! ```
 
+use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 
 use postgres::Client;
 
@@ -33,6 +40,35 @@ pub struct TestDatabases {
     ready: Ready,
     prefix: String,
     checked: bool,
+    /// Databases copied ahead by a thread, once the first one was checked.
+    ahead: Option<Arc<Ahead>>,
+}
+
+/// The databases a thread copies ahead of the tests that will ask for them.
+struct Ahead {
+    /// The names of the databases ready, oldest first.
+    ready: Mutex<VecDeque<String>>,
+    changed: Condvar,
+    /// How many it keeps ready.
+    size: usize,
+}
+
+/// How many databases are copied ahead: `DBKIT_TEST_POOL`, else the cores up to 4.
+fn ahead_size() -> usize {
+    match std::env::var("DBKIT_TEST_POOL") {
+        Ok(v) => v.trim().parse().unwrap_or(0),
+        Err(_) => std::thread::available_parallelism().map_or(2, |n| n.get().min(4)),
+    }
+}
+
+/// The next test database name of this process.
+fn next_name(prefix: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{prefix}{}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 impl TestDatabases {
@@ -87,18 +123,17 @@ impl TestDatabases {
             catalog,
             ready,
             checked: false,
+            ahead: None,
         })
     }
 
-    /// A new database, as a URL in the form the server was given in.
+    /// A new database, as a URL in the form the server was given in: one copied ahead
+    /// when there is one ready, else a copy made now.
     pub fn fresh(&mut self) -> Result<String> {
-        static COUNTER: AtomicU32 = AtomicU32::new(0);
-        let name = format!(
-            "{}{}_{}",
-            self.prefix,
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        );
+        if let Some(name) = self.ahead.as_ref().and_then(|a| a.take()) {
+            return Ok(url_with_dbname(&self.url, &name));
+        }
+        let name = next_name(&self.prefix);
         let check = !self.checked;
         fresh::clone(
             &mut self.admin,
@@ -110,7 +145,70 @@ impl TestDatabases {
             |_| {},
         )?;
         self.checked = true;
+        if self.ahead.is_none() {
+            self.ahead = self.copy_ahead();
+        }
         Ok(url_with_dbname(&self.url, &name))
+    }
+
+    /// Starts the thread that keeps databases copied ahead (after the first copy was
+    /// checked against the template's fingerprint).
+    fn copy_ahead(&self) -> Option<Arc<Ahead>> {
+        let size = ahead_size();
+        if size == 0 {
+            return None;
+        }
+        let ahead = Arc::new(Ahead {
+            ready: Mutex::new(VecDeque::new()),
+            changed: Condvar::new(),
+            size,
+        });
+        let (filler, server, template, prefix) = (
+            ahead.clone(),
+            self.server.clone(),
+            self.ready.template.clone(),
+            self.prefix.clone(),
+        );
+        std::thread::spawn(move || filler.fill(&server, &template, &prefix));
+        Some(ahead)
+    }
+}
+
+impl Ahead {
+    /// One database copied ahead, if one is ready.
+    fn take(&self) -> Option<String> {
+        let mut ready = self.ready.lock().unwrap_or_else(|e| e.into_inner());
+        let name = ready.pop_front();
+        if name.is_some() {
+            self.changed.notify_all();
+        }
+        name
+    }
+
+    /// Copies the template into new test databases while fewer than `size` are ready;
+    /// stops for good at the first failure (the tests then copy their own, and see
+    /// the error themselves).
+    fn fill(&self, server: &ConnectionSettings, template: &str, prefix: &str) {
+        let Ok(mut admin) = crate::pg::connect::connect(server, Default::default()) else {
+            return;
+        };
+        let shown = server.masked().to_string();
+        loop {
+            {
+                let mut ready = self.ready.lock().unwrap_or_else(|e| e.into_inner());
+                while ready.len() >= self.size {
+                    ready = self.changed.wait(ready).unwrap_or_else(|e| e.into_inner());
+                }
+            }
+            let name = next_name(prefix);
+            if crate::pg::template::clone(&mut admin, template, &name, None, &shown).is_err() {
+                return;
+            }
+            self.ready
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push_back(name);
+        }
     }
 }
 

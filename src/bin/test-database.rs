@@ -120,15 +120,16 @@ fn run(args: &Args) -> Result<ExitCode> {
         true,
         cli::notice,
     )?;
-    let (rest, failed) = fresh::clone_all(
-        &target.settings,
-        &ready,
-        &names[1..],
-        fresh::CLONE_WORKERS,
-    );
+    let (rest, failed) =
+        fresh::clone_all(&target.settings, &ready, &names[1..], fresh::CLONE_WORKERS);
     let made: Vec<Made> = std::iter::once(names[0].clone())
         .chain(rest)
-        .map(|name| Ok(Made { url: url(&name)?, name }))
+        .map(|name| {
+            Ok(Made {
+                url: url(&name)?,
+                name,
+            })
+        })
         .collect::<Result<_>>()?;
     // Stopped by an interrupt, the copy it cancelled is not the error.
     dbkit::pg::interrupt::check(|| stopped(made.len()))?;

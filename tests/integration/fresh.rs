@@ -537,11 +537,37 @@ fn the_library_gives_each_test_a_database_of_its_own() {
     let db = TestDb::new(server, "fresh_library");
     let mut databases =
         dbkit::testing::TestDatabases::with_url(project.database(), &db.url).expect("a source");
-    let (a, b) = (
-        databases.fresh().expect("a database"),
-        databases.fresh().expect("another"),
+    let a = databases.fresh().expect("a database");
+    // After the first, a thread copies a few ahead (as many as the cores, up to 4): the
+    // next one asked for is one of them.
+    let ahead = std::thread::available_parallelism().map_or(2, |n| n.get().min(4));
+    let dbname = |url: &str| {
+        util::connect_conninfo(url)
+            .query_one("SELECT current_database()::text", &[])
+            .expect("name")
+            .get::<_, String>(0)
+    };
+    let first_name = dbname(&a);
+    let mine = format!(
+        "SELECT datname FROM pg_database WHERE starts_with(datname::text, '{}') ORDER BY 1",
+        first_name.rsplit_once('_').expect("<prefix><pid>_<n>").0
     );
+    let started = std::time::Instant::now();
+    while db.column(&mine).len() < 1 + ahead {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "{ahead} copied ahead: {:?}",
+            db.column(&mine)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let before = db.column(&mine);
+    let b = databases.fresh().expect("another");
     assert_ne!(a, b);
+    assert!(
+        before.contains(&dbname(&b)),
+        "{b} was copied ahead: {before:?}"
+    );
     let mut first = util::connect_conninfo(&a);
     first
         .batch_execute("DELETE FROM contract_party")
