@@ -345,6 +345,14 @@ pub enum Error {
         source: Box<Error>,
     },
 
+    /// The files did not build in a throwaway database (check-drift's replay,
+    /// `create-phase-snapshot --from-migrations`): the build's own error is the source.
+    #[error("the files do not build: replaying them into a throwaway database failed")]
+    FilesDoNotBuild {
+        #[source]
+        source: Box<Error>,
+    },
+
     /// A destructive development operation was refused for this database.
     #[error("refusing to {action} {database}: {reason}")]
     Guarded {
@@ -708,6 +716,10 @@ impl Error {
             Error::SnapshotDoesNotLoad { .. } => {
                 "nothing was written; a dump that leaves out a schema the others depend on (`--schema`, `--exclude-schema`) causes this".into()
             }
+            Error::FilesDoNotBuild { source } => match source.hint() {
+                Some(theirs) if !theirs.contains("apply-schema") => format!("nothing was changed and the throwaway database is dropped; {theirs}"),
+                _ => "fix the file named above; the database was not touched, and the throwaway database is dropped".into(),
+            },
             Error::MetaCommand { .. } => {
                 "dbkit runs SQL only; apart from `\\restrict`/`\\unrestrict` (written by pg_dump), remove psql meta-commands from the file".into()
             }

@@ -508,7 +508,14 @@ pub fn schema_scratch(
     let fingerprint = {
         let database = scratch.settings.masked().to_string();
         let mut client = connect(&scratch.settings, ConnectOptions::default())?;
-        crate::apply::run::build(&mut client, catalog, &database)?;
+        crate::apply::run::build(&mut client, catalog, &database).map_err(|e| {
+            match crate::pg::interrupt::requested() {
+                true => e,
+                false => Error::FilesDoNotBuild {
+                    source: Box::new(e),
+                },
+            }
+        })?;
         template::fingerprint(&mut client, &database)?
     };
     let build_ms = elapsed();

@@ -393,6 +393,49 @@ fn an_applied_migration_whose_file_is_gone_is_named_and_nothing_changes() {
 }
 
 #[test]
+fn an_applied_migration_edited_so_it_fails_is_named_with_its_line_and_nothing_stays() {
+    require_pg!();
+    let (project, db) = example("drift_broken_file");
+    let before = db.fingerprint();
+    let file = "migrations/002_add_contract_pii_mapping.sql";
+    let text = project.read(file);
+    project.write(
+        file,
+        &format!("SELECT 1;\nALTER TABLE no_such_table ADD COLUMN x int;\n{text}"),
+    );
+    let mut command = project.command("check-drift");
+    command
+        .args(["-D", &db.url])
+        .env("DBKIT_TEMPLATE_MIN_MS", "0");
+    let run = Run::of(command).expect_code(1);
+    assert!(
+        run.stderr.contains("the files do not build")
+            && run.stderr.contains(&format!("{file}:2:"))
+            && run.stderr.contains("no_such_table"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("the database was not touched")
+            && !run.stderr.contains("run apply-schema"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(db.fingerprint(), before);
+    // No template (nor spare) of files that do not build.
+    let catalog = dbkit::project::layout::Layout::new(project.database())
+        .catalog()
+        .expect("catalog");
+    let id = dbkit::ops::fresh::project_id(&catalog);
+    assert_eq!(
+        db.value(&format!(
+            "SELECT count(*) FROM pg_database WHERE datname LIKE 'dbkit\\_tpl\\_{id}\\_%' OR datname LIKE 'dbkit\\_spare\\_{id}\\_%'"
+        )),
+        "0"
+    );
+}
+
+#[test]
 fn capture_and_repair_without_drift_write_and_change_nothing() {
     require_pg!();
     let (project, db) = example("drift_clean");
