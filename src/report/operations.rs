@@ -111,11 +111,14 @@ pub fn from_template(
     for session in &replaced.closed {
         writeln!(w, "  closed your session on it: {session}")?;
     }
-    writeln!(
-        w,
-        "  {} checks passed (on the template, when it was built)",
-        replaced.checks
-    )?;
+    // A project without validation files has no checks to speak of.
+    if replaced.checks > 0 {
+        writeln!(
+            w,
+            "  {} checks passed (on the template, when it was built)",
+            replaced.checks
+        )?;
+    }
     writeln!(
         w,
         "{} Reset {database} from template `{}` ({how}) in {}: the schema, reference data and fixtures as a replay builds them",
