@@ -26,7 +26,8 @@ use dbkit::Result;
   test-database                      # one fresh seeded database; prints its URL
   test-database --count 8            # eight, for a parallel test run
   test-database --count 8 --format json
-  test-database --drop-all           # drops this project's test databases"
+  test-database --drop-all           # drops this project's test databases
+  test-database --drop-all --templates   # and its templates and their spare copies"
 )]
 struct Args {
     #[command(flatten)]
@@ -44,6 +45,11 @@ struct Args {
     /// templates stay, to make the next ones fast.
     #[arg(long, conflicts_with = "count")]
     drop_all: bool,
+    /// With `--drop-all`: also drop the project's templates and their spare copies
+    /// (seeded ones, and the schema ones check-drift and create-phase-snapshot keep),
+    /// to give the disk back; the next run builds what it needs again.
+    #[arg(long, requires = "drop_all")]
+    templates: bool,
 }
 
 /// One database made.
@@ -85,15 +91,24 @@ fn run(args: &Args) -> Result<ExitCode> {
     };
     if args.drop_all {
         let dropped = drop_all(&mut target.client, &prefix, &database)?;
+        let templates = match args.templates {
+            true => fresh::drop_templates(&mut target.client, &catalog, &database)?,
+            false => Vec::new(),
+        };
         match text {
             true => cli::print(|w| {
-                writeln!(
+                write!(w, "Dropped {} test database(s)", dropped.len())?;
+                if args.templates {
+                    write!(w, " and {} template(s) and spare copies", templates.len())?;
+                }
+                writeln!(w, " on {database}")
+            }),
+            false => cli::print(|w| {
+                report::json(
                     w,
-                    "Dropped {} test database(s) on {database}",
-                    dropped.len()
+                    &serde_json::json!({ "dropped": dropped, "templates_dropped": templates }),
                 )
             }),
-            false => cli::print(|w| report::json(w, &serde_json::json!({ "dropped": dropped }))),
         }
         return Ok(ExitCode::from(exit::OK));
     }

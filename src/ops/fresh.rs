@@ -295,6 +295,41 @@ fn prune(admin: &mut Client, found: &[template::Template], shown: &str) -> Vec<S
     dropped
 }
 
+/// Drops the templates of `catalog`'s project and their spare copies (of both kinds)
+/// on the server `admin` is connected to, after waiting for a background run still
+/// making one; returns their names. `shown` names the server in errors.
+pub fn drop_templates(admin: &mut Client, catalog: &Catalog, shown: &str) -> Result<Vec<String>> {
+    let project = project_id(catalog);
+    let rows = admin
+        .query(
+            "SELECT datname::text, datistemplate FROM pg_database
+              WHERE starts_with(datname::text, $1) OR starts_with(datname::text, $2)
+              ORDER BY 1",
+            &[
+                &format!("{}{project}_", template::PREFIX),
+                &format!("{SPARE_PREFIX}{project}_"),
+            ],
+        )
+        .map_err(crate::pg::connect::query_error(
+            "listing the project's templates",
+            shown,
+        ))?;
+    let mut dropped = Vec::new();
+    for row in rows {
+        let (name, is_template): (String, bool) = (row.get(0), row.get(1));
+        // A background run making this spare holds its lock: let it finish first.
+        if name.starts_with(SPARE_PREFIX) {
+            wait_for_background(admin, name.trim_end_matches("_new"), shown, |_| {})?;
+        }
+        match is_template {
+            true => template::drop(admin, &name, shown)?,
+            false => crate::pg::scratch::drop_database(admin, &name, shown)?,
+        }
+        dropped.push(name);
+    }
+    Ok(dropped)
+}
+
 /// Whether an error is PostgreSQL's "database already exists".
 fn duplicate(error: &Error) -> bool {
     matches!(error, Error::Query { source, .. }

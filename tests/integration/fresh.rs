@@ -288,6 +288,41 @@ fn drop_all_drops_the_test_databases_and_nothing_else() {
         )),
         "1"
     );
+    // --templates: the project's templates and spares of both kinds go too (a reset's
+    // and a drift check's), and another project's stay.
+    let template = |p: &Project| {
+        let catalog = dbkit::project::layout::Layout::new(p.database())
+            .catalog()
+            .expect("catalog");
+        dbkit::ops::fresh::project_id(&catalog)
+    };
+    let neighbour = self::project("drop_all_neighbour");
+    json(&neighbour, &db, &[]);
+    project.apply(&db, &[]).success();
+    let mut drift = project.command("check-drift");
+    drift
+        .args(["-D", &db.url])
+        .env("DBKIT_TEMPLATE_MIN_MS", "0");
+    Run::of(drift).success();
+    let (mine, theirs) = (template(&project), template(&neighbour));
+    let count = |id: &str| {
+        db.value(&format!(
+            "SELECT count(*) FROM pg_database WHERE datname LIKE 'dbkit\\_tpl\\_{id}\\_%' OR datname LIKE 'dbkit\\_spare\\_{id}\\_%'"
+        ))
+    };
+    assert_eq!(
+        count(&mine),
+        "3",
+        "seeded template, schema template and its spare"
+    );
+    let gone = json(&project, &db, &["--drop-all", "--templates"]);
+    assert_eq!(
+        gone["templates_dropped"].as_array().map(Vec::len),
+        Some(3),
+        "{gone:#}"
+    );
+    assert_eq!(count(&mine), "0");
+    assert_eq!(count(&theirs), "1");
 }
 
 #[test]
