@@ -121,6 +121,11 @@ fn run(args: &Args) -> Result<ExitCode> {
         // Copied from the schema template of these files when an earlier run kept one.
         let server = local_server()?;
         let mut admin = connect(&server, ConnectOptions::default())?;
+        // What a fresh build warns about (an edited snapshot, migrations changed since it
+        // was cut), said whether the build is made now or copied.
+        dbkit::apply::plan::fresh_warnings(&catalog)?
+            .iter()
+            .for_each(|w| cli::warn(w));
         let templates = match args.no_template {
             true => fresh::Templates::Off,
             false => fresh::Templates::Keep,
@@ -133,7 +138,6 @@ fn run(args: &Args) -> Result<ExitCode> {
             templates,
             cli::notice,
         )?;
-        build.warnings.iter().for_each(|w| cli::warn(w));
         let mut client = connect(&build.scratch.settings, ConnectOptions::default())?;
         let cut = cut::cut(
             &catalog,

@@ -422,18 +422,7 @@ pub struct Made {
 /// when it goes out of scope; [`Built::finish`] keeps it as the next run's spare copy.
 pub struct Built {
     pub scratch: Scratch,
-    /// The schema template it was copied from, or the one kept from its build for the
-    /// next run; `None`: built, and no template kept.
-    pub template: Option<String>,
-    /// It was copied from the template (else built from the files).
-    pub copied: bool,
-    /// It was the spare copy, renamed into place.
-    pub spare: bool,
-    /// How long making it took.
-    pub ms: f64,
-    /// What the build warns about (the snapshot edited, or the migrations it includes
-    /// changed since it was cut), said whether built or copied.
-    pub warnings: Vec<String>,
+    made: Made,
     /// Where it goes back when the run is done with it: the spare's name.
     back: Option<String>,
 }
@@ -441,12 +430,7 @@ pub struct Built {
 impl Built {
     /// How it was made, for a report.
     pub fn made(&self) -> Made {
-        Made {
-            template: self.template.clone(),
-            copied: self.copied,
-            spare: self.spare,
-            ms: self.ms,
-        }
+        self.made.clone()
     }
 
     /// Done with it (the run only read it): when there is no spare copy, it becomes the
@@ -501,7 +485,6 @@ pub fn schema_scratch(
     let started = Instant::now();
     let shown = server.masked().to_string();
     let elapsed = || started.elapsed().as_secs_f64() * 1000.0;
-    let warnings = crate::apply::plan::fresh_warnings(catalog)?;
     let (name, key, found) = match templates {
         Templates::Off => Default::default(),
         _ => lookup(admin, server, catalog, Kind::Schema, notice)?,
@@ -509,20 +492,17 @@ pub fn schema_scratch(
     let spare = spare_name(&project_id(catalog), &key);
     let made = |scratch, copied, spare_taken, ms| Built {
         scratch,
-        template: Some(name.clone()),
-        copied,
-        spare: spare_taken,
-        ms,
-        warnings: warnings.clone(),
+        made: Made {
+            template: Some(name.clone()),
+            copied,
+            spare: spare_taken,
+            ms,
+        },
         back: (templates == Templates::Keep).then(|| spare.clone()),
     };
     if let Some(t) = found.iter().find(|t| t.name == name) {
-        let seen = |copy: &Scratch| -> Result<String> {
-            let mut client = connect(&copy.settings, ConnectOptions::default())?;
-            template::fingerprint(&mut client, copy.settings.masked())
-        };
         if let Some(taken) = Scratch::adopt(admin, server, purpose, &spare, notice)? {
-            if seen(&taken)? == t.fingerprint {
+            if template::fingerprint_at(&taken.settings)? == t.fingerprint {
                 return Ok(made(taken, true, true, elapsed()));
             }
             notice(&format!(
@@ -530,7 +510,7 @@ pub fn schema_scratch(
             ));
         }
         let copy = Scratch::create_from(admin, server, purpose, None, &name, notice)?;
-        if seen(&copy)? == t.fingerprint {
+        if template::fingerprint_at(&copy.settings)? == t.fingerprint {
             return Ok(made(copy, true, false, elapsed()));
         }
         notice(&format!(
@@ -576,11 +556,12 @@ pub fn schema_scratch(
     }
     Ok(Built {
         scratch,
-        template: None,
-        copied: false,
-        spare: false,
-        ms: build_ms,
-        warnings,
+        made: Made {
+            template: None,
+            copied: false,
+            spare: false,
+            ms: build_ms,
+        },
         back: None,
     })
 }
@@ -626,12 +607,7 @@ pub fn clone(
     if !check {
         return Ok(false);
     }
-    let copy = server.with_dbname(target);
-    let seen = {
-        let mut client = connect(&copy, ConnectOptions::default())?;
-        template::fingerprint(&mut client, copy.masked())?
-    };
-    if seen == ready.fingerprint {
+    if template::fingerprint_at(&server.with_dbname(target))? == ready.fingerprint {
         return Ok(false);
     }
     notice(&format!(
@@ -790,11 +766,7 @@ pub fn replace(
             notice,
         )?;
         // The copy holds what the template held when it was built.
-        let seen = {
-            let mut client = connect(&copy.settings, ConnectOptions::default())?;
-            template::fingerprint(&mut client, copy.settings.masked())?
-        };
-        if seen != ready.fingerprint {
+        if template::fingerprint_at(&copy.settings)? != ready.fingerprint {
             drop(copy);
             notice(&format!(
                 "template `{}` was changed by hand (its catalog no longer matches what was built); building it again",

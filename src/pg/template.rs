@@ -10,7 +10,8 @@
 use postgres::Client;
 
 use crate::error::Result;
-use crate::pg::connect::query_error;
+use crate::pg::connect::{connect, query_error, ConnectOptions};
+use crate::project::settings::ConnectionSettings;
 use crate::sql::{quote_ident, quote_literal};
 
 /// Every template's name starts with this.
@@ -217,6 +218,12 @@ pub fn fingerprint(client: &mut Client, database: &str) -> Result<String> {
         )
         .map_err(query_error("reading the catalog fingerprint", database))?;
     Ok(row.get(0))
+}
+
+/// [`fingerprint`] of the database `settings` reach, on a connection of its own.
+pub fn fingerprint_at(settings: &ConnectionSettings) -> Result<String> {
+    let mut client = connect(settings, ConnectOptions::default())?;
+    fingerprint(&mut client, settings.masked())
 }
 
 #[cfg(test)]
